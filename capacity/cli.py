@@ -1,0 +1,265 @@
+"""The ``capacity`` command: collect, status, db upgrade.
+
+The CLI is the composition root: it reads configuration once, opens the store, and hands
+sources (from ``collectors``) to the collector. Errors reach the user as one line on
+stderr and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import sys
+from collections.abc import Sequence
+from dataclasses import asdict
+from datetime import datetime
+from typing import Any
+
+from capacity import __version__
+from capacity.config import Config, load_config
+from capacity.db.engine import masked, open_store, translate_db_errors, upgrade
+from capacity.db.queries import ClusterStatus, cluster_status
+from capacity.errors import CapacityError, CollectionError
+
+log = logging.getLogger("capacity")
+
+GIB = 1024.0**3
+
+
+def _common() -> argparse.ArgumentParser:
+    # SUPPRESS: an option given before the subcommand is not reset by the subcommand's default.
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument(
+        "--db",
+        metavar="URL",
+        default=argparse.SUPPRESS,
+        help="database URL (default: $CAPACITY_DATABASE_URL, else sqlite:///capacity.db here)",
+    )
+    common.add_argument(
+        "--config",
+        metavar="FILE",
+        default=argparse.SUPPRESS,
+        help="YAML configuration: pricing (hourly), attribution, shared costs, retention "
+        "(default: $CAPACITY_CONFIG, else built-in defaults)",
+    )
+    common.add_argument(
+        "-v", "--verbose", action="count", default=argparse.SUPPRESS, help="more log output (repeatable)"
+    )
+    return common
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = _common()
+    parser = argparse.ArgumentParser(
+        prog="capacity",
+        description="Multi-tenant Kubernetes capacity and cost reporting.",
+        parents=[common],
+    )
+    parser.add_argument("--version", action="version", version=f"capacity {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+
+    collect = sub.add_parser(
+        "collect",
+        parents=[common],
+        help="snapshot a cluster's pods, nodes and usage into the database",
+        description="Take one snapshot of a cluster (nodes, pods, namespaces, ReplicaSets, Jobs, "
+        "ResourceQuotas, metrics.k8s.io usage) and write it in one transaction. Uses the "
+        "kubeconfig (--kubeconfig/--context) or, inside a pod, the service account.",
+    )
+    collect.add_argument(
+        "--cluster", metavar="NAME", help="name to store the cluster under (default: context)"
+    )
+    collect.add_argument(
+        "--kubeconfig", metavar="PATH", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)"
+    )
+    collect.add_argument("--context", metavar="CTX", help="kubeconfig context (default: the current one)")
+    collect.add_argument("--page-size", type=int, metavar="N", help="objects per list request (default 500)")
+    collect.add_argument(
+        "--timeout", type=float, metavar="SECONDS", help="timeout of every API request (default 30)"
+    )
+    collect.set_defaults(handler=cmd_collect)
+
+    status = sub.add_parser(
+        "status",
+        parents=[common],
+        help="per cluster: snapshots held and the totals of the latest one",
+        description="Print, per cluster, the snapshot count, first and latest snapshot time, and for "
+        "the latest snapshot its node, pod and container counts, allocatable, requested and used "
+        "CPU and memory, and its warnings.",
+    )
+    status.add_argument("--format", choices=("table", "json"), default="table")
+    status.add_argument("--cluster", action="append", default=[], metavar="NAME", help="only this cluster")
+    status.set_defaults(handler=cmd_status)
+
+    db = sub.add_parser(
+        "db", parents=[common], help="database maintenance", description="Database maintenance."
+    )
+    db_sub = db.add_subparsers(dest="db_command", metavar="ACTION", required=True)
+    up = db_sub.add_parser(
+        "upgrade",
+        parents=[common],
+        help="apply pending schema migrations",
+        description="Create or migrate the schema to this version's head revision.",
+    )
+    up.set_defaults(handler=cmd_db_upgrade)
+    return parser
+
+
+def _config(args: argparse.Namespace) -> Config:
+    return load_config(getattr(args, "config", None))
+
+
+def cmd_db_upgrade(args: argparse.Namespace) -> int:
+    from capacity.db.engine import create_db_engine, current_revision
+
+    engine = create_db_engine(getattr(args, "db", None))
+    try:
+        with translate_db_errors(engine.url):
+            before = current_revision(engine)
+        after = upgrade(engine)
+    finally:
+        engine.dispose()
+    if before == after:
+        print(f"{masked(engine.url)}: schema already at {after}")
+    else:
+        print(f"{masked(engine.url)}: schema upgraded from {before or 'empty'} to {after}")
+    return 0
+
+
+def cmd_collect(args: argparse.Namespace) -> int:
+    from collectors.collect import collect_once
+    from collectors.kube import KubeSource
+    from collectors.source import SourceError
+
+    config = _config(args)
+    options: dict[str, Any] = {
+        "page_size": args.page_size or config.collection.page_size,
+        "timeout_seconds": args.timeout or config.collection.request_timeout_seconds,
+        "retries": config.collection.retries,
+    }
+    engine = open_store(getattr(args, "db", None))
+    try:
+        try:
+            source = KubeSource.connect(
+                cluster=args.cluster, kubeconfig=args.kubeconfig, context=args.context, **options
+            )
+        except SourceError as exc:
+            raise CollectionError(str(exc)) from None
+        with source:
+            try:
+                result = collect_once(source, engine, cluster=source.cluster, config=config)
+            except SourceError as exc:
+                raise CollectionError(f"{exc}; nothing written") from None
+    finally:
+        engine.dispose()
+    log.info(
+        "snapshot cluster=%s taken_at=%s duration=%.2fs nodes=%d pods=%d pending=%d containers=%d "
+        "warnings=%d%s",
+        result.cluster,
+        result.taken_at.isoformat(),
+        result.duration_seconds,
+        result.nodes,
+        result.pods,
+        result.pending_pods,
+        result.containers,
+        len(result.warnings),
+        " replaced=true" if result.replaced else "",
+    )
+    for warning in result.warnings:
+        log.warning("cluster=%s %s", result.cluster, warning)
+    return 0
+
+
+def _iso(value: datetime) -> str:
+    return value.isoformat().replace("+00:00", "Z")
+
+
+def status_json(rows: Sequence[ClusterStatus]) -> list[dict[str, Any]]:
+    """Return the JSON form of ``capacity status``: one object per cluster."""
+    out = []
+    for row in rows:
+        item = asdict(row)
+        item["first_snapshot"] = _iso(row.first_snapshot)
+        item["latest_snapshot"] = _iso(row.latest_snapshot)
+        out.append(item)
+    return out
+
+
+def _fmt(value: float | None, scale: float = 1.0, digits: int = 2) -> str:
+    return "unknown" if value is None else f"{value / scale:,.{digits}f}"
+
+
+def status_table(rows: Sequence[ClusterStatus]) -> str:
+    headers = (
+        "cluster", "snapshots", "first", "latest", "nodes", "pods", "pending", "containers",
+        "cpu alloc", "cpu req", "cpu used", "mem alloc GiB", "mem req GiB", "mem used GiB", "warnings",
+    )  # fmt: skip
+    table = [headers]
+    for r in rows:
+        table.append(
+            (
+                r.cluster,
+                str(r.snapshots),
+                _iso(r.first_snapshot),
+                _iso(r.latest_snapshot),
+                str(r.nodes),
+                str(r.pods),
+                str(r.pending_pods),
+                str(r.containers),
+                _fmt(r.cpu_allocatable_cores),
+                _fmt(r.cpu_requested_cores),
+                _fmt(r.cpu_usage_cores),
+                _fmt(r.memory_allocatable_bytes, GIB),
+                _fmt(r.memory_requested_bytes, GIB),
+                _fmt(r.memory_usage_bytes, GIB),
+                str(len(r.warnings)),
+            )
+        )
+    widths = [max(len(row[i]) for row in table) for i in range(len(headers))]
+    lines = ["  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)).rstrip() for row in table]
+    for r in rows:
+        lines.extend(f"warning: {r.cluster}: {w}" for w in r.warnings)
+    return "\n".join(lines)
+
+
+def cmd_status(args: argparse.Namespace) -> int:
+    engine = open_store(getattr(args, "db", None))
+    try:
+        with translate_db_errors(engine.url), engine.connect() as conn:
+            rows = cluster_status(conn, clusters=tuple(args.cluster))
+    finally:
+        engine.dispose()
+    if args.format == "json":
+        print(json.dumps(status_json(rows), indent=2))
+    elif not rows:
+        print("no snapshots yet: run `capacity collect` (or `capacity demo`)")
+    else:
+        print(status_table(rows))
+    return 0
+
+
+def _setup_logging(verbosity: int) -> None:
+    level = logging.WARNING if verbosity < 0 else logging.INFO if verbosity == 0 else logging.DEBUG
+    logging.basicConfig(level=level, format="%(asctime)s %(levelname)s %(message)s", stream=sys.stderr)
+    logging.getLogger("urllib3").setLevel(logging.WARNING)
+    logging.getLogger("kubernetes").setLevel(logging.WARNING)
+    logging.getLogger("alembic").setLevel(logging.WARNING)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    _setup_logging(getattr(args, "verbose", 0))
+    try:
+        return int(args.handler(args))
+    except CapacityError as exc:
+        print(f"capacity: error: {exc}", file=sys.stderr)
+        return exc.exit_code
+    except KeyboardInterrupt:
+        print("capacity: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

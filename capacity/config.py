@@ -1,0 +1,209 @@
+"""Configuration: one YAML file for pricing, attribution, shared costs, retention, collection.
+
+Read once at the edge (CLI, dashboard entry point) and passed down as a frozen object.
+Every price in this file is *hourly* in ``pricing.currency``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from pathlib import Path
+from typing import Annotated, Any, Literal
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from capacity.errors import ConfigError
+
+ENV_CONFIG = "CAPACITY_CONFIG"
+
+
+class _Model(BaseModel):
+    model_config = ConfigDict(extra="forbid", frozen=True)
+
+
+NonNegative = Annotated[float, Field(ge=0)]
+
+
+class ResourceRates(_Model):
+    """Hourly price of one unit of each resource."""
+
+    cpu_core_hour: NonNegative
+    memory_gib_hour: NonNegative
+    gpu_hour: NonNegative
+
+
+def _opencost_on_demand() -> ResourceRates:
+    # OpenCost configs/default.json (GCP us-central1 based).
+    return ResourceRates(cpu_core_hour=0.031611, memory_gib_hour=0.004237, gpu_hour=0.95)
+
+
+def _opencost_spot() -> ResourceRates:
+    return ResourceRates(cpu_core_hour=0.006655, memory_gib_hour=0.000892, gpu_hour=0.95)
+
+
+class DefaultRates(_Model):
+    on_demand: ResourceRates = Field(default_factory=_opencost_on_demand)
+    spot: ResourceRates = Field(default_factory=_opencost_spot)
+
+
+class InstancePrice(_Model):
+    """Hourly price of one instance type; ``regions`` overrides per region."""
+
+    on_demand: NonNegative | None = None
+    spot: NonNegative | None = None
+    regions: dict[str, InstancePrice] = Field(default_factory=dict)
+
+    @model_validator(mode="after")
+    def _has_a_price(self) -> InstancePrice:
+        if self.on_demand is None and self.spot is None and not self.regions:
+            raise ValueError("needs at least one of on_demand, spot, regions")
+        return self
+
+
+class Pricing(_Model):
+    currency: str = "USD"
+    default_rates: DefaultRates = Field(default_factory=DefaultRates)
+    instance_types: dict[str, InstancePrice] = Field(default_factory=dict)
+    # A node label or annotation whose value is that node's hourly price (first match wins).
+    node_price_label: str | None = "capacity.dev/hourly-price"
+
+
+class NamespaceRule(_Model):
+    pattern: str
+    value: str
+
+    @field_validator("pattern")
+    @classmethod
+    def _compiles(cls, pattern: str) -> str:
+        try:
+            re.compile(pattern)
+        except re.error as exc:
+            raise ValueError(f"bad regular expression {pattern!r}: {exc}") from exc
+        return pattern
+
+
+class DimensionRules(_Model):
+    """How workloads map to one dimension's values (team, department, product, ...)."""
+
+    label_keys: list[str] = Field(default_factory=list)
+    namespace_rules: list[NamespaceRule] = Field(default_factory=list)
+
+
+def _default_team() -> DimensionRules:
+    return DimensionRules(
+        label_keys=["team", "app.kubernetes.io/team", "owner"],
+        namespace_rules=[],
+    )
+
+
+class Attribution(_Model):
+    team: DimensionRules = Field(default_factory=_default_team)
+    dimensions: dict[str, DimensionRules] = Field(default_factory=dict)
+
+    @field_validator("dimensions")
+    @classmethod
+    def _no_team_twice(cls, dims: dict[str, DimensionRules]) -> dict[str, DimensionRules]:
+        if "team" in dims:
+            raise ValueError("'team' is configured under attribution.team, not in dimensions")
+        return dims
+
+
+class Overhead(_Model):
+    name: str
+    hourly: NonNegative
+    cluster: str | None = None  # None: every cluster
+
+
+class Shared(_Model):
+    namespaces: list[str] = Field(
+        default_factory=lambda: ["kube-system", "kube-node-lease", "kube-public", "monitoring"]
+    )
+    overheads: list[Overhead] = Field(default_factory=list)
+    distribute: Literal["cost", "even"] = "cost"
+
+
+class Retention(_Model):
+    raw_days: Annotated[int, Field(ge=1)] = 14
+    hourly_days: Annotated[int, Field(ge=1)] = 400
+    daily_days: Annotated[int, Field(ge=1)] = 1825
+
+
+class Collection(_Model):
+    interval_seconds: Annotated[int, Field(ge=10)] = 300
+    page_size: Annotated[int, Field(ge=1, le=10_000)] = 500
+    request_timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+    retries: Annotated[int, Field(ge=0, le=20)] = 4
+
+    @field_validator("interval_seconds", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return parse_duration(value)
+        return value
+
+
+class Config(_Model):
+    pricing: Pricing = Field(default_factory=Pricing)
+    attribution: Attribution = Field(default_factory=Attribution)
+    shared: Shared = Field(default_factory=Shared)
+    retention: Retention = Field(default_factory=Retention)
+    collection: Collection = Field(default_factory=Collection)
+
+
+_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
+
+
+def parse_duration(text: str) -> int:
+    """Return whole seconds for a duration such as ``90s``, ``5m``, ``1h``, ``14d``."""
+    match = _DURATION.match(text)
+    if not match:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 5m, 1h, 14d)")
+    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    if seconds <= 0:
+        raise ValueError(f"duration must be positive: {text!r}")
+    return round(seconds)
+
+
+def _describe(error: ValidationError) -> str:
+    first = error.errors()[0]
+    where = ".".join(str(p) for p in first["loc"]) or "(top level)"
+    if first["type"] == "extra_forbidden":
+        return f"{where}: unknown key"
+    message = first["msg"].removeprefix("Value error, ")
+    return f"{where}: {message}"
+
+
+def config_from_mapping(data: Any, *, origin: str = "<config>") -> Config:
+    """Return a validated Config from parsed YAML data; ConfigError names key and origin."""
+    if data is None:
+        data = {}
+    if not isinstance(data, dict):
+        raise ConfigError(f"config error in {origin}: top level must be a mapping")
+    try:
+        return Config.model_validate(data)
+    except ValidationError as exc:
+        raise ConfigError(f"config error in {origin}: {_describe(exc)}") from None
+
+
+def load_config(path: str | os.PathLike[str] | None = None) -> Config:
+    """Return the configuration from ``path``, ``$CAPACITY_CONFIG``, or the defaults."""
+    if path is None:
+        path = os.environ.get(ENV_CONFIG) or None
+    if path is None:
+        return Config()
+    file = Path(path)
+    try:
+        text = file.read_text(encoding="utf-8")
+    except OSError as exc:
+        raise ConfigError(f"cannot read config file {file}: {exc.strerror or exc}") from None
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" line {mark.line + 1}" if mark is not None else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"config error in {file}{where}: {problem}") from None
+    return config_from_mapping(data, origin=str(file))

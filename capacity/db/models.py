@@ -1,0 +1,250 @@
+"""The schema: SQLAlchemy 2.x typed models, one schema for SQLite and PostgreSQL.
+
+Units: CPU in cores, memory in bytes, GPUs in devices, money per hour in the configured
+currency, timestamps UTC. Every fact table carries ``cluster_id`` and ``taken_at`` so that
+PostgreSQL can partition it by time and Citus can shard it by cluster without a change.
+"""
+
+from __future__ import annotations
+
+from datetime import UTC, datetime
+from typing import Any
+
+from sqlalchemy import (
+    JSON,
+    Boolean,
+    DateTime,
+    Double,
+    ForeignKey,
+    Index,
+    Integer,
+    MetaData,
+    String,
+    UniqueConstraint,
+)
+from sqlalchemy.dialects.postgresql import JSONB
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+from sqlalchemy.types import TypeDecorator
+
+NAMING = {
+    "ix": "ix_%(column_0_label)s",
+    "uq": "uq_%(table_name)s_%(column_0_name)s",
+    "fk": "fk_%(table_name)s_%(column_0_name)s_%(referred_table_name)s",
+    "pk": "pk_%(table_name)s",
+}
+
+
+class UTCDateTime(TypeDecorator[datetime]):
+    """A timestamp stored in UTC and always read back timezone-aware (SQLite keeps none)."""
+
+    impl = DateTime(timezone=True)
+    cache_ok = True
+
+    def process_bind_param(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        if value.tzinfo is None:
+            raise ValueError(f"naive datetime {value!r}: timestamps must be timezone-aware")
+        value = value.astimezone(UTC)
+        return value.replace(tzinfo=None) if dialect.name == "sqlite" else value
+
+    def process_result_value(self, value: datetime | None, dialect: Dialect) -> datetime | None:
+        if value is None:
+            return None
+        return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+JSONType = JSON().with_variant(JSONB(), "postgresql")
+
+
+class Base(DeclarativeBase):
+    metadata = MetaData(naming_convention=NAMING)
+    type_annotation_map = {  # noqa: RUF012 - SQLAlchemy reads this class attribute
+        datetime: UTCDateTime(),
+        float: Double(),
+        dict[str, Any]: JSONType,
+        list[Any]: JSONType,
+    }
+
+
+class Cluster(Base):
+    __tablename__ = "clusters"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    name: Mapped[str] = mapped_column(String(253), unique=True)
+    created_at: Mapped[datetime]
+
+
+class Snapshot(Base):
+    """One collection of one cluster at one instant."""
+
+    __tablename__ = "snapshots"
+    __table_args__ = (
+        UniqueConstraint("cluster_id", "taken_at", name="uq_snapshots_cluster_taken_at"),
+        Index("ix_snapshots_taken_at", "taken_at"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
+    taken_at: Mapped[datetime]
+    # Seconds this snapshot stands for: time since the cluster's previous snapshot,
+    # capped at twice the nominal interval so an outage does not invent cost.
+    interval_seconds: Mapped[float]
+    source: Mapped[str] = mapped_column(String(32))
+    usage_known: Mapped[bool] = mapped_column(Boolean)
+    node_count: Mapped[int]
+    pod_count: Mapped[int]  # pods holding resources (bound to a node, not finished)
+    pending_pod_count: Mapped[int]  # unscheduled pods: unmet demand
+    container_count: Mapped[int]
+    duration_seconds: Mapped[float]
+    warnings: Mapped[list[Any]]
+
+
+class Namespace(Base):
+    __tablename__ = "namespaces"
+    __table_args__ = (UniqueConstraint("cluster_id", "name", name="uq_namespaces_cluster_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
+    name: Mapped[str] = mapped_column(String(253))
+    labels: Mapped[dict[str, Any]]
+    first_seen_at: Mapped[datetime]
+
+
+class Workload(Base):
+    __tablename__ = "workloads"
+    __table_args__ = (
+        UniqueConstraint("cluster_id", "namespace", "kind", "name", name="uq_workloads_identity"),
+    )
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
+    namespace: Mapped[str] = mapped_column(String(253))
+    kind: Mapped[str] = mapped_column(String(63))
+    name: Mapped[str] = mapped_column(String(253))
+    labels: Mapped[dict[str, Any]]  # pod labels of its latest replica
+    first_seen_at: Mapped[datetime]
+
+
+class Node(Base):
+    __tablename__ = "nodes"
+    __table_args__ = (UniqueConstraint("cluster_id", "name", name="uq_nodes_cluster_name"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
+    name: Mapped[str] = mapped_column(String(253))
+    instance_type: Mapped[str | None] = mapped_column(String(128))
+    capacity_type: Mapped[str] = mapped_column(String(16))
+    zone: Mapped[str | None] = mapped_column(String(128))
+    region: Mapped[str | None] = mapped_column(String(128))
+    node_pool: Mapped[str | None] = mapped_column(String(253))
+    labels: Mapped[dict[str, Any]]
+    first_seen_at: Mapped[datetime]
+
+
+class NodeSample(Base):
+    """One node in one snapshot: what it offers, what is reserved on it, what it uses, its price."""
+
+    __tablename__ = "node_samples"
+    __table_args__ = (Index("ix_node_samples_cluster_taken_at", "cluster_id", "taken_at"),)
+
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("snapshots.id"), primary_key=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
+    taken_at: Mapped[datetime]
+    cpu_capacity: Mapped[float]
+    memory_capacity: Mapped[float]
+    gpu_capacity: Mapped[float]
+    cpu_allocatable: Mapped[float]
+    memory_allocatable: Mapped[float]
+    gpu_allocatable: Mapped[float]
+    pods_allocatable: Mapped[int]
+    cpu_requested: Mapped[float]
+    memory_requested: Mapped[float]
+    gpu_requested: Mapped[float]
+    cpu_usage: Mapped[float | None]
+    memory_usage: Mapped[float | None]
+    ready: Mapped[bool] = mapped_column(Boolean)
+    unschedulable: Mapped[bool] = mapped_column(Boolean)
+    hourly_price: Mapped[float]
+    cpu_core_hourly: Mapped[float]
+    memory_byte_hourly: Mapped[float]
+    gpu_hourly: Mapped[float]
+    price_source: Mapped[str] = mapped_column(String(16))
+
+
+class ContainerSample(Base):
+    """One (workload, container) in one snapshot, summed over the replicas bound to nodes."""
+
+    __tablename__ = "container_samples"
+    __table_args__ = (Index("ix_container_samples_cluster_taken_at", "cluster_id", "taken_at"),)
+
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("snapshots.id"), primary_key=True)
+    workload_id: Mapped[int] = mapped_column(ForeignKey("workloads.id"), primary_key=True)
+    container: Mapped[str] = mapped_column(String(253), primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
+    taken_at: Mapped[datetime]
+    replicas: Mapped[int]
+    cpu_request: Mapped[float]
+    memory_request: Mapped[float]
+    gpu_request: Mapped[float]
+    cpu_limit: Mapped[float | None]
+    memory_limit: Mapped[float | None]
+    usage_replicas: Mapped[int]
+    cpu_usage_sum: Mapped[float | None]
+    memory_usage_sum: Mapped[float | None]
+    cpu_usage_max: Mapped[float | None]
+    memory_usage_max: Mapped[float | None]
+    cpu_allocated: Mapped[float]
+    memory_allocated: Mapped[float]
+    cpu_cost_hourly: Mapped[float]
+    memory_cost_hourly: Mapped[float]
+    gpu_cost_hourly: Mapped[float]
+    restarts: Mapped[int]
+    oom_kills: Mapped[int]
+    pending_replicas: Mapped[int]
+    pending_cpu_request: Mapped[float]
+    pending_memory_request: Mapped[float]
+
+
+class QuotaSample(Base):
+    __tablename__ = "quota_samples"
+    __table_args__ = (Index("ix_quota_samples_cluster_taken_at", "cluster_id", "taken_at"),)
+
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("snapshots.id"), primary_key=True)
+    namespace: Mapped[str] = mapped_column(String(253), primary_key=True)
+    name: Mapped[str] = mapped_column(String(253), primary_key=True)
+    resource: Mapped[str] = mapped_column(String(253), primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
+    taken_at: Mapped[datetime]
+    hard: Mapped[float]
+    used: Mapped[float | None]
+
+
+class Pod(Base):
+    """Latest snapshot per cluster at pod grain: which pod on which node, and what pins it."""
+
+    __tablename__ = "pods"
+    __table_args__ = (Index("ix_pods_cluster_node", "cluster_id", "node_name"),)
+
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"), primary_key=True)
+    namespace: Mapped[str] = mapped_column(String(253), primary_key=True)
+    name: Mapped[str] = mapped_column(String(253), primary_key=True)
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("snapshots.id"))
+    taken_at: Mapped[datetime]
+    node_name: Mapped[str | None] = mapped_column(String(253))
+    phase: Mapped[str] = mapped_column(String(32))
+    workload_id: Mapped[int] = mapped_column(ForeignKey("workloads.id"))
+    cpu_request: Mapped[float]
+    memory_request: Mapped[float]
+    gpu_request: Mapped[float]
+    cpu_usage: Mapped[float | None]
+    memory_usage: Mapped[float | None]
+    priority: Mapped[int]
+    node_selector: Mapped[dict[str, Any]]
+    required_affinity: Mapped[list[Any]]
+    tolerations: Mapped[list[Any]]
+    daemonset: Mapped[bool] = mapped_column(Boolean)
+    restarts: Mapped[int]
+    oom_kills: Mapped[int]

@@ -1,0 +1,104 @@
+"""Read-side queries over the store that the CLI and the dashboard share."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import datetime
+
+from sqlalchemy import Connection, func, select
+
+from capacity.db import models as m
+
+
+@dataclass(frozen=True, slots=True)
+class ClusterStatus:
+    """Per cluster: how much history there is, and the totals of its latest snapshot."""
+
+    cluster: str
+    snapshots: int
+    first_snapshot: datetime
+    latest_snapshot: datetime
+    nodes: int
+    pods: int  # holding resources: bound to a node and not finished
+    pending_pods: int
+    containers: int
+    cpu_allocatable_cores: float
+    memory_allocatable_bytes: float
+    cpu_requested_cores: float
+    memory_requested_bytes: float
+    cpu_usage_cores: float | None
+    memory_usage_bytes: float | None
+    warnings: list[str]
+
+
+def cluster_status(conn: Connection, *, clusters: tuple[str, ...] = ()) -> list[ClusterStatus]:
+    """Return one ClusterStatus per cluster with at least one snapshot, by cluster name."""
+    history = (
+        select(
+            m.Snapshot.cluster_id,
+            func.count().label("snapshots"),
+            func.min(m.Snapshot.taken_at).label("first"),
+            func.max(m.Snapshot.taken_at).label("latest"),
+        )
+        .group_by(m.Snapshot.cluster_id)
+        .subquery()
+    )
+    query = (
+        select(
+            m.Cluster.name,
+            history.c.snapshots,
+            history.c.first,
+            m.Snapshot.id,
+            m.Snapshot.taken_at,
+            m.Snapshot.node_count,
+            m.Snapshot.pod_count,
+            m.Snapshot.pending_pod_count,
+            m.Snapshot.container_count,
+            m.Snapshot.usage_known,
+            m.Snapshot.warnings,
+        )
+        .join(history, history.c.cluster_id == m.Cluster.id)
+        .join(
+            m.Snapshot,
+            (m.Snapshot.cluster_id == m.Cluster.id) & (m.Snapshot.taken_at == history.c.latest),
+        )
+        .order_by(m.Cluster.name)
+    )
+    if clusters:
+        query = query.where(m.Cluster.name.in_(clusters))
+    results = []
+    for snap in conn.execute(query):
+        totals = conn.execute(
+            select(
+                func.coalesce(func.sum(m.NodeSample.cpu_allocatable), 0.0),
+                func.coalesce(func.sum(m.NodeSample.memory_allocatable), 0.0),
+                func.coalesce(func.sum(m.NodeSample.cpu_requested), 0.0),
+                func.coalesce(func.sum(m.NodeSample.memory_requested), 0.0),
+            ).where(m.NodeSample.snapshot_id == snap.id)
+        ).one()
+        usage = conn.execute(
+            select(
+                func.coalesce(func.sum(m.ContainerSample.cpu_usage_sum), 0.0),
+                func.coalesce(func.sum(m.ContainerSample.memory_usage_sum), 0.0),
+            ).where(m.ContainerSample.snapshot_id == snap.id)
+        ).one()
+        results.append(
+            ClusterStatus(
+                cluster=snap.name,
+                snapshots=int(snap.snapshots),
+                first_snapshot=snap.first,
+                latest_snapshot=snap.taken_at,
+                nodes=snap.node_count,
+                pods=snap.pod_count,
+                pending_pods=snap.pending_pod_count,
+                containers=snap.container_count,
+                cpu_allocatable_cores=float(totals[0]),
+                memory_allocatable_bytes=float(totals[1]),
+                cpu_requested_cores=float(totals[2]),
+                memory_requested_bytes=float(totals[3]),
+                cpu_usage_cores=float(usage[0]) if snap.usage_known else None,
+                memory_usage_bytes=float(usage[1]) if snap.usage_known else None,
+                warnings=list(snap.warnings or []),
+            )
+        )
+    return results

@@ -1,0 +1,341 @@
+"""Writing a snapshot: one transaction, idempotent per (cluster, timestamp).
+
+The caller owns the transaction (``with engine.begin() as conn: write_snapshot(conn, snap)``),
+so a failure anywhere rolls the whole snapshot back and nothing is half-written.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass
+from datetime import datetime
+from typing import Any, cast
+
+from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+
+from capacity.db import models as m
+from capacity.records import Snapshot, WorkloadKey
+
+BATCH_ROWS = 10_000
+
+
+def _table(model: type[m.Base]) -> Table:
+    return cast(Table, model.__table__)
+
+
+@dataclass(frozen=True, slots=True)
+class WriteResult:
+    snapshot_id: int
+    replaced: bool  # a snapshot with the same (cluster, taken_at) existed and was replaced
+    interval_seconds: float
+
+
+def _insert_ignoring_conflicts(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
+    """Insert rows, skipping those that collide with a unique constraint (concurrent writers)."""
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        stmt: Any = postgresql.insert(table).on_conflict_do_nothing()
+    elif dialect == "sqlite":
+        stmt = sqlite.insert(table).on_conflict_do_nothing()
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        stmt = insert(table)
+    for start in range(0, len(rows), BATCH_ROWS):
+        conn.execute(stmt, list(rows[start : start + BATCH_ROWS]))
+
+
+def _bulk_insert(conn: Connection, table: Table, rows: Iterable[Mapping[str, Any]]) -> int:
+    batch: list[Mapping[str, Any]] = []
+    count = 0
+    for row in rows:
+        batch.append(row)
+        if len(batch) >= BATCH_ROWS:
+            conn.execute(insert(table), batch)
+            count += len(batch)
+            batch = []
+    if batch:
+        conn.execute(insert(table), batch)
+        count += len(batch)
+    return count
+
+
+def cluster_id(conn: Connection, name: str, *, now: datetime) -> int:
+    """Return the id of cluster ``name``, creating it if needed."""
+    table = _table(m.Cluster)
+    _insert_ignoring_conflicts(conn, table, [{"name": name, "created_at": now}])
+    found = conn.execute(select(m.Cluster.id).where(m.Cluster.name == name)).scalar_one()
+    return int(found)
+
+
+def _delete_snapshot(conn: Connection, snapshot_id: int) -> None:
+    for model in (m.NodeSample, m.ContainerSample, m.QuotaSample):
+        conn.execute(delete(model).where(model.snapshot_id == snapshot_id))
+    conn.execute(delete(m.Pod).where(m.Pod.snapshot_id == snapshot_id))
+    conn.execute(delete(m.Snapshot).where(m.Snapshot.id == snapshot_id))
+
+
+def _interval(
+    conn: Connection, cid: int, taken_at: datetime, nominal: float
+) -> tuple[float, tuple[int, datetime] | None]:
+    previous = conn.execute(
+        select(m.Snapshot.taken_at)
+        .where(m.Snapshot.cluster_id == cid, m.Snapshot.taken_at < taken_at)
+        .order_by(m.Snapshot.taken_at.desc())
+        .limit(1)
+    ).scalar()
+    interval = nominal if previous is None else min((taken_at - previous).total_seconds(), 2 * nominal)
+    following = conn.execute(
+        select(m.Snapshot.id, m.Snapshot.taken_at)
+        .where(m.Snapshot.cluster_id == cid, m.Snapshot.taken_at > taken_at)
+        .order_by(m.Snapshot.taken_at)
+        .limit(1)
+    ).first()
+    return interval, (None if following is None else (int(following[0]), following[1]))
+
+
+def _namespace_ids(conn: Connection, cid: int, snap: Snapshot) -> None:
+    existing = {
+        name: labels
+        for name, labels in conn.execute(
+            select(m.Namespace.name, m.Namespace.labels).where(m.Namespace.cluster_id == cid)
+        )
+    }
+    new = [
+        {"cluster_id": cid, "name": ns.name, "labels": ns.labels, "first_seen_at": snap.taken_at}
+        for ns in snap.namespaces
+        if ns.name not in existing
+    ]
+    _insert_ignoring_conflicts(conn, _table(m.Namespace), new)
+    for ns in snap.namespaces:
+        if ns.name in existing and existing[ns.name] != ns.labels:
+            conn.execute(
+                update(m.Namespace)
+                .where(m.Namespace.cluster_id == cid, m.Namespace.name == ns.name)
+                .values(labels=ns.labels)
+            )
+
+
+def _node_ids(conn: Connection, cid: int, snap: Snapshot) -> dict[str, int]:
+    def attrs(node: Any) -> dict[str, Any]:
+        return {
+            "instance_type": node.instance_type,
+            "capacity_type": node.capacity_type,
+            "zone": node.zone,
+            "region": node.region,
+            "node_pool": node.node_pool,
+            "labels": node.labels,
+        }
+
+    columns = (
+        m.Node.id,
+        m.Node.name,
+        m.Node.instance_type,
+        m.Node.capacity_type,
+        m.Node.zone,
+        m.Node.region,
+        m.Node.node_pool,
+        m.Node.labels,
+    )
+    existing = {
+        row.name: (row.id, dict(row._mapping))
+        for row in conn.execute(select(*columns).where(m.Node.cluster_id == cid))
+    }
+    new = [
+        {"cluster_id": cid, "name": n.name, "first_seen_at": snap.taken_at, **attrs(n)}
+        for n in snap.nodes
+        if n.name not in existing
+    ]
+    _insert_ignoring_conflicts(conn, _table(m.Node), new)
+    for node in snap.nodes:
+        if node.name in existing:
+            node_id, stored = existing[node.name]
+            wanted = attrs(node)
+            if any(stored[key] != value for key, value in wanted.items()):
+                conn.execute(update(m.Node).where(m.Node.id == node_id).values(**wanted))
+    if not new:
+        return {name: ident for name, (ident, _) in existing.items()}
+    return {
+        name: int(ident)
+        for ident, name in conn.execute(select(m.Node.id, m.Node.name).where(m.Node.cluster_id == cid))
+    }
+
+
+def _workload_ids(conn: Connection, cid: int, snap: Snapshot) -> dict[WorkloadKey, int]:
+    keys: set[WorkloadKey] = set(snap.workload_labels)
+    keys.update(c.workload for c in snap.containers)
+    keys.update(p.workload for p in snap.pods)
+    query = select(m.Workload.id, m.Workload.namespace, m.Workload.kind, m.Workload.name, m.Workload.labels)
+    existing = {
+        WorkloadKey(ns, kind, name): (int(ident), labels)
+        for ident, ns, kind, name, labels in conn.execute(query.where(m.Workload.cluster_id == cid))
+    }
+    new = [
+        {
+            "cluster_id": cid,
+            "namespace": key.namespace,
+            "kind": key.kind,
+            "name": key.name,
+            "labels": snap.workload_labels.get(key, {}),
+            "first_seen_at": snap.taken_at,
+        }
+        for key in sorted(keys - existing.keys(), key=lambda k: (k.namespace, k.kind, k.name))
+    ]
+    _insert_ignoring_conflicts(conn, _table(m.Workload), new)
+    changed = [
+        {"wid": ident, "new_labels": snap.workload_labels[key]}
+        for key, (ident, labels) in existing.items()
+        if key in snap.workload_labels and snap.workload_labels[key] != labels
+    ]
+    if changed:
+        stmt = (
+            update(_table(m.Workload))
+            .where(_table(m.Workload).c.id == bindparam("wid"))
+            .values(labels=bindparam("new_labels"))
+        )
+        conn.execute(stmt, changed)
+    ids = {key: ident for key, (ident, _) in existing.items()}
+    if new:
+        for ident, ns, kind, name, _labels in conn.execute(query.where(m.Workload.cluster_id == cid)):
+            ids[WorkloadKey(ns, kind, name)] = int(ident)
+    return ids
+
+
+def write_snapshot(conn: Connection, snap: Snapshot, *, nominal_interval_seconds: float) -> WriteResult:
+    """Write ``snap`` in the caller's transaction and return its id; replaces a same-instant snapshot."""
+    cid = cluster_id(conn, snap.cluster, now=snap.taken_at)
+    old = conn.execute(
+        select(m.Snapshot.id).where(m.Snapshot.cluster_id == cid, m.Snapshot.taken_at == snap.taken_at)
+    ).scalar()
+    if old is not None:
+        _delete_snapshot(conn, int(old))
+    interval, following = _interval(conn, cid, snap.taken_at, nominal_interval_seconds)
+    if following is not None:
+        # A backfilled snapshot shortens the one after it: no second counts twice.
+        next_id, next_at = following
+        conn.execute(
+            update(m.Snapshot)
+            .where(m.Snapshot.id == next_id)
+            .values(
+                interval_seconds=min((next_at - snap.taken_at).total_seconds(), 2 * nominal_interval_seconds)
+            )
+        )
+    snapshot_id = conn.execute(
+        insert(m.Snapshot).returning(m.Snapshot.id),
+        {
+            "cluster_id": cid,
+            "taken_at": snap.taken_at,
+            "interval_seconds": interval,
+            "source": snap.source,
+            "usage_known": snap.usage_known,
+            "node_count": len(snap.nodes),
+            "pod_count": sum(1 for p in snap.pods if p.node is not None and p.phase not in FINISHED),
+            "pending_pod_count": sum(1 for p in snap.pods if p.node is None and p.phase == "Pending"),
+            "container_count": sum(
+                c.replicas for c in snap.containers if c.container != POD_OVERHEAD_CONTAINER
+            ),
+            "duration_seconds": snap.duration_seconds,
+            "warnings": list(snap.warnings),
+        },
+    ).scalar_one()
+    _namespace_ids(conn, cid, snap)
+    node_ids = _node_ids(conn, cid, snap)
+    workload_ids = _workload_ids(conn, cid, snap)
+    common = {"snapshot_id": snapshot_id, "cluster_id": cid, "taken_at": snap.taken_at}
+    _bulk_insert(conn, _table(m.NodeSample), (_node_row(n, node_ids[n.name], common) for n in snap.nodes))
+    _bulk_insert(
+        conn,
+        _table(m.ContainerSample),
+        (_container_row(c, workload_ids[c.workload], common) for c in snap.containers),
+    )
+    _bulk_insert(
+        conn,
+        _table(m.QuotaSample),
+        (
+            {
+                **common,
+                "namespace": q.namespace,
+                "name": q.name,
+                "resource": q.resource,
+                "hard": q.hard,
+                "used": q.used,
+            }
+            for q in snap.quotas
+        ),
+    )
+    if following is None:
+        # Only the newest snapshot of a cluster is kept at pod grain.
+        conn.execute(delete(m.Pod).where(m.Pod.cluster_id == cid))
+        _bulk_insert(conn, _table(m.Pod), (_pod_row(p, workload_ids[p.workload], common) for p in snap.pods))
+    return WriteResult(snapshot_id=int(snapshot_id), replaced=old is not None, interval_seconds=interval)
+
+
+FINISHED = frozenset({"Succeeded", "Failed"})
+POD_OVERHEAD_CONTAINER = "<pod-overhead>"
+
+
+def _node_row(n: Any, node_id: int, common: dict[str, Any]) -> dict[str, Any]:
+    return {
+        **common,
+        "node_id": node_id,
+        "cpu_capacity": n.capacity.cpu,
+        "memory_capacity": n.capacity.memory,
+        "gpu_capacity": n.capacity.gpu,
+        "cpu_allocatable": n.allocatable.cpu,
+        "memory_allocatable": n.allocatable.memory,
+        "gpu_allocatable": n.allocatable.gpu,
+        "pods_allocatable": n.pods_allocatable,
+        "cpu_requested": n.requested.cpu,
+        "memory_requested": n.requested.memory,
+        "gpu_requested": n.requested.gpu,
+        "cpu_usage": None if n.usage is None else n.usage.cpu,
+        "memory_usage": None if n.usage is None else n.usage.memory,
+        "ready": n.ready,
+        "unschedulable": n.unschedulable,
+        "hourly_price": n.prices.node_hourly,
+        "cpu_core_hourly": n.prices.cpu_core_hourly,
+        "memory_byte_hourly": n.prices.memory_byte_hourly,
+        "gpu_hourly": n.prices.gpu_hourly,
+        "price_source": n.prices.source,
+    }
+
+
+_CONTAINER_FIELDS = (
+    "replicas", "cpu_request", "memory_request", "gpu_request", "cpu_limit", "memory_limit",
+    "usage_replicas", "cpu_usage_sum", "memory_usage_sum", "cpu_usage_max", "memory_usage_max",
+    "cpu_allocated", "memory_allocated", "cpu_cost_hourly", "memory_cost_hourly", "gpu_cost_hourly",
+    "restarts", "oom_kills", "pending_replicas", "pending_cpu_request", "pending_memory_request",
+)  # fmt: skip
+
+
+def _container_row(c: Any, workload_id: int, common: dict[str, Any]) -> dict[str, Any]:
+    row = {**common, "workload_id": workload_id, "container": c.container}
+    for name in _CONTAINER_FIELDS:
+        row[name] = getattr(c, name)
+    return row
+
+
+def _pod_row(p: Any, workload_id: int, common: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "cluster_id": common["cluster_id"],
+        "snapshot_id": common["snapshot_id"],
+        "taken_at": common["taken_at"],
+        "namespace": p.namespace,
+        "name": p.name,
+        "node_name": p.node,
+        "phase": p.phase,
+        "workload_id": workload_id,
+        "cpu_request": p.request.cpu,
+        "memory_request": p.request.memory,
+        "gpu_request": p.request.gpu,
+        "cpu_usage": None if p.usage is None else p.usage.cpu,
+        "memory_usage": None if p.usage is None else p.usage.memory,
+        "priority": p.priority,
+        "node_selector": p.node_selector,
+        "required_affinity": p.required_affinity,
+        "tolerations": p.tolerations,
+        "daemonset": p.daemonset,
+        "restarts": p.restarts,
+        "oom_kills": p.oom_kills,
+    }

@@ -1,0 +1,153 @@
+"""Typed records of one normalized snapshot: what the collectors hand to the store.
+
+Units everywhere: CPU in cores, memory in bytes, GPUs in devices, money per hour in the
+configured currency, timestamps timezone-aware UTC.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Resources:
+    """CPU cores, memory bytes and GPU devices."""
+
+    cpu: float = 0.0
+    memory: float = 0.0
+    gpu: float = 0.0
+
+    def __add__(self, other: Resources) -> Resources:
+        return Resources(self.cpu + other.cpu, self.memory + other.memory, self.gpu + other.gpu)
+
+    def max(self, other: Resources) -> Resources:
+        """Return the per-resource maximum of two resource vectors."""
+        return Resources(max(self.cpu, other.cpu), max(self.memory, other.memory), max(self.gpu, other.gpu))
+
+
+ZERO = Resources()
+
+
+@dataclass(frozen=True, slots=True)
+class UnitPrices:
+    """Hourly prices: per core, per byte of memory, per GPU device; plus the node total."""
+
+    node_hourly: float
+    cpu_core_hourly: float
+    memory_byte_hourly: float
+    gpu_hourly: float
+    source: str  # override | config | catalog | default
+
+
+@dataclass(frozen=True, slots=True)
+class NamespaceRecord:
+    name: str
+    labels: dict[str, str]
+
+
+@dataclass(frozen=True, slots=True)
+class NodeRecord:
+    name: str
+    instance_type: str | None
+    capacity_type: str  # on-demand | spot
+    zone: str | None
+    region: str | None
+    node_pool: str | None
+    labels: dict[str, str]
+    capacity: Resources
+    allocatable: Resources
+    pods_allocatable: int
+    ready: bool
+    unschedulable: bool
+    requested: Resources  # sum of effective requests of pods bound here and not finished
+    usage: Resources | None  # None: metrics unknown for this node
+    prices: UnitPrices
+
+
+@dataclass(frozen=True, slots=True)
+class WorkloadKey:
+    namespace: str
+    kind: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerSample:
+    """One (workload, container) summed over the replicas of one snapshot.
+
+    Only pods bound to a node and not finished are replicas; pending pods without a node
+    are counted in ``pending_replicas`` and their requests in the ``pending_*`` fields
+    (unmet demand, never costed).
+    """
+
+    workload: WorkloadKey
+    container: str
+    replicas: int
+    cpu_request: float
+    memory_request: float
+    gpu_request: float
+    cpu_limit: float | None  # None when no replica sets a limit
+    memory_limit: float | None
+    usage_replicas: int  # replicas for which metrics were known
+    cpu_usage_sum: float | None
+    memory_usage_sum: float | None
+    cpu_usage_max: float | None  # per-replica maximum
+    memory_usage_max: float | None
+    cpu_allocated: float  # sum over replicas of max(request, usage)
+    memory_allocated: float
+    cpu_cost_hourly: float
+    memory_cost_hourly: float
+    gpu_cost_hourly: float
+    restarts: int
+    oom_kills: int
+    pending_replicas: int
+    pending_cpu_request: float
+    pending_memory_request: float
+
+
+@dataclass(frozen=True, slots=True)
+class PodRecord:
+    """Latest pod-grain state: which pod sits where and what pins it there."""
+
+    namespace: str
+    name: str
+    node: str | None
+    phase: str
+    workload: WorkloadKey
+    request: Resources  # effective request (what the scheduler reserves)
+    usage: Resources | None
+    priority: int
+    node_selector: dict[str, str]
+    required_affinity: list[object]  # requiredDuringScheduling nodeSelectorTerms, raw
+    tolerations: list[object]
+    daemonset: bool
+    restarts: int
+    oom_kills: int
+
+
+@dataclass(frozen=True, slots=True)
+class QuotaRecord:
+    namespace: str
+    name: str
+    resource: str
+    hard: float
+    used: float | None
+
+
+@dataclass(slots=True)
+class Snapshot:
+    """A whole normalized snapshot of one cluster at one instant."""
+
+    cluster: str
+    taken_at: datetime
+    source: str  # kubernetes | simulator
+    usage_known: bool
+    namespaces: list[NamespaceRecord] = field(default_factory=list)
+    workload_labels: dict[WorkloadKey, dict[str, str]] = field(default_factory=dict)
+    nodes: list[NodeRecord] = field(default_factory=list)
+    containers: list[ContainerSample] = field(default_factory=list)
+    pods: list[PodRecord] = field(default_factory=list)
+    quotas: list[QuotaRecord] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    duration_seconds: float = 0.0

@@ -1,0 +1,199 @@
+"""One collection: list everything from a source, normalize it into a snapshot, write it whole."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from sqlalchemy import Engine
+
+from capacity.config import Config
+from capacity.db.engine import translate_db_errors
+from capacity.db.store import WriteResult, write_snapshot
+from capacity.records import NamespaceRecord, QuotaRecord, Resources, Snapshot
+from collectors.normalize import (
+    NodeFacts,
+    PodPass,
+    Warnings,
+    fallback_prices,
+    namespace_record,
+    node_facts,
+    pod_metrics_map,
+    quota_records,
+    usage_of,
+)
+from collectors.owners import OwnerIndex
+from collectors.source import ClusterUnreachable, Kind, KindUnavailable, ListExpired, RawObject, Source
+
+MAX_LIST_RESTARTS = 3
+
+
+def _list_all(source: Source, kind: Kind, cluster: str) -> list[RawObject]:
+    for _ in range(MAX_LIST_RESTARTS + 1):
+        items: list[RawObject] = []
+        try:
+            for page in source.pages(kind):
+                items.extend(page)
+        except ListExpired:
+            continue
+        return items
+    raise ClusterUnreachable(
+        f"cluster {cluster}: the {kind.label} list kept expiring ({MAX_LIST_RESTARTS + 1} tries)"
+    )
+
+
+def _optional(
+    source: Source, kind: Kind, cluster: str, warn: Callable[[str], None], consequence: str
+) -> list[RawObject] | None:
+    try:
+        return _list_all(source, kind, cluster)
+    except KindUnavailable as exc:
+        warn(f"{exc}; {consequence}")
+        return None
+
+
+def build_snapshot(
+    source: Source,
+    *,
+    cluster: str,
+    config: Config,
+    taken_at: datetime,
+    source_name: str = "kubernetes",
+) -> Snapshot:
+    """Return a normalized snapshot of everything ``source`` lists; raises SourceError on failure."""
+    started = time.monotonic()
+    warn = Warnings()
+    pricing = config.pricing
+
+    namespaces: list[NamespaceRecord] = [
+        namespace_record(i) for i in _list_all(source, Kind.NAMESPACES, cluster)
+    ]
+
+    nodes: dict[str, NodeFacts] = {}
+    for item in _list_all(source, Kind.NODES, cluster):
+        facts = node_facts(item, pricing, warn)
+        if facts is not None:
+            nodes[facts.name] = facts
+
+    node_metrics = _optional(source, Kind.NODE_METRICS, cluster, warn, "node usage unknown")
+    if node_metrics is not None:
+        for item in node_metrics:
+            name = (item.get("metadata") or {}).get("name")
+            if name in nodes:
+                nodes[name].usage = usage_of(item, f"metrics of node {name}", warn)
+
+    owners = OwnerIndex()
+    replicasets = _optional(
+        source, Kind.REPLICASETS, cluster, warn, "Deployments resolved from ReplicaSet names"
+    )
+    if replicasets is not None:
+        owners.add_replicasets(replicasets)
+    del replicasets
+    jobs = _optional(source, Kind.JOBS, cluster, warn, "CronJobs resolved from Job names")
+    if jobs is not None:
+        owners.add_jobs(jobs)
+    del jobs
+
+    quotas: list[QuotaRecord] = []
+    for item in _optional(source, Kind.RESOURCEQUOTAS, cluster, warn, "quotas not recorded") or ():
+        quotas.extend(quota_records(item, warn))
+
+    metrics: dict[tuple[str, str], dict[str, Resources]] | None = None
+    try:
+        metrics = _metrics(source, cluster, warn)
+    except KindUnavailable as exc:
+        warn(f"{exc}; usage unknown (is metrics-server installed?)")
+
+    for _attempt in range(MAX_LIST_RESTARTS + 1):
+        pods = PodPass(
+            nodes=nodes, owners=owners, metrics=metrics, fallback_prices=fallback_prices(pricing), warn=warn
+        )
+        try:
+            for page in source.pages(Kind.PODS):
+                pods.add_page(page)
+        except ListExpired:
+            continue
+        break
+    else:
+        raise ClusterUnreachable(
+            f"cluster {cluster}: the pods list kept expiring ({MAX_LIST_RESTARTS + 1} tries)"
+        )
+
+    return Snapshot(
+        cluster=cluster,
+        taken_at=taken_at,
+        source=source_name,
+        usage_known=metrics is not None,
+        namespaces=namespaces,
+        workload_labels=pods.workload_labels,
+        nodes=pods.finish_nodes(),
+        containers=pods.containers(),
+        pods=pods.pods,
+        quotas=quotas,
+        warnings=warn.as_list(),
+        duration_seconds=time.monotonic() - started,
+    )
+
+
+def _metrics(
+    source: Source, cluster: str, warn: Callable[[str], None]
+) -> dict[tuple[str, str], dict[str, Resources]]:
+    for _ in range(MAX_LIST_RESTARTS + 1):
+        try:
+            return pod_metrics_map(source.pages(Kind.POD_METRICS), warn)
+        except ListExpired:
+            continue
+    raise KindUnavailable(Kind.POD_METRICS, 410, "pod metrics: list kept expiring")
+
+
+@dataclass(frozen=True, slots=True)
+class CollectResult:
+    cluster: str
+    taken_at: datetime
+    snapshot_id: int
+    replaced: bool
+    nodes: int
+    pods: int
+    pending_pods: int
+    containers: int
+    warnings: list[str]
+    duration_seconds: float
+
+
+def now_utc() -> datetime:
+    """Return the current UTC time to the whole second (snapshot timestamps)."""
+    return datetime.now(UTC).replace(microsecond=0)
+
+
+def collect_once(
+    source: Source,
+    engine: Engine,
+    *,
+    cluster: str,
+    config: Config,
+    taken_at: datetime | None = None,
+    source_name: str = "kubernetes",
+) -> CollectResult:
+    """Take one snapshot from ``source`` and write it in one transaction; return what landed."""
+    at = taken_at or now_utc()
+    started = time.monotonic()
+    snap = build_snapshot(source, cluster=cluster, config=config, taken_at=at, source_name=source_name)
+    snap.duration_seconds = time.monotonic() - started
+    with translate_db_errors(engine.url), engine.begin() as conn:
+        written: WriteResult = write_snapshot(
+            conn, snap, nominal_interval_seconds=config.collection.interval_seconds
+        )
+    return CollectResult(
+        cluster=cluster,
+        taken_at=at,
+        snapshot_id=written.snapshot_id,
+        replaced=written.replaced,
+        nodes=len(snap.nodes),
+        pods=sum(1 for p in snap.pods if p.node is not None),
+        pending_pods=sum(1 for p in snap.pods if p.node is None),
+        containers=sum(c.replicas for c in snap.containers if c.container != "<pod-overhead>"),
+        warnings=snap.warnings,
+        duration_seconds=time.monotonic() - started,
+    )

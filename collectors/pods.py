@@ -1,0 +1,148 @@
+"""What one pod reserves: container requests and limits, effective pod request, restarts, OOM kills.
+
+Effective pod request = what the scheduler reserves (Kubernetes' resource helpers):
+max(sum of app containers and restartable init (sidecar) containers,
+    for each regular init container: its request plus the sidecars started before it)
+plus the pod overhead. Pod-level resources (``spec.resources``), where set, replace the
+container sum for the resources they name.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from capacity.records import ZERO, Resources
+from collectors.nodes import GPU_RESOURCES
+from collectors.quantity import parse
+
+Warn = Callable[[str], None]
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerSpec:
+    name: str
+    request: Resources
+    cpu_limit: float | None
+    memory_limit: float | None
+    sidecar: bool  # restartable init container: runs alongside the app containers
+
+
+def _gpu(resources: Mapping[str, Any], where: str, warn: Warn) -> float:
+    total = 0.0
+    for key in GPU_RESOURCES:
+        raw = resources.get(key)
+        if raw is not None:
+            total += _quantity(raw, where, key, warn)
+    return total
+
+
+def _quantity(raw: Any, where: str, what: str, warn: Warn) -> float:
+    try:
+        value = parse(raw)
+    except ValueError:
+        warn(f"{where}: malformed {what} {raw!r} ignored")
+        return 0.0
+    if value < 0:
+        warn(f"{where}: negative {what} {raw!r} ignored")
+        return 0.0
+    return value
+
+
+def resources_of(block: Mapping[str, Any] | None, where: str, warn: Warn) -> Resources:
+    """Return cpu, memory and GPUs of a requests/limits/capacity block; malformed values warn, count 0."""
+    if not block:
+        return ZERO
+    cpu = block.get("cpu")
+    memory = block.get("memory")
+    return Resources(
+        0.0 if cpu is None else _quantity(cpu, where, "cpu", warn),
+        0.0 if memory is None else _quantity(memory, where, "memory", warn),
+        _gpu(block, where, warn),
+    )
+
+
+def _optional(block: Mapping[str, Any] | None, key: str, where: str, warn: Warn) -> float | None:
+    if not block or block.get(key) is None:
+        return None
+    return _quantity(block[key], where, f"{key} limit", warn)
+
+
+def container_spec(container: Mapping[str, Any], where: str, warn: Warn, *, sidecar: bool) -> ContainerSpec:
+    """Return the container's requests and limits in base units."""
+    name = str(container.get("name", "?"))
+    resources = container.get("resources") or {}
+    requests = resources.get("requests") or {}
+    limits = resources.get("limits") or {}
+    here = f"{where} container {name}"
+    # The API server defaults a missing request to the limit; old or hand-made payloads
+    # may not have been through admission, so do the same here.
+    merged = {**limits, **requests} if limits else requests
+    return ContainerSpec(
+        name=name,
+        request=resources_of(merged, here, warn),
+        cpu_limit=_optional(limits, "cpu", here, warn),
+        memory_limit=_optional(limits, "memory", here, warn),
+        sidecar=sidecar,
+    )
+
+
+@dataclass(frozen=True, slots=True)
+class PodSpec:
+    running: list[ContainerSpec]  # app containers and sidecars: what runs in steady state
+    effective: Resources  # what the scheduler reserves for the pod
+
+
+def pod_spec(spec: Mapping[str, Any], where: str, warn: Warn) -> PodSpec:
+    """Return the pod's running containers and its effective request."""
+    running = [container_spec(c, where, warn, sidecar=False) for c in spec.get("containers") or ()]
+    app_sum = ZERO
+    for c in running:
+        app_sum = app_sum + c.request
+    sidecars_so_far = ZERO
+    init_peak = ZERO
+    for init in spec.get("initContainers") or ():
+        if init.get("restartPolicy") == "Always":
+            sidecar = container_spec(init, where, warn, sidecar=True)
+            running.append(sidecar)
+            sidecars_so_far = sidecars_so_far + sidecar.request
+            # A sidecar's own start also needs the sidecars before it.
+            init_peak = init_peak.max(sidecars_so_far)
+        else:
+            regular = container_spec(init, where, warn, sidecar=False)
+            init_peak = init_peak.max(regular.request + sidecars_so_far)
+    effective = (app_sum + sidecars_so_far).max(init_peak)
+    pod_level = (spec.get("resources") or {}).get("requests")
+    if pod_level:
+        level = resources_of(pod_level, f"{where} pod-level resources", warn)
+        effective = Resources(
+            level.cpu if "cpu" in pod_level else effective.cpu,
+            level.memory if "memory" in pod_level else effective.memory,
+            effective.gpu,
+        )
+    overhead = spec.get("overhead")
+    if overhead:
+        effective = effective + resources_of(overhead, f"{where} overhead", warn)
+    return PodSpec(running=running, effective=effective)
+
+
+@dataclass(frozen=True, slots=True)
+class ContainerState:
+    restarts: int
+    oom_killed: bool
+
+
+def container_states(status: Mapping[str, Any]) -> dict[str, ContainerState]:
+    """Return restarts and OOM-kill evidence per container name (app containers and sidecars)."""
+    states: dict[str, ContainerState] = {}
+    for key in ("containerStatuses", "initContainerStatuses"):
+        for cs in status.get(key) or ():
+            last = ((cs.get("lastState") or {}).get("terminated") or {}).get("reason")
+            now = ((cs.get("state") or {}).get("terminated") or {}).get("reason")
+            restarts = cs.get("restartCount") or 0
+            states[str(cs.get("name", "?"))] = ContainerState(
+                restarts=int(restarts) if isinstance(restarts, int) else 0,
+                oom_killed="OOMKilled" in (last, now),
+            )
+    return states

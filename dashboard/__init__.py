@@ -1,0 +1,1 @@
+"""The Streamlit dashboard: UI only, over ``capacity`` query and analysis functions."""
