@@ -106,11 +106,7 @@ def build_parser() -> argparse.ArgumentParser:
     return parser
 
 
-def _config(args: argparse.Namespace) -> Config:
-    return load_config(getattr(args, "config", None))
-
-
-def cmd_db_upgrade(args: argparse.Namespace) -> int:
+def cmd_db_upgrade(args: argparse.Namespace, config: Config) -> int:
     from capacity.db.engine import create_db_engine, current_revision
 
     engine = create_db_engine(getattr(args, "db", None))
@@ -127,12 +123,11 @@ def cmd_db_upgrade(args: argparse.Namespace) -> int:
     return 0
 
 
-def cmd_collect(args: argparse.Namespace) -> int:
+def cmd_collect(args: argparse.Namespace, config: Config) -> int:
     from collectors.collect import collect_once
     from collectors.kube import KubeSource
     from collectors.source import SourceError
 
-    config = _config(args)
     options: dict[str, Any] = {
         "page_size": args.page_size or config.collection.page_size,
         "timeout_seconds": args.timeout or config.collection.request_timeout_seconds,
@@ -223,7 +218,7 @@ def status_table(rows: Sequence[ClusterStatus]) -> str:
     return "\n".join(lines)
 
 
-def cmd_status(args: argparse.Namespace) -> int:
+def cmd_status(args: argparse.Namespace, config: Config) -> int:
     engine = open_store(getattr(args, "db", None))
     try:
         with translate_db_errors(engine.url), engine.connect() as conn:
@@ -252,7 +247,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = parser.parse_args(argv)
     _setup_logging(getattr(args, "verbose", 0))
     try:
-        return int(args.handler(args))
+        # Configuration is read once, here, for every command: a broken file fails early.
+        config = load_config(getattr(args, "config", None))
+        return int(args.handler(args, config))
     except CapacityError as exc:
         print(f"capacity: error: {exc}", file=sys.stderr)
         return exc.exit_code
