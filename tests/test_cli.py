@@ -40,7 +40,8 @@ def test_console_script_and_help_everywhere() -> None:
     ("yaml_text", "expected"),
     [
         ("pricing:\n  currencyy: EUR\n", "pricing.currencyy: unknown key"),
-        ("pricing:\n  default_rates:\n    on_demand:\n      {cpu_core_hour: cheap, memory_gib_hour: 1, gpu_hour: 1}\n",
+        ("pricing:\n  default_rates:\n    on_demand:\n"
+         "      {cpu_core_hour: cheap, memory_gib_hour: 1, gpu_hour: 1}\n",
          "pricing.default_rates.on_demand.cpu_core_hour"),
         ("attribution:\n  team:\n    namespace_rules: [{pattern: '(unclosed', value: x}]\n",
          "attribution.team.namespace_rules.0.pattern: bad regular expression"),
