@@ -8,6 +8,7 @@ system-reserved resources are paid for and show up as overhead.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 from capacity.config import InstancePrice, Pricing, ResourceRates
@@ -66,7 +67,7 @@ def _override(pricing: Pricing, labels: Mapping[str, str], annotations: Mapping[
         value = float(raw)
     except ValueError:
         raise ValueError(f"{key}={raw!r} is not a number") from None
-    if value < 0 or value != value:  # negative or NaN
+    if not math.isfinite(value) or value < 0:
         raise ValueError(f"{key}={raw!r} is not a non-negative price")
     return value
 

@@ -63,10 +63,20 @@ def resources_of(block: Mapping[str, Any] | None, where: str, warn: Warn) -> Res
     )
 
 
-def _optional(block: Mapping[str, Any] | None, key: str, where: str, warn: Warn) -> float | None:
-    if not block or block.get(key) is None:
+def _limit(block: Mapping[str, Any], key: str, where: str, warn: Warn | None) -> float | None:
+    """Return a limit, or None when unset or malformed (warns unless the request already did)."""
+    raw = block.get(key)
+    if raw is None:
         return None
-    return _quantity(block[key], where, f"{key} limit", warn)
+    try:
+        value = parse(raw)
+    except ValueError:
+        value = -1.0
+    if value < 0:
+        if warn is not None:
+            warn(f"{where}: malformed {key} limit {raw!r} ignored")
+        return None
+    return value
 
 
 def container_spec(container: Mapping[str, Any], where: str, warn: Warn, *, sidecar: bool) -> ContainerSpec:
@@ -82,8 +92,9 @@ def container_spec(container: Mapping[str, Any], where: str, warn: Warn, *, side
     return ContainerSpec(
         name=name,
         request=resources_of(merged, here, warn),
-        cpu_limit=_optional(limits, "cpu", here, warn),
-        memory_limit=_optional(limits, "memory", here, warn),
+        # A limit that also filled in the missing request was already reported there.
+        cpu_limit=_limit(limits, "cpu", here, warn if "cpu" in requests else None),
+        memory_limit=_limit(limits, "memory", here, warn if "memory" in requests else None),
         sidecar=sidecar,
     )
 

@@ -6,17 +6,21 @@ client's parser works in Decimal and is slow on its own.
 
 from __future__ import annotations
 
+import math
 from functools import lru_cache
 
 from kubernetes.utils.quantity import parse_quantity
 
 
+def _finite(value: float, original: object) -> float:
+    if not math.isfinite(value):
+        raise ValueError(f"{original!r} is not a finite quantity")
+    return value
+
+
 @lru_cache(maxsize=1 << 16)
 def _parse_text(text: str) -> float:
-    value = float(parse_quantity(text))
-    if value != value or value in (float("inf"), float("-inf")):
-        raise ValueError(f"{text!r} is not a finite quantity")
-    return value
+    return _finite(float(parse_quantity(text)), text)
 
 
 def parse(value: object) -> float:
@@ -24,7 +28,7 @@ def parse(value: object) -> float:
     if isinstance(value, bool):
         raise ValueError(f"{value!r} is not a quantity")
     if isinstance(value, int | float):
-        return float(value)
+        return _finite(float(value), value)
     if not isinstance(value, str):
         raise ValueError(f"{value!r} is not a quantity")
     return _parse_text(value.strip())
