@@ -96,8 +96,8 @@ def cluster_status(conn: Connection, *, clusters: tuple[str, ...] = ()) -> list[
                 memory_allocatable_bytes=float(totals[1]),
                 cpu_requested_cores=float(totals[2]),
                 memory_requested_bytes=float(totals[3]),
-                cpu_usage_cores=float(usage[0]) if snap.usage_known else None,
-                memory_usage_bytes=float(usage[1]) if snap.usage_known else None,
+                cpu_usage_cores=float(usage[0] or 0.0) if snap.usage_known else None,
+                memory_usage_bytes=float(usage[1] or 0.0) if snap.usage_known else None,
                 warnings=list(snap.warnings or []),
             )
         )
