@@ -11,16 +11,19 @@ import argparse
 import json
 import logging
 import sys
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from capacity import __version__
-from capacity.config import Config, load_config
+from capacity.config import Config, load_config, parse_duration
 from capacity.db.engine import masked, open_store, translate_db_errors, upgrade
 from capacity.db.queries import ClusterStatus, cluster_status
 from capacity.errors import CapacityError, CollectionError
+
+if TYPE_CHECKING:
+    from collectors.collect import CollectResult
 
 log = logging.getLogger("capacity")
 
@@ -73,7 +76,21 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument(
         "--kubeconfig", metavar="PATH", help="kubeconfig file (default: $KUBECONFIG or ~/.kube/config)"
     )
-    collect.add_argument("--context", metavar="CTX", help="kubeconfig context (default: the current one)")
+    collect.add_argument(
+        "--context",
+        metavar="CTX",
+        action="append",
+        help="kubeconfig context (default: the current one); repeat for several clusters",
+    )
+    collect.add_argument(
+        "--all-contexts", action="store_true", help="collect every context of the kubeconfig"
+    )
+    collect.add_argument(
+        "--every",
+        metavar="DURATION",
+        help="collect every DURATION (e.g. 5m) until SIGTERM/SIGINT, aligned to the period; "
+        "failures are logged and retried with backoff",
+    )
     collect.add_argument("--page-size", type=int, metavar="N", help="objects per list request (default 500)")
     collect.add_argument(
         "--timeout", type=float, metavar="SECONDS", help="timeout of every API request (default 30)"
@@ -125,45 +142,70 @@ def cmd_db_upgrade(args: argparse.Namespace, config: Config) -> int:
 
 def cmd_collect(args: argparse.Namespace, config: Config) -> int:
     from collectors.collect import collect_once
-    from collectors.kube import KubeSource
+    from collectors.kube import KubeSource, cluster_name, kubeconfig_contexts
+    from collectors.schedule import Target, run_every, run_once, stop_on_signals
     from collectors.source import SourceError
 
+    contexts: list[str | None] = list(args.context or [])
+    try:
+        if args.all_contexts:
+            contexts = list(kubeconfig_contexts(args.kubeconfig))
+    except SourceError as exc:
+        raise CollectionError(str(exc)) from None
+    if not contexts:
+        contexts = [None]
+    if args.cluster and len(contexts) > 1:
+        raise CollectionError(
+            "--cluster names one cluster; with several contexts each is named after its context"
+        )
+    period = parse_duration(args.every) if args.every else None
     options: dict[str, Any] = {
         "page_size": args.page_size or config.collection.page_size,
         "timeout_seconds": args.timeout or config.collection.request_timeout_seconds,
         "retries": config.collection.retries,
     }
+    nominal = float(period or config.collection.interval_seconds)
+    config = config.model_copy(
+        update={"collection": config.collection.model_copy(update={"interval_seconds": int(nominal)})}
+    )
     engine = open_store(getattr(args, "db", None))
+
+    def collector(context: str | None, name: str) -> Callable[[], CollectResult]:
+        def collect() -> CollectResult:
+            # Connect afresh each time: exec-plugin and service-account tokens expire.
+            with KubeSource.connect(
+                cluster=name, kubeconfig=args.kubeconfig, context=context, **options
+            ) as source:
+                try:
+                    return collect_once(source, engine, cluster=name, config=config)
+                except SourceError as exc:
+                    raise CollectionError(f"{exc}; nothing written") from None
+
+        return collect
+
     try:
-        try:
-            source = KubeSource.connect(
-                cluster=args.cluster, kubeconfig=args.kubeconfig, context=args.context, **options
+        targets = []
+        for context in contexts:
+            name = args.cluster or cluster_name(args.kubeconfig, context)
+            targets.append(Target(cluster=name, collect=collector(context, name)))
+        if period is None:
+            failed = run_once(targets)
+            if not failed:
+                return 0
+            if len(targets) == 1:
+                raise CollectionError(failed[0].last_error or "collection failed")
+            for target in failed:
+                print(f"capacity: error: {target.last_error}", file=sys.stderr)
+            names = ", ".join(t.cluster for t in failed)
+            print(
+                f"capacity: error: {len(failed)} of {len(targets)} clusters failed: {names}", file=sys.stderr
             )
-        except SourceError as exc:
-            raise CollectionError(str(exc)) from None
-        with source:
-            try:
-                result = collect_once(source, engine, cluster=source.cluster, config=config)
-            except SourceError as exc:
-                raise CollectionError(f"{exc}; nothing written") from None
+            return CollectionError.exit_code
+        with stop_on_signals() as stop:
+            run_every(targets, period=period, stop=stop)
+        return 0
     finally:
         engine.dispose()
-    log.info(
-        "snapshot cluster=%s taken_at=%s duration=%.2fs nodes=%d pods=%d pending=%d containers=%d "
-        "warnings=%d%s",
-        result.cluster,
-        result.taken_at.isoformat(),
-        result.duration_seconds,
-        result.nodes,
-        result.pods,
-        result.pending_pods,
-        result.containers,
-        len(result.warnings),
-        " replaced=true" if result.replaced else "",
-    )
-    for warning in result.warnings:
-        log.warning("cluster=%s %s", result.cluster, warning)
-    return 0
 
 
 def _iso(value: datetime) -> str:

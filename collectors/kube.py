@@ -122,13 +122,7 @@ class KubeSource:
         """
         kubeconfig = None if kubeconfig is None else os.fspath(kubeconfig)
         configuration = client.Configuration()
-        in_cluster = (
-            kubeconfig is None
-            and context is None
-            and not os.environ.get("KUBECONFIG")
-            and not Path(os.path.expanduser(config.KUBE_CONFIG_DEFAULT_LOCATION)).exists()
-            and bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
-        )
+        in_cluster = kubeconfig is None and context is None and _in_cluster()
         try:
             if in_cluster:
                 config.load_incluster_config(client_configuration=configuration)
@@ -259,6 +253,23 @@ def _describe_transport(exc: urllib3.exceptions.HTTPError, timeout: float) -> st
         return "connection refused"
     text = str(reason).strip().splitlines()[0] if str(reason).strip() else type(reason).__name__
     return text
+
+
+def cluster_name(kubeconfig: str | None, context: str | None) -> str:
+    """Return the name a cluster is stored under by default: its context, or ``in-cluster``."""
+    if context:
+        return context
+    if kubeconfig is None and _in_cluster():
+        return "in-cluster"
+    return _current_context(kubeconfig)
+
+
+def _in_cluster() -> bool:
+    return (
+        not os.environ.get("KUBECONFIG")
+        and not Path(os.path.expanduser(config.KUBE_CONFIG_DEFAULT_LOCATION)).exists()
+        and bool(os.environ.get("KUBERNETES_SERVICE_HOST"))
+    )
 
 
 def _current_context(kubeconfig: str | None) -> str:
