@@ -21,6 +21,7 @@ from capacity.config import Config, load_config, parse_duration
 from capacity.db.engine import masked, open_store, translate_db_errors, upgrade
 from capacity.db.queries import ClusterStatus, cluster_status
 from capacity.errors import CapacityError, CollectionError
+from capacity.progress import ProgressBar
 
 if TYPE_CHECKING:
     from collectors.collect import CollectResult
@@ -108,6 +109,37 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--format", choices=("table", "json"), default="table")
     status.add_argument("--cluster", action="append", default=[], metavar="NAME", help="only this cluster")
     status.set_defaults(handler=cmd_status)
+
+    demo = sub.add_parser(
+        "demo",
+        parents=[common],
+        help="write a simulated fleet's history into the database, then start the dashboard",
+        description="Simulate a multi-cluster fleet (deterministic for a seed) and write its history "
+        "through the collector path (normalization, pricing, storage), then start the dashboard. "
+        "Instants already stored are skipped, so re-running is safe and fast.",
+    )
+    demo.add_argument("--days", type=float, default=14.0, help="days of history (default 14)")
+    demo.add_argument(
+        "--interval",
+        default=DEMO_INTERVAL,
+        metavar="DURATION",
+        help=f"time between snapshots (default {DEMO_INTERVAL})",
+    )
+    demo.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
+    demo.add_argument("--workers", type=int, metavar="N", help="worker processes (default: CPU count)")
+    demo.add_argument("--no-dashboard", action="store_true", help="only write the history")
+    demo.add_argument("--port", type=int, default=8501, help="dashboard port (default 8501)")
+    demo.set_defaults(handler=cmd_demo)
+
+    dash = sub.add_parser(
+        "dashboard",
+        parents=[common],
+        help="start the Streamlit dashboard",
+        description="Start the dashboard on http://localhost:PORT over the database.",
+    )
+    dash.add_argument("--port", type=int, default=8501, help="port (default 8501)")
+    dash.add_argument("--address", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
+    dash.set_defaults(handler=cmd_dashboard)
 
     db = sub.add_parser(
         "db", parents=[common], help="database maintenance", description="Database maintenance."
@@ -206,6 +238,64 @@ def cmd_collect(args: argparse.Namespace, config: Config) -> int:
         return 0
     finally:
         engine.dispose()
+
+
+DEMO_INTERVAL = "1h"
+
+
+def cmd_demo(args: argparse.Namespace, config: Config) -> int:
+    from collectors.demo import plan, write_history
+
+    interval = parse_duration(args.interval)
+    if args.days <= 0:
+        raise CapacityError("--days must be positive")
+    engine = open_store(getattr(args, "db", None))
+    try:
+        demo = plan(days=args.days, interval_seconds=interval, seed=args.seed)
+        bar = ProgressBar("simulating fleet")
+        result = write_history(demo, engine, config=config, workers=args.workers, progress=bar)
+        where = masked(engine.url)
+    finally:
+        engine.dispose()
+    print(
+        f"demo: {len(result.clusters)} clusters ({', '.join(result.clusters)}), {result.instants} instants "
+        f"every {args.interval} over {args.days:g} days: {result.written} snapshots written, "
+        f"{result.skipped} already there, {result.pods_latest} pods now, {result.seconds:.1f}s -> {where}"
+    )
+    if args.no_dashboard:
+        return 0
+    return cmd_dashboard(argparse.Namespace(**{**vars(args), "address": "0.0.0.0"}), config)
+
+
+def cmd_dashboard(args: argparse.Namespace, config: Config) -> int:
+    import importlib.util
+    import os
+    import subprocess
+
+    from capacity.db.engine import resolve_url
+
+    spec = importlib.util.find_spec("dashboard.app")
+    if spec is None or spec.origin is None:
+        raise CapacityError("the dashboard package is not installed (pip install -e .)")
+    url = resolve_url(getattr(args, "db", None))
+    engine = open_store(url)  # fail here, with one line, rather than in the browser
+    engine.dispose()
+    env = {**os.environ, "CAPACITY_DATABASE_URL": url}
+    if getattr(args, "config", None):
+        env["CAPACITY_CONFIG"] = os.path.abspath(args.config)
+    command = [
+        sys.executable, "-m", "streamlit", "run", spec.origin,
+        "--server.port", str(args.port), "--server.address", args.address, "--server.headless", "true",
+        "--browser.gatherUsageStats", "false",
+    ]  # fmt: skip
+    print(f"dashboard: http://localhost:{args.port} (database {masked(url)}; Ctrl-C to stop)", flush=True)
+    proc = subprocess.Popen(command, env=env)
+    try:
+        return proc.wait()
+    except KeyboardInterrupt:
+        proc.terminate()
+        proc.wait()
+        return 0
 
 
 def _iso(value: datetime) -> str:
