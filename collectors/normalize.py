@@ -10,6 +10,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
+import orjson
+
 from capacity.config import Pricing
 from capacity.pricing import GIB, node_prices
 from capacity.records import (
@@ -33,11 +35,12 @@ from collectors.nodes import (
 )
 from collectors.owners import OwnerIndex
 from collectors.pods import ContainerState, container_states, pod_spec, resources_of
-from collectors.quantity import parse
+from collectors.quantity import parse, parse_usage
 
 POD_OVERHEAD_CONTAINER = "<pod-overhead>"
 FINISHED_PHASES = frozenset({"Succeeded", "Failed"})
 _EMPTY: dict[str, Any] = {}
+_NONE: list[Any] = []
 _NO_STATE = ContainerState(restarts=0, oom_killed=False)
 
 
@@ -169,7 +172,7 @@ def usage_of(item: Mapping[str, Any], where: str, warn: Callable[[str], None]) -
     """Return the usage block of a NodeMetrics or container metrics entry, or None if malformed."""
     usage = item.get("usage") or {}
     try:
-        return Resources(parse(usage["cpu"]), parse(usage["memory"]), 0.0)
+        return Resources(parse_usage(usage["cpu"]), parse_usage(usage["memory"]), 0.0)
     except (KeyError, ValueError):
         warn(f"{where}: malformed or missing usage {usage!r} ignored")
         return None
@@ -285,6 +288,9 @@ class PodPass:
     accs: dict[tuple[WorkloadKey, str], _Acc] = field(default_factory=dict)
     requested: dict[str, list[float]] = field(default_factory=dict)
     missing_nodes: set[str] = field(default_factory=set)
+    strings: dict[str, str] = field(default_factory=dict)
+    keys: dict[WorkloadKey, WorkloadKey] = field(default_factory=dict)
+    shapes: dict[bytes, Any] = field(default_factory=dict)
 
     def add_page(self, items: Iterable[Mapping[str, Any]]) -> None:
         for item in items:
@@ -293,24 +299,28 @@ class PodPass:
     def add(self, item: Mapping[str, Any]) -> None:
         meta = item.get("metadata") or _EMPTY
         status = item.get("status") or _EMPTY
-        phase = str(status.get("phase") or "Unknown")
+        phase = self._shared(str(status.get("phase") or "Unknown"))
         if phase in FINISHED_PHASES:
             return  # Succeeded/Failed pods hold nothing, even if they still carry requests.
         spec = item.get("spec") or _EMPTY
-        namespace = str(meta.get("namespace", ""))
+        namespace = self._shared(str(meta.get("namespace", "")))
         name = str(meta.get("name", ""))
         where = f"pod {namespace}/{name}"
         node_name = spec.get("nodeName") or None
+        if node_name is not None:
+            node_name = self._shared(str(node_name))
         if node_name is None and phase != "Pending":
             return  # an unbound pod that is not pending (Unknown without a node): nothing to count
         workload = self.owners.workload(namespace, name, meta)
+        workload = self.keys.setdefault(workload, workload)  # one key object per workload
         labels = _labels(meta)
         self.workload_labels[workload] = labels
         shape = pod_spec(spec, where, self.warn)
         states = container_states(status)
         pod_usage_by_container = None
         if self.metrics is not None and node_name is not None:
-            pod_usage_by_container = self.metrics.get((namespace, name))
+            # Popped: each pod's metrics are needed once, and the map shrinks as pods come in.
+            pod_usage_by_container = self.metrics.pop((namespace, name), None)
         pod_usage: Resources | None = None
         restarts = 0
         ooms = 0
@@ -401,14 +411,29 @@ class PodPass:
                 request=shape.effective,
                 usage=pod_usage,
                 priority=priority if isinstance(priority, int) else 0,
-                node_selector=spec.get("nodeSelector") or _EMPTY,
-                required_affinity=required,
-                tolerations=spec.get("tolerations") or [],
+                node_selector=self._canonical(spec.get("nodeSelector") or _EMPTY),
+                required_affinity=self._canonical(required),
+                tolerations=self._canonical(spec.get("tolerations") or _NONE),
                 daemonset=workload.kind == "DaemonSet",
                 restarts=restarts,
                 oom_kills=ooms,
             )
         )
+
+    def _shared(self, text: str) -> str:
+        """Return one string object per distinct value (namespaces, nodes, phases)."""
+        return self.strings.setdefault(text, text)
+
+    def _canonical(self, value: Any) -> Any:
+        """Return one shared object per distinct JSON value.
+
+        Thousands of pods carry the same tolerations, node selectors and affinities; kept
+        as decoded per pod they were most of the collector's memory at 150,000 pods.
+        """
+        if not value:
+            return value
+        key = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
+        return self.shapes.setdefault(key, value)
 
     def _acc(self, workload: WorkloadKey, container: str) -> _Acc:
         key = (workload, container)

@@ -1,7 +1,11 @@
 """Quantities ("500m", "2Gi", "123456n") to floats, with the `kubernetes` client's own parser.
 
-Values repeat endlessly across a fleet ("100m", "128Mi"), so parsed values are cached; the
-client's parser works in Decimal and is slow on its own.
+Spec quantities repeat endlessly across a fleet ("100m", "128Mi"), so they are parsed once
+and cached; the client's parser works in Decimal and is slow on its own. Usage from
+metrics.k8s.io is nearly always unique ("123456789n", "52364Ki") and would only flood a
+cache, so ``parse_usage`` converts those two exact integer forms directly (an exact integer
+divided or multiplied by a power of the unit, which rounds exactly as the Decimal path does)
+and hands anything else to the client's parser.
 """
 
 from __future__ import annotations
@@ -18,17 +22,42 @@ def _finite(value: float, original: object) -> float:
     return value
 
 
-@lru_cache(maxsize=1 << 16)
-def _parse_text(text: str) -> float:
+def _parse_uncached(text: str) -> float:
     return _finite(float(parse_quantity(text)), text)
+
+
+_parse_text = lru_cache(maxsize=1 << 14)(_parse_uncached)
+
+
+def _check(value: object) -> None:
+    if isinstance(value, bool) or not isinstance(value, str | int | float):
+        raise ValueError(f"{value!r} is not a quantity")
 
 
 def parse(value: object) -> float:
     """Return the quantity as a float in base units (cores, bytes, devices); ValueError if malformed."""
-    if isinstance(value, bool):
-        raise ValueError(f"{value!r} is not a quantity")
+    _check(value)
     if isinstance(value, int | float):
         return _finite(float(value), value)
-    if not isinstance(value, str):
-        raise ValueError(f"{value!r} is not a quantity")
+    assert isinstance(value, str)
     return _parse_text(value.strip())
+
+
+def parse_usage(value: object) -> float:
+    """Return a metrics.k8s.io usage quantity (nanocores, Ki, ...) as a float; ValueError if malformed."""
+    _check(value)
+    if isinstance(value, int | float):
+        return _finite(float(value), value)
+    assert isinstance(value, str)
+    if value.endswith("n"):
+        digits = value[:-1]
+        if digits.isascii() and digits.isdigit():
+            return int(digits) / 1e9
+    elif value.endswith("Ki"):
+        digits = value[:-2]
+        if digits.isascii() and digits.isdigit():
+            return float(int(digits) * 1024)
+    value_f = _parse_uncached(value.strip())
+    if value_f < 0:
+        raise ValueError(f"{value!r} is negative")
+    return value_f

@@ -5,9 +5,11 @@ from __future__ import annotations
 import math
 
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from kubernetes.utils.quantity import parse_quantity
 
-from collectors.quantity import parse
+from collectors.quantity import parse, parse_usage
 
 GI = 1024**3
 
@@ -109,3 +111,27 @@ def test_negative_quantities_parse_as_negative() -> None:
     # parse() is a parser, not a validator: callers decide what a negative request means.
     assert parse("-1") == -1.0
     assert parse("-500m") == -0.5
+
+
+# --- parse_usage: metrics.k8s.io forms, converted without the cache --------------------------
+
+
+@pytest.mark.parametrize(
+    "text",
+    ["0n", "1n", "123456789n", "999999999999n", "7n", "52364Ki", "0Ki", "8024304Ki", "1Ki",
+     "5m", "1.5", "2Gi", "100M", "12345"],
+)  # fmt: skip
+def test_parse_usage_agrees_with_the_client_parser(text: str) -> None:
+    assert parse_usage(text) == float(parse_quantity(text))
+
+
+@given(st.integers(min_value=0, max_value=10**15), st.sampled_from(["n", "Ki"]))
+def test_parse_usage_fast_path_is_exact(number: int, suffix: str) -> None:
+    text = f"{number}{suffix}"
+    assert parse_usage(text) == float(parse_quantity(text))
+
+
+@pytest.mark.parametrize("bad", ["n", "Ki", "12x3n", "-5n", "abc", "", None, True])
+def test_parse_usage_rejects_malformed(bad: object) -> None:
+    with pytest.raises(ValueError):
+        parse_usage(bad)
