@@ -23,5 +23,9 @@ lint: $(STAMP)
 test: lint
 	$(PY) -m pytest -q
 
+# Seeded SQLite fleet (skips what is already there), then the dashboard on :8501.
+demo: $(STAMP)
+	$(VENV)/bin/capacity demo --db capacity.db
+
 clean:
 	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts
