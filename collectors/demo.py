@@ -102,7 +102,9 @@ def _write_chunk(chunk: _Chunk, engine: Engine | None = None) -> int:
                 source_name="simulator",
             )
             with translate_db_errors(engine.url), engine.begin() as conn:
-                write_snapshot(conn, snap, nominal_interval_seconds=chunk.interval_seconds)
+                write_snapshot(
+                    conn, snap, nominal_interval_seconds=chunk.interval_seconds, pod_grain=at == chunk.newest
+                )
             if at == chunk.newest:
                 pods_latest = len(snap.pods)
             if _progress_queue is not None:

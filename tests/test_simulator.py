@@ -536,3 +536,16 @@ def test_huge_cluster_small_variant() -> None:
     assert len(nodes) == 200
     assert 0.9 * 6000 <= n_pods <= 1.1 * 6000
     print(f"\nhuge_cluster(200 nodes, {n_pods} pods): {time.perf_counter() - t0:.2f} s")
+
+
+def test_pod_names_are_unique_in_a_big_cluster() -> None:
+    # 1,500 nodes: each DaemonSet names 1,500 pods with five random characters, where the
+    # birthday bound makes a collision likely somewhere unless names are made unique.
+    src = huge_cluster(
+        nodes=1500, pods=15_000, seed=11, at=datetime(2026, 11, 2, 14, tzinfo=UTC), managed_fields=False
+    )
+    keys = [
+        (p["metadata"]["namespace"], p["metadata"]["name"]) for page in src.pages(Kind.PODS) for p in page
+    ]
+    assert len(keys) > 14_000
+    assert len(keys) == len(set(keys))

@@ -8,6 +8,7 @@ from contextlib import contextmanager
 from importlib import resources
 from typing import Any
 
+import orjson
 from alembic import command
 from alembic.config import Config as AlembicConfig
 from alembic.runtime.migration import MigrationContext
@@ -116,6 +117,10 @@ def upgrade(engine: Engine) -> str:
     return revision
 
 
+def _json_dumps(value: Any) -> str:
+    return orjson.dumps(value).decode()
+
+
 def create_db_engine(url: str | None = None) -> Engine:
     """Return an engine for ``url`` (see resolve_url) without touching the schema."""
     resolved = resolve_url(url)
@@ -123,7 +128,8 @@ def create_db_engine(url: str | None = None) -> Engine:
         parsed = make_url(resolved)
     except ArgumentError:
         raise StoreError(f"not a database URL: {masked(resolved)}") from None
-    kwargs: dict[str, Any] = {}
+    # orjson: several times faster than json for the label, selector and toleration columns.
+    kwargs: dict[str, Any] = {"json_serializer": _json_dumps, "json_deserializer": orjson.loads}
     if parsed.get_backend_name() == "sqlite":
         kwargs["connect_args"] = {"timeout": SQLITE_BUSY_TIMEOUT_MS / 1000}
     else:

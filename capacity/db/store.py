@@ -202,8 +202,14 @@ def _workload_ids(conn: Connection, cid: int, snap: Snapshot) -> dict[WorkloadKe
     return ids
 
 
-def write_snapshot(conn: Connection, snap: Snapshot, *, nominal_interval_seconds: float) -> WriteResult:
-    """Write ``snap`` in the caller's transaction and return its id; replaces a same-instant snapshot."""
+def write_snapshot(
+    conn: Connection, snap: Snapshot, *, nominal_interval_seconds: float, pod_grain: bool = True
+) -> WriteResult:
+    """Write ``snap`` in the caller's transaction and return its id; replaces a same-instant snapshot.
+
+    ``pod_grain=False`` skips the pod-grain rows, which only the newest snapshot of a cluster
+    keeps: a writer that knows a newer snapshot follows (the demo's history) saves the work.
+    """
     cid = cluster_id(conn, snap.cluster, now=snap.taken_at)
     old = conn.execute(
         select(m.Snapshot.id).where(m.Snapshot.cluster_id == cid, m.Snapshot.taken_at == snap.taken_at)
@@ -264,7 +270,7 @@ def write_snapshot(conn: Connection, snap: Snapshot, *, nominal_interval_seconds
             for q in snap.quotas
         ),
     )
-    if following is None:
+    if following is None and pod_grain:
         # Only the newest snapshot of a cluster is kept at pod grain.
         conn.execute(delete(m.Pod).where(m.Pod.cluster_id == cid))
         _bulk_insert(conn, _table(m.Pod), (_pod_row(p, workload_ids[p.workload], common) for p in snap.pods))

@@ -438,6 +438,25 @@ class Instant:
             self._jobs(w)
         for w in m.bare:
             self._bare(w)
+        self._unique_names()
+
+    def _unique_names(self) -> None:
+        """Rename the rare pod whose generated suffix collides, as the API server's generateName retry does.
+
+        Five random characters collide by the birthday bound: a DaemonSet on 5,000 nodes has
+        about even odds of two pods with the same name, which the API never serves.
+        """
+        seen: set[tuple[str, str]] = set()
+        for pod in self.pods:
+            key = (pod.w.namespace, pod.name)
+            if key in seen and pod.owner is not None and pod.owner[1] != "Node":
+                base = pod.name.rsplit("-", 1)[0]
+                salt = 1
+                while key in seen:
+                    pod.name = f"{base}-{suffix(mix(pod.ident, salt))}"
+                    key = (pod.w.namespace, pod.name)
+                    salt += 1
+            seen.add(key)
 
     def _replicas(self, w: Workload, r: int) -> None:
         m, t, b = self.m, self.t, self.b
