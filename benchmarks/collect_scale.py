@@ -80,7 +80,9 @@ server.serve_forever()
 """.replace("%(page)d", str(PAGE_SIZE))
 
 BASELINE = r"""
-import sys, time, orjson
+import sys, time, orjson, gc
+if sys.argv[2] == "nogc":
+    gc.disable()  # as the collector does while folding pages in: the fastest possible floor
 from kubernetes import client, config
 cfg = client.Configuration()
 config.load_kube_config(config_file=sys.argv[1], client_configuration=cfg)
@@ -152,9 +154,10 @@ def measure(nodes: int, pods: int, workdir: Path) -> dict[str, float]:
         )
         db = workdir / f"bench-{pods}.db"
         # Warm the server's page cache and the OS; then measure each once, baseline first.
-        run_measured([PY, "-c", BASELINE, str(kubeconfig)], env)
-        base_wall, _, out, _ = run_measured([PY, "-c", BASELINE, str(kubeconfig)], env)
+        run_measured([PY, "-c", BASELINE, str(kubeconfig), "gc"], env)
+        base_wall, _, out, _ = run_measured([PY, "-c", BASELINE, str(kubeconfig), "gc"], env)
         base_inner = float(out.split()[0])
+        nogc_wall, _, _, _ = run_measured([PY, "-c", BASELINE, str(kubeconfig), "nogc"], env)
         capacity = str(Path(PY).with_name("capacity"))
         collect_wall, collect_rss, _, err = run_measured(
             [
@@ -174,6 +177,7 @@ def measure(nodes: int, pods: int, workdir: Path) -> dict[str, float]:
             "payload_mb": payload_bytes / 1e6,
             "baseline_wall": base_wall,
             "baseline_inner": base_inner,
+            "baseline_nogc": nogc_wall,
             "collect_wall": collect_wall,
             "collect_rss_mb": collect_rss / 2**20,
             "db_mb": db.stat().st_size / 1e6
@@ -204,8 +208,12 @@ def main() -> None:
         f"({big['baseline_inner']:.1f} s after imports)"
     )
     print(f"capacity collect (list, normalize, price, write SQLite):    {big['collect_wall']:.1f} s")
+    print(f"download + JSON-decode only, cyclic GC paused:              {big['baseline_nogc']:.1f} s")
     print(
         f"ratio collect / download+decode:                            {big['collect_wall'] / big['baseline_wall']:.2f}x"
+    )
+    print(
+        f"ratio collect / download+decode with GC paused (strictest): {big['collect_wall'] / big['baseline_nogc']:.2f}x"
     )
     print(
         f"peak RSS of capacity collect: {big['collect_rss_mb']:.0f} MB at {args.pods:,} pods, "

@@ -68,6 +68,8 @@ class Pricing(_Model):
     instance_types: dict[str, InstancePrice] = Field(default_factory=dict)
     # A node label or annotation whose value is that node's hourly price (first match wins).
     node_price_label: str | None = "capacity.dev/hourly-price"
+    # Use the bundled catalog of AWS/GCP/Azure prices for instance types not configured above.
+    catalog: bool = True
 
 
 class NamespaceRule(_Model):

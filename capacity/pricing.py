@@ -2,8 +2,9 @@
 
 Resolution order, first match wins (DESIGN.md "Cost model"): a per-node override label or
 annotation; the configured price of the instance type (per capacity type, optionally per
-region); the default per-resource rates. Capacity (not allocatable) is priced, so
-system-reserved resources are paid for and show up as overhead.
+region); the bundled catalog (``capacity.catalog``); the default per-resource rates.
+Capacity (not allocatable) is priced, so system-reserved resources are paid for and show
+up as overhead.
 """
 
 from __future__ import annotations
@@ -11,6 +12,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 
+from capacity.catalog import catalog_price
 from capacity.config import InstancePrice, Pricing, ResourceRates
 from capacity.records import Resources, UnitPrices
 
@@ -91,4 +93,14 @@ def node_prices(
         configured = _configured(pricing.instance_types[instance_type], capacity_type, region)
         if configured is not None:
             return split_price(configured, capacity, rates, "config")
+    if pricing.catalog:
+        listed = catalog_price(
+            instance_type,
+            region=region,
+            capacity_type=capacity_type,
+            capacity=capacity,
+            currency=pricing.currency,
+        )
+        if listed is not None:
+            return split_price(listed.hourly, capacity, rates, "catalog")
     return split_price(default_price(capacity, rates), capacity, rates, "default")

@@ -13,7 +13,7 @@ from typing import Any
 import orjson
 
 from capacity.config import Pricing
-from capacity.pricing import GIB, node_prices
+from capacity.pricing import node_prices
 from capacity.records import (
     ZERO,
     ContainerSample,
@@ -450,7 +450,7 @@ class PodPass:
             self.missing_nodes.add(node_name)
             self.warn(
                 f"{where} is bound to node {node_name}, which was not in the node list "
-                "(node gone mid-collection?); its pods are priced at the default rates"
+                "(node gone mid-collection?); its pods are recorded but not costed"
             )
         return self.fallback_prices
 
@@ -485,12 +485,12 @@ class PodPass:
 
 
 def fallback_prices(pricing: Pricing) -> UnitPrices:
-    """Return unit prices at the default on-demand rates, for pods on nodes we could not see."""
-    rates = pricing.default_rates.on_demand
+    """Return zero unit prices, for pods on nodes missing from the node list.
+
+    Their node's cost is not in the snapshot either; charging them would break the rule that
+    team costs plus idle add up to exactly the node costs.
+    """
+    del pricing
     return UnitPrices(
-        node_hourly=0.0,
-        cpu_core_hourly=rates.cpu_core_hour,
-        memory_byte_hourly=rates.memory_gib_hour / GIB,
-        gpu_hourly=rates.gpu_hour,
-        source="default",
+        node_hourly=0.0, cpu_core_hourly=0.0, memory_byte_hourly=0.0, gpu_hourly=0.0, source="none"
     )

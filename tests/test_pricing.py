@@ -16,7 +16,7 @@ from capacity.records import Resources, UnitPrices
 GIB = 1024.0**3
 ON_DEMAND = ResourceRates(cpu_core_hour=0.031611, memory_gib_hour=0.004237, gpu_hour=0.95)
 SPOT = ResourceRates(cpu_core_hour=0.006655, memory_gib_hour=0.000892, gpu_hour=0.95)
-M6I = Resources(cpu=4, memory=16 * GIB, gpu=0)  # m6i.xlarge-like
+M6I = Resources(cpu=4, memory=16 * GIB, gpu=0)  # m6i.xlarge-like capacity
 LABEL = "capacity.dev/hourly-price"
 
 
@@ -29,9 +29,11 @@ def prices(
     labels: Mapping[str, str] | None = None,
     annotations: Mapping[str, str] | None = None,
     capacity: Resources = M6I,
+    catalog: bool = False,
 ) -> UnitPrices:
+    # The bundled catalog knows m6i.xlarge; tests of the other steps turn it off.
     return node_prices(
-        pricing,
+        pricing if catalog else pricing.model_copy(update={"catalog": False}),
         capacity=capacity,
         instance_type=instance_type,
         capacity_type=capacity_type,
@@ -264,3 +266,34 @@ def test_configured_default_rates_are_used() -> None:
     pricing = Pricing.model_validate({"default_rates": {"on_demand": rates.model_dump()}})
     # 4 * 0.05 + 16 * 0.01 = 0.36
     assert prices(pricing).node_hourly == pytest.approx(0.36)
+
+
+# -- bundled catalog ------------------------------------------------------------------------
+
+
+def test_catalog_prices_known_aws_types_by_region() -> None:
+    # data/aws_ondemand_hourly.csv (Karpenter's generated table): m6i.xlarge 0.192 in us-east-1
+    p = prices(Pricing(), instance_type="m6i.xlarge", region="us-east-1", catalog=True)
+    assert (p.source, p.node_hourly) == ("catalog", pytest.approx(0.192))
+    # an unknown region falls back to us-east-1; a configured price still wins over the catalog
+    assert prices(
+        Pricing(), instance_type="m6i.xlarge", region="mars-1", catalog=True
+    ).node_hourly == pytest.approx(0.192)
+    configured = prices(priced(**{"m6i.xlarge": InstancePrice(on_demand=0.15)}), catalog=True)
+    assert (configured.source, configured.node_hourly) == ("config", 0.15)
+
+
+def test_catalog_gce_family_rates_and_spot() -> None:
+    n2 = Resources(cpu=8, memory=32 * GIB, gpu=0)
+    p = prices(Pricing(), instance_type="n2-standard-8", capacity=n2, catalog=True)
+    assert p.source == "catalog"
+    assert p.node_hourly == pytest.approx(8 * 0.031611 + 32 * 0.004237)
+    spot = prices(Pricing(), instance_type="n2-standard-8", capacity=n2, capacity_type="spot", catalog=True)
+    assert spot.node_hourly == pytest.approx(8 * 0.007650 + 32 * 0.004237 * 0.007650 / 0.031611)
+
+
+def test_catalog_skips_other_currencies_and_can_be_turned_off() -> None:
+    assert prices(Pricing(currency="EUR"), catalog=True).source == "default"
+    assert prices(Pricing(catalog=False), catalog=True).source == "default"
+    # AWS spot prices are not in the catalog: default spot rates
+    assert prices(Pricing(), capacity_type="spot", catalog=True).source == "default"
