@@ -240,7 +240,7 @@ def cmd_collect(args: argparse.Namespace, config: Config) -> int:
         engine.dispose()
 
 
-DEMO_INTERVAL = "1h"
+DEMO_INTERVAL = "90m"
 
 
 def cmd_demo(args: argparse.Namespace, config: Config) -> int:
