@@ -63,6 +63,10 @@ class NodeRecord:
     requested: Resources  # sum of effective requests of pods bound here and not finished
     usage: Resources | None  # None: metrics unknown for this node
     prices: UnitPrices
+    # Sum over its containers of max(request, usage), never above capacity: usage beyond
+    # requests is scaled down to what the node has, and the cut is reported as overcommit.
+    allocated: Resources = Resources()
+    overcommit: Resources = Resources()
 
 
 @dataclass(frozen=True, slots=True)
@@ -104,6 +108,8 @@ class ContainerSample:
     pending_replicas: int
     pending_cpu_request: float
     pending_memory_request: float
+    # Per-replica CPU usage in this snapshot, as {histogram bucket: replicas} (capacity.histogram).
+    cpu_usage_hist: dict[int, float] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -13,6 +13,7 @@ from typing import Any
 import orjson
 
 from capacity.config import Pricing
+from capacity.histogram import bucket_of
 from capacity.pricing import node_prices
 from capacity.records import (
     ZERO,
@@ -244,6 +245,9 @@ class _Acc:
     pending_replicas: int = 0
     pending_cpu: float = 0.0
     pending_memory: float = 0.0
+    # usage above requests, per node, settled once node totals are known (see PodPass.settle)
+    excess: dict[str, list[float]] | None = None
+    cpu_hist: dict[int, float] = field(default_factory=dict)
 
     def sample(self, workload: WorkloadKey, container: str, usage_known: bool) -> ContainerSample:
         has_usage = usage_known and self.usage_replicas > 0
@@ -271,6 +275,7 @@ class _Acc:
             pending_replicas=self.pending_replicas,
             pending_cpu_request=self.pending_cpu,
             pending_memory_request=self.pending_memory,
+            cpu_usage_hist=self.cpu_hist if has_usage else {},
         )
 
 
@@ -290,6 +295,9 @@ class PodPass:
     missing_nodes: set[str] = field(default_factory=set)
     strings: dict[str, str] = field(default_factory=dict)
     keys: dict[WorkloadKey, WorkloadKey] = field(default_factory=dict)
+    excess_totals: dict[str, list[float]] = field(default_factory=dict)
+    scales: dict[str, tuple[float, float]] = field(default_factory=dict)
+    _settled: bool = False
     shapes: dict[bytes, Any] = field(default_factory=dict)
 
     def add_page(self, items: Iterable[Mapping[str, Any]]) -> None:
@@ -354,16 +362,19 @@ class PodPass:
                     acc.memory_usage_sum += usage.memory
                     acc.cpu_usage_max = max(acc.cpu_usage_max, usage.cpu)
                     acc.memory_usage_max = max(acc.memory_usage_max, usage.memory)
-                    cpu_alloc = max(req.cpu, usage.cpu)
-                    mem_alloc = max(req.memory, usage.memory)
+                    bucket = bucket_of(usage.cpu)
+                    acc.cpu_hist[bucket] = acc.cpu_hist.get(bucket, 0.0) + 1.0
+                    cpu_excess = usage.cpu - req.cpu
+                    mem_excess = usage.memory - req.memory
+                    if cpu_excess > 0 or mem_excess > 0:
+                        self._excess(acc, node_name, max(0.0, cpu_excess), max(0.0, mem_excess))
                     if pod_usage is not None:
                         pod_usage = pod_usage + usage
-                else:
-                    cpu_alloc, mem_alloc = req.cpu, req.memory
-                acc.cpu_allocated += cpu_alloc
-                acc.memory_allocated += mem_alloc
-                acc.cpu_cost += cpu_alloc * prices.cpu_core_hourly
-                acc.memory_cost += mem_alloc * prices.memory_byte_hourly
+                # allocated = max(request, usage) = request + the excess settled later
+                acc.cpu_allocated += req.cpu
+                acc.memory_allocated += req.memory
+                acc.cpu_cost += req.cpu * prices.cpu_core_hourly
+                acc.memory_cost += req.memory * prices.memory_byte_hourly
                 acc.gpu_cost += req.gpu * prices.gpu_hourly
                 state = states.get(c.name, _NO_STATE)
                 acc.restarts += state.restarts
@@ -435,6 +446,60 @@ class PodPass:
         key = orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
         return self.shapes.setdefault(key, value)
 
+    def _excess(self, acc: _Acc, node: str, cpu: float, memory: float) -> None:
+        if acc.excess is None:
+            acc.excess = {}
+        mine = acc.excess.get(node)
+        if mine is None:
+            acc.excess[node] = [cpu, memory]
+        else:
+            mine[0] += cpu
+            mine[1] += memory
+        total = self.excess_totals.get(node)
+        if total is None:
+            self.excess_totals[node] = [cpu, memory]
+        else:
+            total[0] += cpu
+            total[1] += memory
+
+    def settle(self) -> None:
+        """Add usage beyond requests to allocations, scaled so no node is allocated past capacity.
+
+        Requests fit a node (the scheduler sees to it); usage above requests may not, when
+        bursting pods share a node with idle ones. Each node's excess is scaled down to the
+        room its requests leave, so the node's allocated cost never exceeds its cost and
+        idle is never negative; what was cut is reported as the node's overcommit.
+        """
+        if self._settled:
+            return
+        self._settled = True
+        scale: dict[str, tuple[float, float]] = {}
+        for name, (cpu_excess, mem_excess) in self.excess_totals.items():
+            node = self.nodes.get(name)
+            if node is None:
+                scale[name] = (1.0, 1.0)
+                continue
+            req = self.requested.get(name, [0.0, 0.0, 0.0])
+            cpu_room = max(0.0, node.capacity.cpu - req[0])
+            mem_room = max(0.0, node.capacity.memory - req[1])
+            scale[name] = (
+                1.0 if cpu_excess <= cpu_room else cpu_room / cpu_excess,
+                1.0 if mem_excess <= mem_room else mem_room / mem_excess,
+            )
+        for acc in self.accs.values():
+            if not acc.excess:
+                continue
+            for name, (cpu_excess, mem_excess) in acc.excess.items():
+                cpu_scale, mem_scale = scale[name]
+                node = self.nodes.get(name)
+                prices = node.prices if node is not None else self.fallback_prices
+                acc.cpu_allocated += cpu_excess * cpu_scale
+                acc.memory_allocated += mem_excess * mem_scale
+                acc.cpu_cost += cpu_excess * cpu_scale * prices.cpu_core_hourly
+                acc.memory_cost += mem_excess * mem_scale * prices.memory_byte_hourly
+            acc.excess = None
+        self.scales = scale
+
     def _acc(self, workload: WorkloadKey, container: str) -> _Acc:
         key = (workload, container)
         acc = self.accs.get(key)
@@ -455,13 +520,19 @@ class PodPass:
         return self.fallback_prices
 
     def containers(self) -> list[ContainerSample]:
+        self.settle()
         usage_known = self.metrics is not None
         return [acc.sample(w, c, usage_known) for (w, c), acc in self.accs.items()]
 
     def finish_nodes(self) -> list[NodeRecord]:
+        self.settle()
         records = []
         for facts in self.nodes.values():
             req = self.requested.get(facts.name)
+            excess = self.excess_totals.get(facts.name, [0.0, 0.0])
+            cpu_scale, mem_scale = self.scales.get(facts.name, (1.0, 1.0))
+            req_cpu = 0.0 if req is None else req[0]
+            req_mem = 0.0 if req is None else req[1]
             records.append(
                 NodeRecord(
                     name=facts.name,
@@ -479,6 +550,14 @@ class PodPass:
                     requested=ZERO if req is None else Resources(req[0], req[1], req[2]),
                     usage=facts.usage,
                     prices=facts.prices,
+                    allocated=Resources(
+                        req_cpu + excess[0] * cpu_scale, req_mem + excess[1] * mem_scale, 0.0
+                    ),
+                    overcommit=Resources(
+                        excess[0] * (1 - cpu_scale) + max(0.0, req_cpu - facts.capacity.cpu),
+                        excess[1] * (1 - mem_scale) + max(0.0, req_mem - facts.capacity.memory),
+                        0.0,
+                    ),
                 )
             )
         return records

@@ -33,3 +33,52 @@ def test_upgrade_is_idempotent(db_url: str) -> None:
         assert first == second == head_revision()
     finally:
         engine.dispose()
+
+
+def test_upgrade_from_0001_keeps_data_and_backfills_allocation(db_url: str) -> None:
+    from alembic import command
+    from sqlalchemy import text
+
+    from capacity.db.engine import _alembic_config
+
+    engine = create_db_engine(db_url)
+    try:
+        cfg = _alembic_config(str(engine.url))
+        with engine.begin() as conn:
+            cfg.attributes["connection"] = conn
+            command.upgrade(cfg, "0001")
+        with engine.begin() as conn:
+            conn.execute(
+                text("INSERT INTO clusters (id, name, created_at) VALUES (1, 'old', '2026-01-01 00:00:00')")
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO nodes (id, cluster_id, name, capacity_type, labels, first_seen_at) "
+                    "VALUES (1, 1, 'n1', 'on-demand', '{}', '2026-01-01 00:00:00')"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO snapshots (id, cluster_id, taken_at, interval_seconds, source, usage_known, "
+                    "node_count, pod_count, pending_pod_count, container_count, duration_seconds, warnings) "
+                    "VALUES (1, 1, '2026-01-01 00:05:00', 300, 'kubernetes', false, 1, 0, 0, 0, 1, '[]')"
+                )
+            )
+            conn.execute(
+                text(
+                    "INSERT INTO node_samples (snapshot_id, node_id, cluster_id, taken_at, cpu_capacity, "
+                    "memory_capacity, gpu_capacity, cpu_allocatable, memory_allocatable, gpu_allocatable, "
+                    "pods_allocatable, cpu_requested, memory_requested, gpu_requested, ready, unschedulable, "
+                    "hourly_price, cpu_core_hourly, memory_byte_hourly, gpu_hourly, price_source) VALUES "
+                    "(1, 1, 1, '2026-01-01 00:05:00', 4, 16e9, 0, 3.9, 15e9, 0, 110, 2.5, 8e9, 0, "
+                    "true, false, 0.2, 0.03, 1e-12, 0, 'default')"
+                )
+            )
+        assert upgrade(engine) == head_revision()
+        with engine.connect() as conn:
+            row = conn.execute(
+                text("SELECT cpu_allocated, memory_allocated, cpu_overcommit FROM node_samples")
+            ).one()
+        assert tuple(row) == (2.5, 8e9, 0.0)
+    finally:
+        engine.dispose()

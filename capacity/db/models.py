@@ -172,6 +172,11 @@ class NodeSample(Base):
     memory_byte_hourly: Mapped[float]
     gpu_hourly: Mapped[float]
     price_source: Mapped[str] = mapped_column(String(16))
+    # sum over its containers of max(request, usage), never above capacity; the cut is overcommit
+    cpu_allocated: Mapped[float] = mapped_column(server_default="0")
+    memory_allocated: Mapped[float] = mapped_column(server_default="0")
+    cpu_overcommit: Mapped[float] = mapped_column(server_default="0")
+    memory_overcommit: Mapped[float] = mapped_column(server_default="0")
 
 
 class ContainerSample(Base):
@@ -206,6 +211,7 @@ class ContainerSample(Base):
     pending_replicas: Mapped[int]
     pending_cpu_request: Mapped[float]
     pending_memory_request: Mapped[float]
+    cpu_usage_hist: Mapped[dict[str, Any]] = mapped_column(server_default="{}")  # {bucket: replicas}
 
 
 class QuotaSample(Base):
@@ -248,3 +254,91 @@ class Pod(Base):
     daemonset: Mapped[bool] = mapped_column(Boolean)
     restarts: Mapped[int]
     oom_kills: Mapped[int]
+
+
+class ContainerRollup(Base):
+    """Container samples summed per hour or per day (``tier``); sums are weighted by seconds.
+
+    ``*_cs`` are core-seconds, ``*_bs`` byte-seconds, ``*_s`` device-seconds; costs are money.
+    ``*_known_*`` sums cover only samples whose usage was known, for efficiency ratios.
+    """
+
+    __tablename__ = "container_rollups"
+    __table_args__ = (Index("ix_container_rollups_bucket", "tier", "bucket_start"),)
+
+    tier: Mapped[str] = mapped_column(String(4), primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"), primary_key=True)
+    bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
+    workload_id: Mapped[int] = mapped_column(ForeignKey("workloads.id"), primary_key=True)
+    container: Mapped[str] = mapped_column(String(253), primary_key=True)
+    samples: Mapped[int]
+    seconds: Mapped[float]
+    replica_seconds: Mapped[float]
+    cpu_request_cs: Mapped[float]
+    memory_request_bs: Mapped[float]
+    gpu_request_s: Mapped[float]
+    usage_replica_seconds: Mapped[float]
+    cpu_usage_cs: Mapped[float]
+    memory_usage_bs: Mapped[float]
+    cpu_request_known_cs: Mapped[float]
+    memory_request_known_bs: Mapped[float]
+    cpu_allocated_cs: Mapped[float]
+    memory_allocated_bs: Mapped[float]
+    cpu_cost: Mapped[float]
+    memory_cost: Mapped[float]
+    gpu_cost: Mapped[float]
+    cpu_usage_max: Mapped[float | None]
+    memory_usage_max: Mapped[float | None]
+    memory_limit_max: Mapped[float | None]  # per replica
+    restarts_max: Mapped[int]
+    oom_kills_max: Mapped[int]
+    pending_replica_seconds: Mapped[float]
+    pending_cpu_cs: Mapped[float]
+    pending_memory_bs: Mapped[float]
+    cpu_usage_hist: Mapped[dict[str, Any]]  # {bucket: replica-seconds}
+
+
+class NodeRollup(Base):
+    """Node samples summed per hour or per day; idle is summed per sample, never negative."""
+
+    __tablename__ = "node_rollups"
+    __table_args__ = (Index("ix_node_rollups_bucket", "tier", "bucket_start"),)
+
+    tier: Mapped[str] = mapped_column(String(4), primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"), primary_key=True)
+    bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), primary_key=True)
+    samples: Mapped[int]
+    seconds: Mapped[float]
+    cpu_capacity_cs: Mapped[float]
+    memory_capacity_bs: Mapped[float]
+    gpu_capacity_s: Mapped[float]
+    cpu_allocatable_cs: Mapped[float]
+    memory_allocatable_bs: Mapped[float]
+    cpu_requested_cs: Mapped[float]
+    memory_requested_bs: Mapped[float]
+    gpu_requested_s: Mapped[float]
+    usage_seconds: Mapped[float]
+    cpu_usage_cs: Mapped[float]
+    memory_usage_bs: Mapped[float]
+    cpu_allocated_cs: Mapped[float]
+    memory_allocated_bs: Mapped[float]
+    cpu_overcommit_cs: Mapped[float]
+    memory_overcommit_bs: Mapped[float]
+    cost: Mapped[float]
+    cpu_cost: Mapped[float]
+    memory_cost: Mapped[float]
+    gpu_cost: Mapped[float]
+    cpu_idle_cost: Mapped[float]
+    memory_idle_cost: Mapped[float]
+    gpu_idle_cost: Mapped[float]
+
+
+class RollupWatermark(Base):
+    """Per cluster and tier: every bucket before ``complete_until`` is rolled up and final."""
+
+    __tablename__ = "rollup_watermarks"
+
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"), primary_key=True)
+    tier: Mapped[str] = mapped_column(String(4), primary_key=True)
+    complete_until: Mapped[datetime]

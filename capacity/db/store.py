@@ -304,6 +304,10 @@ def _node_row(n: Any, node_id: int, common: dict[str, Any]) -> dict[str, Any]:
         "memory_byte_hourly": n.prices.memory_byte_hourly,
         "gpu_hourly": n.prices.gpu_hourly,
         "price_source": n.prices.source,
+        "cpu_allocated": n.allocated.cpu,
+        "memory_allocated": n.allocated.memory,
+        "cpu_overcommit": n.overcommit.cpu,
+        "memory_overcommit": n.overcommit.memory,
     }
 
 
@@ -319,6 +323,7 @@ def _container_row(c: Any, workload_id: int, common: dict[str, Any]) -> dict[str
     row = {**common, "workload_id": workload_id, "container": c.container}
     for name in _CONTAINER_FIELDS:
         row[name] = getattr(c, name)
+    row["cpu_usage_hist"] = {str(k): v for k, v in c.cpu_usage_hist.items()}
     return row
 
 

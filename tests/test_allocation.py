@@ -1,0 +1,119 @@
+"""Allocation = max(request, usage), never past a node's capacity; histograms of usage."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import pytest
+
+from capacity.config import Config
+from capacity.histogram import bucket_of, bucket_start, merge, percentile
+from capacity.records import Resources
+from collectors.normalize import PodPass, fallback_prices, node_facts
+from collectors.owners import OwnerIndex
+
+GIB = 1024.0**3
+
+
+def node(name: str, cpu: str = "4", memory: str = "16Gi") -> dict[str, Any]:
+    return {
+        "metadata": {"name": name, "labels": {"node.kubernetes.io/instance-type": "x9.custom"}},
+        "status": {"capacity": {"cpu": cpu, "memory": memory, "pods": "110"}},
+    }
+
+
+def pod(name: str, node_name: str, cpu: str, memory: str = "1Gi") -> dict[str, Any]:
+    return {
+        "metadata": {"namespace": "shop", "name": name},
+        "spec": {
+            "nodeName": node_name,
+            "containers": [{"name": "app", "resources": {"requests": {"cpu": cpu, "memory": memory}}}],
+        },
+        "status": {"phase": "Running"},
+    }
+
+
+def fold(
+    nodes: list[dict[str, Any]], pods: list[dict[str, Any]], usage: dict[str, tuple[float, float]]
+) -> PodPass:
+    warnings: list[str] = []
+    pricing = Config().pricing
+    facts = {}
+    for item in nodes:
+        f = node_facts(item, pricing, warnings.append)
+        assert f is not None
+        facts[f.name] = f
+    metrics = {("shop", name): {"app": Resources(cpu, mem, 0.0)} for name, (cpu, mem) in usage.items()}
+    passed = PodPass(
+        nodes=facts,
+        owners=OwnerIndex(),
+        metrics=metrics,
+        fallback_prices=fallback_prices(pricing),
+        warn=warnings.append,
+    )
+    passed.add_page(pods)
+    assert warnings == []
+    return passed
+
+
+def test_usage_beyond_requests_is_capped_at_node_capacity() -> None:
+    # 4-core node: A requests 2 and idles, B requests nothing and bursts to 3. Uncapped, the
+    # node would be allocated 2 + 3 = 5 cores; B's excess is scaled into the 2 cores of room.
+    passed = fold(
+        [node("n1")], [pod("a", "n1", "2"), pod("b", "n1", "0")], {"a": (0.0, GIB), "b": (3.0, GIB)}
+    )
+    samples = {c.workload.name: c for c in passed.containers()}
+    [n1] = passed.finish_nodes()
+    assert samples["a"].cpu_allocated == pytest.approx(2.0)
+    assert samples["b"].cpu_allocated == pytest.approx(2.0)
+    assert n1.allocated.cpu == pytest.approx(4.0)
+    assert n1.overcommit.cpu == pytest.approx(1.0)
+    node_cpu_cost = n1.capacity.cpu * n1.prices.cpu_core_hourly
+    charged = samples["a"].cpu_cost_hourly + samples["b"].cpu_cost_hourly
+    assert charged == pytest.approx(node_cpu_cost)  # idle CPU is exactly zero, not negative
+
+
+def test_allocation_is_max_of_request_and_usage_when_it_fits() -> None:
+    # The DESIGN's worked examples: 1.0 requested, 2.2 used -> 2.2; 1.0 requested, 0.01 used -> 1.0
+    passed = fold(
+        [node("n1", cpu="8")],
+        [pod("hot", "n1", "1"), pod("cold", "n1", "1")],
+        {"hot": (2.2, GIB), "cold": (0.01, GIB)},
+    )
+    samples = {c.workload.name: c for c in passed.containers()}
+    assert samples["hot"].cpu_allocated == pytest.approx(2.2)
+    assert samples["cold"].cpu_allocated == pytest.approx(1.0)
+    [n1] = passed.finish_nodes()
+    assert n1.allocated.cpu == pytest.approx(3.2)
+    assert n1.overcommit.cpu == 0.0
+    assert samples["hot"].cpu_cost_hourly == pytest.approx(2.2 * n1.prices.cpu_core_hourly)
+
+
+def test_usage_histogram_per_replica() -> None:
+    pods = [pod(f"web-{i}", "n1", "100m") for i in range(4)]
+    usage = {"web-0": (0.05, GIB), "web-1": (0.05, GIB), "web-2": (0.5, GIB), "web-3": (0.5, GIB)}
+    passed = fold([node("n1")], pods, usage)
+    merged: dict[int, float] = {}
+    for c in passed.containers():
+        merged = merge([merged, c.cpu_usage_hist])
+    assert sum(merged.values()) == 4
+    assert merged == {bucket_of(0.05): 2.0, bucket_of(0.5): 2.0}
+
+
+@pytest.mark.parametrize("value", [0.004, 0.01, 0.05, 0.25, 1.0, 3.7, 64.0])
+def test_histogram_buckets_are_five_percent_wide(value: float) -> None:
+    index = bucket_of(value)
+    assert bucket_start(index) <= value < bucket_start(index + 1)
+    width = bucket_start(index + 1) - bucket_start(index)
+    # every bucket is 10m plus 5 % of where it starts wide: percentiles are good to 5 % + 10m
+    assert width == pytest.approx(0.01 + 0.05 * bucket_start(index))
+
+
+def test_percentile_of_a_histogram() -> None:
+    hist = {bucket_of(0.1): 90.0, bucket_of(1.0): 10.0}
+    assert percentile(hist, 0.5) == pytest.approx(bucket_start(bucket_of(0.1) + 1))
+    p95 = percentile(hist, 0.95)
+    assert p95 is not None and 1.0 <= p95 <= 1.05
+    assert percentile({}, 0.95) is None
+    # CPU p95 of 4m lands in the first bucket, whose upper edge is the 10m floor
+    assert percentile({bucket_of(0.004): 1.0}, 0.95) == pytest.approx(0.01)
