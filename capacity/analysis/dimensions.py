@@ -1,0 +1,29 @@
+"""Dimension lookups the analysis needs next to the windowed sums: labels of workloads and namespaces."""
+
+from __future__ import annotations
+
+import pandas as pd
+from sqlalchemy import Connection, select
+
+from capacity.db import models as m
+
+
+def workload_labels(conn: Connection, workload_ids: list[int]) -> pd.DataFrame:
+    """Return per workload id: its pod labels and its namespace's labels."""
+    if not workload_ids:
+        return pd.DataFrame(columns=["workload_id", "pod_labels", "namespace_labels"])
+    rows: list[tuple[int, dict[str, str], dict[str, str]]] = []
+    # Chunked: SQLite caps bound parameters per statement.
+    for start in range(0, len(workload_ids), 5000):
+        chunk = workload_ids[start : start + 5000]
+        query = (
+            select(m.Workload.id, m.Workload.labels, m.Namespace.labels)
+            .outerjoin(
+                m.Namespace,
+                (m.Namespace.cluster_id == m.Workload.cluster_id)
+                & (m.Namespace.name == m.Workload.namespace),
+            )
+            .where(m.Workload.id.in_(chunk))
+        )
+        rows.extend((int(i), wl or {}, nl or {}) for i, wl, nl in conn.execute(query))
+    return pd.DataFrame(rows, columns=["workload_id", "pod_labels", "namespace_labels"])
