@@ -13,7 +13,7 @@ import logging
 import sys
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from capacity import __version__
@@ -110,6 +110,48 @@ def build_parser() -> argparse.ArgumentParser:
     status.add_argument("--cluster", action="append", default=[], metavar="NAME", help="only this cluster")
     status.set_defaults(handler=cmd_status)
 
+    rep = sub.add_parser(
+        "report",
+        parents=[common],
+        help="cost, utilization and savings reports (CSV, table, JSON)",
+        description="Reports over a window: teams (by any configured dimension), namespaces, workloads, "
+        "nodes, recommendations (right-sizing) and chargeback (per team per month). Money is in the "
+        "configured currency; column names carry their units.",
+    )
+    rep.add_argument("kind", choices=REPORT_KINDS, metavar="KIND", help=", ".join(REPORT_KINDS))
+    rep.add_argument("--window", metavar="DURATION", help="window ending now, e.g. 7d, 30d (default 7d)")
+    rep.add_argument("--start", metavar="WHEN", help="UTC date or timestamp, e.g. 2026-11-01 (inclusive)")
+    rep.add_argument("--end", metavar="WHEN", help="UTC date or timestamp (exclusive; default now)")
+    rep.add_argument(
+        "--cluster", action="append", default=[], metavar="NAME", help="only this cluster (repeatable)"
+    )
+    rep.add_argument(
+        "--team", action="append", default=[], metavar="TEAM", help="only this team (repeatable)"
+    )
+    rep.add_argument(
+        "--by", default="team", metavar="DIMENSION", help="teams report: group by this dimension"
+    )
+    rep.add_argument("--step", choices=("day", "week", "month"), help="one row per group per period")
+    rep.add_argument(
+        "--idle",
+        choices=("separate", "share", "hide"),
+        default="separate",
+        help="idle cost as __idle__ rows per cluster, shared to teams by allocated cost, or hidden",
+    )
+    rep.add_argument("--format", choices=("csv", "table", "json"), default="table")
+    rep.add_argument("--output", metavar="FILE", help="write here instead of stdout")
+    rep.set_defaults(handler=cmd_report)
+
+    comp = sub.add_parser(
+        "compact",
+        parents=[common],
+        help="build hourly/daily rollups and apply retention",
+        description="Roll raw snapshot rows into hourly and daily sums (incremental and idempotent; also "
+        "done after every collection), then delete raw rows, hourly and daily rollups past the "
+        "retention configured (raw_days, hourly_days, daily_days). Nothing not yet rolled up is deleted.",
+    )
+    comp.set_defaults(handler=cmd_compact)
+
     demo = sub.add_parser(
         "demo",
         parents=[common],
@@ -173,6 +215,7 @@ def cmd_db_upgrade(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_collect(args: argparse.Namespace, config: Config) -> int:
+    from capacity.rollup import compact
     from collectors.collect import collect_once
     from collectors.kube import KubeSource, cluster_name, kubeconfig_contexts
     from collectors.schedule import Target, run_every, run_once, stop_on_signals
@@ -209,9 +252,17 @@ def cmd_collect(args: argparse.Namespace, config: Config) -> int:
                 cluster=name, kubeconfig=args.kubeconfig, context=context, **options
             ) as source:
                 try:
-                    return collect_once(source, engine, cluster=name, config=config)
+                    result = collect_once(source, engine, cluster=name, config=config)
                 except SourceError as exc:
                     raise CollectionError(f"{exc}; nothing written") from None
+            try:
+                # Roll up the hours this snapshot completed; cheap and incremental.
+                compact(engine, retention=config.retention)
+            except CapacityError as exc:
+                log.warning(
+                    "compact failed after cluster=%s: %s (retried after the next collection)", name, exc
+                )
+            return result
 
         return collect
 
@@ -241,6 +292,81 @@ def cmd_collect(args: argparse.Namespace, config: Config) -> int:
 
 
 DEMO_INTERVAL = "90m"
+REPORT_KINDS = ("teams", "namespaces", "workloads", "nodes", "recommendations", "chargeback")
+
+
+def _when(text: str, flag: str) -> datetime:
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise CapacityError(
+            f"{flag} {text!r} is not a date or timestamp (e.g. 2026-11-01 or 2026-11-01T06:00)"
+        ) from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+
+
+def cmd_compact(args: argparse.Namespace, config: Config) -> int:
+    from capacity.rollup import compact
+
+    engine = open_store(getattr(args, "db", None))
+    try:
+        with translate_db_errors(engine.url):
+            result = compact(engine, retention=config.retention)
+    finally:
+        engine.dispose()
+    deleted = (
+        ", ".join(f"{table} {rows}" for table, rows in sorted(result.deleted.items()) if rows) or "nothing"
+    )
+    print(
+        f"compact: {result.clusters} clusters; rolled up {result.hours_rolled} hours and "
+        f"{result.days_rolled} days ({result.rollup_rows} rows); deleted {deleted}"
+    )
+    return 0
+
+
+def cmd_report(args: argparse.Namespace, config: Config) -> int:
+    from capacity.reports import ReportRequest, build_report, render
+
+    if args.by != "team" and args.by not in config.attribution.dimensions:
+        known = ", ".join(["team", *config.attribution.dimensions])
+        raise CapacityError(f"--by {args.by}: not a configured dimension (known: {known})")
+    end = _when(args.end, "--end") if args.end else datetime.now(UTC)
+    if args.start:
+        if args.window:
+            raise CapacityError("give either --window or --start/--end, not both")
+        start = _when(args.start, "--start")
+    else:
+        start = end - timedelta(seconds=parse_duration(args.window or "7d"))
+    if start >= end:
+        raise CapacityError(
+            f"empty window: --start {start.isoformat()} is not before --end {end.isoformat()}"
+        )
+    request = ReportRequest(
+        kind=args.kind,
+        start=start,
+        end=end,
+        clusters=tuple(args.cluster),
+        teams=tuple(args.team),
+        by=args.by,
+        step=args.step,
+        idle=args.idle,
+    )
+    engine = open_store(getattr(args, "db", None))
+    try:
+        with translate_db_errors(engine.url), engine.connect() as conn:
+            frame = build_report(conn, request, config)
+    finally:
+        engine.dispose()
+    text = render(frame, args.format)
+    if args.output:
+        try:
+            with open(args.output, "w", encoding="utf-8") as out:
+                out.write(text)
+        except OSError as exc:
+            raise CapacityError(f"cannot write {args.output}: {exc.strerror or exc}") from None
+    else:
+        sys.stdout.write(text)
+    return 0
 
 
 def cmd_demo(args: argparse.Namespace, config: Config) -> int:
@@ -254,6 +380,10 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
         demo = plan(days=args.days, interval_seconds=interval, seed=args.seed)
         bar = ProgressBar("simulating fleet")
         result = write_history(demo, engine, config=config, workers=args.workers, progress=bar)
+        from capacity.rollup import compact
+
+        with translate_db_errors(engine.url):
+            compact(engine, retention=config.retention)
         where = masked(engine.url)
     finally:
         engine.dispose()

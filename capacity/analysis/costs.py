@@ -94,9 +94,8 @@ def allocate(
     pool = pool.add(overhead_costs(shared, seconds), fill_value=0.0) if distribute_shared else pool
 
     # Per (cluster, group): direct sums; shared and idle are distributed within a cluster.
-    per_cluster = (
-        owned.groupby(["cluster", *keys], dropna=False)[[*SUM_COLUMNS, "direct_cost"]].sum().reset_index()
-    )
+    cluster_keys = list(dict.fromkeys(["cluster", *keys]))
+    per_cluster = owned.groupby(cluster_keys, dropna=False)[[*SUM_COLUMNS, "direct_cost"]].sum().reset_index()
     per_cluster["shared_cost"] = 0.0
     per_cluster["idle_cost"] = 0.0
     if distribute_shared:
@@ -106,9 +105,9 @@ def allocate(
                 continue
             if not rows.any():
                 # no team ran in this cluster to carry its shared cost: keep it visible, unowned
-                orphan = {column: 0.0 for column in per_cluster.columns}
+                orphan: dict[str, object] = {str(column): 0.0 for column in per_cluster.columns}
                 orphan.update(dict.fromkeys(keys, SHARED))
-                orphan.update(cluster=cluster, shared_cost=float(amount))
+                orphan.update({"cluster": cluster, "shared_cost": float(amount)})
                 per_cluster = pd.concat([per_cluster, pd.DataFrame([orphan])], ignore_index=True)
                 continue
             weights = per_cluster.loc[rows, "direct_cost"].astype(float)

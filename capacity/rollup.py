@@ -1,0 +1,780 @@
+"""Hourly and daily rollups, retention, and window reads that combine raw rows with rollups.
+
+A raw sample at ``taken_at`` stands for its snapshot's ``interval_seconds`` and belongs to the
+bucket that holds ``taken_at`` (hours [h, h+1h), days [d, d+1d), UTC). Rollups store the samples'
+values multiplied by those seconds (core-seconds, byte-seconds, money), so sums add across
+buckets and tiers; maxima take the maximum; histograms merge by adding weights.
+
+``compact`` rolls every complete hour and day of each cluster (complete: strictly before the
+hour or day of the cluster's newest snapshot), records how far in ``rollup_watermarks``, then
+applies the retention tiers; it never deletes a row that is not already summed in a coarser tier.
+
+``container_window`` / ``node_window`` read a window [start, end) from daily rollups for the
+whole days, hourly rollups for the whole hours left, raw rows for the rest: each second once,
+and the work grows with workloads × days, not with samples. Where a finer tier has been purged
+by retention, the partial hour or day at a window's edge is no longer available and is left out.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Iterable, Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import Any, Literal, cast
+
+import pandas as pd
+from sqlalchemy import (
+    Connection,
+    Engine,
+    FromClause,
+    Select,
+    Subquery,
+    Table,
+    and_,
+    case,
+    delete,
+    func,
+    insert,
+    literal,
+    or_,
+    select,
+    union_all,
+    update,
+)
+from sqlalchemy.sql.elements import ColumnElement
+
+from capacity.config import Retention
+from capacity.db import models as m
+
+Tier = Literal["hour", "day"]
+HOUR: Tier = "hour"
+DAY: Tier = "day"
+_STEP = {HOUR: timedelta(hours=1), DAY: timedelta(days=1)}
+Range = tuple[datetime, datetime]
+
+
+def _table(model: type[m.Base]) -> Table:
+    return cast(Table, model.__table__)
+
+
+CS = _table(m.ContainerSample)
+NS = _table(m.NodeSample)
+QS = _table(m.QuotaSample)
+SNAP = _table(m.Snapshot)
+CR = _table(m.ContainerRollup)
+NR = _table(m.NodeRollup)
+WM = _table(m.RollupWatermark)
+
+
+# --- bucket math (Python, so the SQL stays the same on SQLite and PostgreSQL) -------------------
+
+
+def _utc(value: datetime) -> datetime:
+    if value.tzinfo is None:
+        raise ValueError(f"naive datetime {value!r}: timestamps must be timezone-aware")
+    return value.astimezone(UTC)
+
+
+def floor_bucket(value: datetime, tier: Tier) -> datetime:
+    """Return the start of the hour or day (UTC) that holds ``value``."""
+    value = _utc(value).replace(minute=0, second=0, microsecond=0)
+    return value.replace(hour=0) if tier == DAY else value
+
+
+def ceil_bucket(value: datetime, tier: Tier) -> datetime:
+    """Return the first hour or day boundary (UTC) at or after ``value``."""
+    floor = floor_bucket(value, tier)
+    return floor if floor == _utc(value) else floor + _STEP[tier]
+
+
+def _subtract(ranges: Iterable[Range], cut: Iterable[Range]) -> list[Range]:
+    """Return ``ranges`` minus ``cut`` as sorted half-open ranges."""
+    result = sorted(r for r in ranges if r[0] < r[1])
+    for lo, hi in cut:
+        pieces: list[Range] = []
+        for a, b in result:
+            if hi <= a or b <= lo:
+                pieces.append((a, b))
+                continue
+            if a < lo:
+                pieces.append((a, lo))
+            if hi < b:
+                pieces.append((hi, b))
+        result = pieces
+    return result
+
+
+@dataclass(frozen=True, slots=True)
+class WindowPlan:
+    """Which tier serves which part of a window, for one cluster; the parts partition the window."""
+
+    days: tuple[Range, ...]
+    hours: tuple[Range, ...]
+    raw: tuple[Range, ...]
+
+
+def plan_window(
+    start: datetime, end: datetime, *, hour_until: datetime | None, day_until: datetime | None
+) -> WindowPlan:
+    """Return the daily, hourly and raw ranges that together cover [start, end) exactly once.
+
+    Whole days before ``day_until`` come from daily rollups, whole hours before ``hour_until``
+    not in those days from hourly rollups, everything else from raw samples.
+    """
+    start, end = _utc(start), _utc(end)
+    if end <= start:
+        return WindowPlan((), (), ())
+    days: list[Range] = []
+    if day_until is not None:
+        lo, hi = ceil_bucket(start, DAY), min(floor_bucket(end, DAY), floor_bucket(day_until, DAY))
+        if lo < hi:
+            days.append((lo, hi))
+    hours: list[Range] = []
+    if hour_until is not None:
+        lo, hi = ceil_bucket(start, HOUR), min(floor_bucket(end, HOUR), floor_bucket(hour_until, HOUR))
+        hours = _subtract([(lo, hi)], days)
+    raw = _subtract([(start, end)], [*days, *hours])
+    return WindowPlan(tuple(days), tuple(hours), tuple(raw))
+
+
+# --- what a rollup holds: one row-level expression per column, and how columns combine ----------
+
+Agg = Literal["sum", "max"]
+_Exprs = dict[str, ColumnElement[Any]]
+
+
+def _hourly_money(value: ColumnElement[Any]) -> ColumnElement[Any]:
+    return value * SNAP.c.interval_seconds / 3600.0
+
+
+def _container_exprs() -> _Exprs:
+    seconds = SNAP.c.interval_seconds
+    known = CS.c.cpu_usage_sum.is_not(None)
+
+    def when_known(value: ColumnElement[Any]) -> ColumnElement[Any]:
+        return case((known, value), else_=0.0)
+
+    return {
+        "samples": literal(1),
+        "seconds": seconds,
+        "replica_seconds": CS.c.replicas * seconds,
+        "cpu_request_cs": CS.c.cpu_request * seconds,
+        "memory_request_bs": CS.c.memory_request * seconds,
+        "gpu_request_s": CS.c.gpu_request * seconds,
+        "usage_replica_seconds": when_known(CS.c.usage_replicas * seconds),
+        "cpu_usage_cs": when_known(CS.c.cpu_usage_sum * seconds),
+        "memory_usage_bs": when_known(func.coalesce(CS.c.memory_usage_sum, 0.0) * seconds),
+        "cpu_request_known_cs": when_known(CS.c.cpu_request * seconds),
+        "memory_request_known_bs": when_known(CS.c.memory_request * seconds),
+        "cpu_allocated_cs": CS.c.cpu_allocated * seconds,
+        "memory_allocated_bs": CS.c.memory_allocated * seconds,
+        "cpu_cost": _hourly_money(CS.c.cpu_cost_hourly),
+        "memory_cost": _hourly_money(CS.c.memory_cost_hourly),
+        "gpu_cost": _hourly_money(CS.c.gpu_cost_hourly),
+        "cpu_usage_max": CS.c.cpu_usage_max,
+        "memory_usage_max": CS.c.memory_usage_max,
+        "memory_limit_max": case(
+            (and_(CS.c.memory_limit.is_not(None), CS.c.replicas > 0), CS.c.memory_limit / CS.c.replicas)
+        ),
+        "restarts_max": CS.c.restarts,
+        "oom_kills_max": CS.c.oom_kills,
+        "pending_replica_seconds": CS.c.pending_replicas * seconds,
+        "pending_cpu_cs": CS.c.pending_cpu_request * seconds,
+        "pending_memory_bs": CS.c.pending_memory_request * seconds,
+    }
+
+
+def _node_exprs() -> _Exprs:
+    seconds = SNAP.c.interval_seconds
+    known = NS.c.cpu_usage.is_not(None)
+
+    def when_known(value: ColumnElement[Any]) -> ColumnElement[Any]:
+        return case((known, value), else_=0.0)
+
+    def idle(capacity: ColumnElement[Any], taken: ColumnElement[Any], price: ColumnElement[Any]) -> Any:
+        # Per node and per sample: an overcommitted node has no idle, never a negative one.
+        hourly = (capacity - taken) * price
+        return case((hourly > 0.0, _hourly_money(hourly)), else_=0.0)
+
+    return {
+        "samples": literal(1),
+        "seconds": seconds,
+        "cpu_capacity_cs": NS.c.cpu_capacity * seconds,
+        "memory_capacity_bs": NS.c.memory_capacity * seconds,
+        "gpu_capacity_s": NS.c.gpu_capacity * seconds,
+        "cpu_allocatable_cs": NS.c.cpu_allocatable * seconds,
+        "memory_allocatable_bs": NS.c.memory_allocatable * seconds,
+        "cpu_requested_cs": NS.c.cpu_requested * seconds,
+        "memory_requested_bs": NS.c.memory_requested * seconds,
+        "gpu_requested_s": NS.c.gpu_requested * seconds,
+        "usage_seconds": when_known(seconds),
+        "cpu_usage_cs": when_known(NS.c.cpu_usage * seconds),
+        "memory_usage_bs": when_known(func.coalesce(NS.c.memory_usage, 0.0) * seconds),
+        "cpu_allocated_cs": NS.c.cpu_allocated * seconds,
+        "memory_allocated_bs": NS.c.memory_allocated * seconds,
+        "cpu_overcommit_cs": NS.c.cpu_overcommit * seconds,
+        "memory_overcommit_bs": NS.c.memory_overcommit * seconds,
+        "cost": _hourly_money(NS.c.hourly_price),
+        "cpu_cost": _hourly_money(NS.c.cpu_capacity * NS.c.cpu_core_hourly),
+        "memory_cost": _hourly_money(NS.c.memory_capacity * NS.c.memory_byte_hourly),
+        "gpu_cost": _hourly_money(NS.c.gpu_capacity * NS.c.gpu_hourly),
+        "cpu_idle_cost": idle(NS.c.cpu_capacity, NS.c.cpu_allocated, NS.c.cpu_core_hourly),
+        "memory_idle_cost": idle(NS.c.memory_capacity, NS.c.memory_allocated, NS.c.memory_byte_hourly),
+        "gpu_idle_cost": idle(NS.c.gpu_capacity, NS.c.gpu_requested, NS.c.gpu_hourly),
+    }
+
+
+@dataclass(frozen=True)
+class _Grain:
+    raw: Table
+    rollup: Table
+    keys: tuple[str, ...]
+    exprs: _Exprs  # row-level value of each rollup column, over a raw sample joined to its snapshot
+    known: ColumnElement[bool]  # raw samples whose usage (and histogram) is known
+    hist: bool
+
+    @property
+    def columns(self) -> list[tuple[str, Agg]]:
+        return [(name, "max" if name.endswith("_max") else "sum") for name in self.exprs]
+
+
+CONTAINERS = _Grain(
+    CS, CR, ("workload_id", "container"), _container_exprs(), CS.c.cpu_usage_sum.is_not(None), True
+)
+NODES = _Grain(NS, NR, ("node_id",), _node_exprs(), NS.c.cpu_usage.is_not(None), False)
+
+CONTAINER_COLUMNS: tuple[str, ...] = tuple(CONTAINERS.exprs)
+NODE_COLUMNS: tuple[str, ...] = tuple(NODES.exprs)
+
+
+def _range_conditions(
+    cluster: ColumnElement[Any], time: ColumnElement[Any], ranges: dict[int, Sequence[Range]]
+) -> list[ColumnElement[bool]]:
+    """Return one condition per distinct range, each over every cluster that reads that range."""
+    by_range: dict[Range, list[int]] = defaultdict(list)
+    for cid, cluster_ranges in ranges.items():
+        for span in cluster_ranges:
+            by_range[span].append(cid)
+    return [
+        and_(cluster.in_(sorted(cids)), time >= lo, time < hi) for (lo, hi), cids in sorted(by_range.items())
+    ]
+
+
+@dataclass(frozen=True)
+class _Scope:
+    """Which rows a source reads: ranges per cluster (a window), or one cluster's buckets (compaction).
+
+    With buckets, every row comes out labelled with the ``bucket_start`` that holds it.
+    """
+
+    ranges: dict[int, Sequence[Range]] | None = None
+    cluster_id: int | None = None
+    buckets: Subquery | None = None
+
+    @classmethod
+    def bucketed(cls, cluster_id: int, starts: Sequence[datetime], tier: Tier) -> _Scope:
+        spans = [
+            select(
+                literal(b, m.UTCDateTime()).label("lo"), literal(b + _STEP[tier], m.UTCDateTime()).label("hi")
+            )
+            for b in starts
+        ]
+        table = (spans[0] if len(spans) == 1 else union_all(*spans)).subquery("buckets")
+        return cls(cluster_id=cluster_id, buckets=table)
+
+    def source(
+        self, table: Table, tier: Tier | None
+    ) -> tuple[list[ColumnElement[Any]], FromClause, list[ColumnElement[bool]]] | None:
+        """Return (leading columns, FROM clause, WHERE conditions), or None when nothing is read."""
+        time = table.c.taken_at if tier is None else table.c.bucket_start
+        where: list[ColumnElement[bool]] = [] if tier is None else [table.c.tier == tier]
+        lead: list[ColumnElement[Any]] = []
+        source: FromClause = table
+        if self.buckets is not None:
+            buckets = self.buckets
+            on = and_(table.c.cluster_id == self.cluster_id, time >= buckets.c.lo, time < buckets.c.hi)
+            source = buckets.join(table, on)
+            lead = [buckets.c.lo.label("bucket_start")]
+        else:
+            conditions = _range_conditions(table.c.cluster_id, time, self.ranges or {})
+            if not conditions:
+                return None
+            where.append(or_(*conditions))
+        if tier is None:
+            source = source.join(SNAP, SNAP.c.id == table.c.snapshot_id)
+        return lead, source, where
+
+
+def _rows(grain: _Grain, tier: Tier | None, scope: _Scope) -> Select[Any] | None:
+    """Return one row per raw sample (tier None) or rollup row in scope, in rollup units."""
+    table = grain.raw if tier is None else grain.rollup
+    found = scope.source(table, tier)
+    if found is None:
+        return None
+    lead, source, where = found
+    values: list[ColumnElement[Any]]
+    if tier is None:
+        values = [expr.label(name) for name, expr in grain.exprs.items()]
+    else:
+        values = [table.c[name] for name in grain.exprs]
+    keys = [table.c[key] for key in grain.keys]
+    return select(*lead, table.c.cluster_id, *keys, *values).select_from(source).where(*where)
+
+
+def _hist_rows(tier: Tier | None, scope: _Scope) -> Select[Any] | None:
+    """Return (…, cluster_id, workload_id, container, scale, histogram) rows: weight × scale counts."""
+    table = CS if tier is None else CR
+    found = scope.source(table, tier)
+    if found is None:
+        return None
+    lead, source, where = found
+    if tier is None:
+        scale: ColumnElement[Any] = SNAP.c.interval_seconds
+        where.append(CONTAINERS.known)
+    else:
+        scale = literal(1.0)
+    return (
+        select(
+            *lead,
+            table.c.cluster_id,
+            table.c.workload_id,
+            table.c.container,
+            scale.label("scale"),
+            table.c.cpu_usage_hist,
+        )
+        .select_from(source)
+        .where(*where)
+    )
+
+
+def _aggregate(grain: _Grain, sources: Sequence[Select[Any]], *, bucketed: bool = False) -> Select[Any]:
+    rows = (sources[0] if len(sources) == 1 else union_all(*sources)).subquery("rows")
+    group = [rows.c.cluster_id, *(rows.c[key] for key in grain.keys)]
+    if bucketed:
+        group.insert(0, rows.c.bucket_start)
+    return select(
+        *group,
+        *(
+            (func.max(rows.c[name]) if how == "max" else func.sum(rows.c[name])).label(name)
+            for name, how in grain.columns
+        ),
+    ).group_by(*group)
+
+
+HistKey = tuple[Any, ...]  # (cluster_id, workload_id, container), led by bucket_start when bucketed
+
+
+def _merged_hists(conn: Connection, sources: Sequence[Select[Any]]) -> dict[HistKey, dict[int, float]]:
+    """Return {key: merged histogram}, each row's weights multiplied by its scale."""
+    merged: dict[HistKey, dict[int, float]] = defaultdict(dict)
+    if not sources:
+        return merged
+    query = sources[0] if len(sources) == 1 else union_all(*sources)
+    for row in conn.execute(query):
+        *key, scale, hist = row
+        if not hist:
+            continue
+        target = merged[tuple(key)]
+        for bucket, weight in hist.items():
+            index = int(bucket)
+            target[index] = target.get(index, 0.0) + float(weight) * float(scale)
+    return merged
+
+
+# --- compaction -------------------------------------------------------------------------------
+
+# Input rows (samples, or hourly rollup rows) summed by one statement: many small buckets go
+# together, a big cluster's buckets go one by one, and memory stays bounded either way.
+ROLL_BATCH_ROWS = 50_000
+
+
+@dataclass(frozen=True, slots=True)
+class CompactResult:
+    """What one ``compact`` run did."""
+
+    clusters: int
+    hours_rolled: int  # (cluster, hour) buckets computed
+    days_rolled: int  # (cluster, day) buckets computed
+    rollup_rows: int  # container and node rollup rows written
+    deleted: dict[str, int] = field(default_factory=dict)  # table (rollups: "table:tier") -> rows
+
+
+@contextmanager
+def _transaction(target: Engine | Connection) -> Iterator[Connection]:
+    if isinstance(target, Engine):
+        with target.begin() as conn:
+            yield conn
+    elif target.in_transaction():
+        yield target  # the caller owns the transaction
+    else:
+        with target.begin():
+            yield target
+
+
+def _watermark(conn: Connection, cid: int, tier: Tier) -> datetime | None:
+    value = conn.execute(
+        select(WM.c.complete_until).where(WM.c.cluster_id == cid, WM.c.tier == tier)
+    ).scalar()
+    return cast(datetime | None, value)
+
+
+def _set_watermark(conn: Connection, cid: int, tier: Tier, until: datetime) -> None:
+    current = _watermark(conn, cid, tier)
+    if current is None:
+        conn.execute(insert(WM), {"cluster_id": cid, "tier": tier, "complete_until": until})
+    elif until > current:
+        conn.execute(update(WM).where(WM.c.cluster_id == cid, WM.c.tier == tier).values(complete_until=until))
+
+
+def _lock_cluster(conn: Connection, cid: int) -> None:
+    # Serializes compactions of one cluster on PostgreSQL; NO KEY UPDATE leaves collectors free
+    # to insert rows that reference the cluster. SQLite serializes writers by itself.
+    table = _table(m.Cluster)
+    conn.execute(select(table.c.id).where(table.c.id == cid).with_for_update(key_share=True)).all()
+
+
+def _batches(weights: dict[datetime, int]) -> Iterator[list[datetime]]:
+    """Yield consecutive runs of buckets whose weights stay within ROLL_BATCH_ROWS (at least one)."""
+    batch: list[datetime] = []
+    total = 0
+    for bucket in sorted(weights):
+        if batch and total + weights[bucket] > ROLL_BATCH_ROWS:
+            yield batch
+            batch, total = [], 0
+        batch.append(bucket)
+        total += weights[bucket]
+    if batch:
+        yield batch
+
+
+def _roll(conn: Connection, cid: int, tier: Tier, starts: list[datetime]) -> int:
+    """Replace the rollups of one cluster's consecutive ``tier`` buckets; return rows written."""
+    for table in (CR, NR):
+        conn.execute(
+            delete(table).where(
+                table.c.tier == tier,
+                table.c.cluster_id == cid,
+                table.c.bucket_start >= starts[0],
+                table.c.bucket_start < starts[-1] + _STEP[tier],
+            )
+        )
+    scope = _Scope.bucketed(cid, starts, tier)
+    source_tier: Tier | None = None if tier == HOUR else HOUR
+    written = 0
+    for grain in (CONTAINERS, NODES):
+        source = _rows(grain, source_tier, scope)
+        assert source is not None
+        rows = [dict(row._mapping) for row in conn.execute(_aggregate(grain, [source], bucketed=True))]
+        if not rows:
+            continue
+        hist_source = _hist_rows(source_tier, scope) if grain.hist else None
+        hists = _merged_hists(conn, [hist_source] if hist_source is not None else [])
+        for row in rows:
+            row["tier"] = tier
+            if grain.hist:
+                key = (row["bucket_start"], cid, row["workload_id"], row["container"])
+                row["cpu_usage_hist"] = {str(k): v for k, v in sorted(hists.get(key, {}).items())}
+        conn.execute(insert(grain.rollup), rows)
+        written += len(rows)
+    return written
+
+
+def _roll_hours(conn: Connection, cid: int) -> tuple[int, int]:
+    _lock_cluster(conn, cid)
+    oldest, newest = conn.execute(
+        select(func.min(SNAP.c.taken_at), func.max(SNAP.c.taken_at)).where(SNAP.c.cluster_id == cid)
+    ).one()
+    if newest is None:
+        return 0, 0
+    until = floor_bucket(newest, HOUR)  # the newest snapshot's hour is still filling
+    since = _watermark(conn, cid, HOUR) or floor_bucket(oldest, HOUR)
+    weights: dict[datetime, int] = defaultdict(int)
+    for taken, nodes, containers in conn.execute(
+        select(SNAP.c.taken_at, SNAP.c.node_count, SNAP.c.container_count).where(
+            SNAP.c.cluster_id == cid, SNAP.c.taken_at >= since, SNAP.c.taken_at < until
+        )
+    ):
+        weights[floor_bucket(taken, HOUR)] += 1 + nodes + containers
+    written = sum(_roll(conn, cid, HOUR, batch) for batch in _batches(weights))
+    _set_watermark(conn, cid, HOUR, until)
+    return len(weights), written
+
+
+def _roll_days(conn: Connection, cid: int) -> tuple[int, int]:
+    _lock_cluster(conn, cid)
+    hours_until = _watermark(conn, cid, HOUR)
+    if hours_until is None:
+        return 0, 0
+    until = floor_bucket(hours_until, DAY)  # days whose every hour is rolled up
+    newest = conn.execute(select(func.max(SNAP.c.taken_at)).where(SNAP.c.cluster_id == cid)).scalar()
+    if newest is not None:
+        until = min(until, floor_bucket(newest, DAY))
+    since = _watermark(conn, cid, DAY)
+    if since is not None and until <= since:
+        return 0, 0  # the usual case after a collection: no new complete day
+    weights: dict[datetime, int] = defaultdict(int)
+    for table in (CR, NR):
+        query = select(table.c.bucket_start, func.count()).where(
+            table.c.tier == HOUR, table.c.cluster_id == cid, table.c.bucket_start < until
+        )
+        if since is not None:
+            query = query.where(table.c.bucket_start >= since)
+        for start, rows in conn.execute(query.group_by(table.c.bucket_start)):
+            weights[floor_bucket(start, DAY)] += int(rows)
+    written = sum(_roll(conn, cid, DAY, batch) for batch in _batches(weights))
+    _set_watermark(conn, cid, DAY, until)
+    return len(weights), written
+
+
+def _apply_retention(
+    conn: Connection, cid: int, retention: Retention, now: datetime, deleted: dict[str, int]
+) -> None:
+    def count(key: str, rows: int) -> None:
+        deleted[key] = deleted.get(key, 0) + max(rows, 0)
+
+    _lock_cluster(conn, cid)
+    hours_until = _watermark(conn, cid, HOUR)
+    days_until = _watermark(conn, cid, DAY)
+    if hours_until is not None:
+        # Raw rows go only once they are summed in hourly rollups.
+        cutoff = min(now - timedelta(days=retention.raw_days), hours_until)
+        pods = _table(m.Pod)
+        keep = select(pods.c.snapshot_id).where(pods.c.cluster_id == cid)
+        newest = select(func.max(SNAP.c.taken_at)).where(SNAP.c.cluster_id == cid).scalar_subquery()
+        for name, table in (("container_samples", CS), ("node_samples", NS), ("quota_samples", QS)):
+            result = conn.execute(
+                delete(table).where(
+                    table.c.cluster_id == cid, table.c.taken_at < cutoff, table.c.snapshot_id.not_in(keep)
+                )
+            )
+            count(name, result.rowcount)
+        result = conn.execute(
+            delete(SNAP).where(
+                SNAP.c.cluster_id == cid,
+                SNAP.c.taken_at < cutoff,
+                SNAP.c.taken_at < newest,
+                SNAP.c.id.not_in(keep),
+            )
+        )
+        count("snapshots", result.rowcount)
+    if days_until is not None:
+        # Hourly rollups go only once their days are rolled up.
+        cutoff = min(floor_bucket(now - timedelta(days=retention.hourly_days), HOUR), days_until)
+        for table in (CR, NR):
+            result = conn.execute(
+                delete(table).where(
+                    table.c.tier == HOUR, table.c.cluster_id == cid, table.c.bucket_start < cutoff
+                )
+            )
+            count(f"{table.name}:{HOUR}", result.rowcount)
+    cutoff = floor_bucket(now - timedelta(days=retention.daily_days), DAY)
+    for table in (CR, NR):
+        result = conn.execute(
+            delete(table).where(table.c.tier == DAY, table.c.cluster_id == cid, table.c.bucket_start < cutoff)
+        )
+        count(f"{table.name}:{DAY}", result.rowcount)
+
+
+RETENTION_KEYS = (
+    "container_samples", "node_samples", "quota_samples", "snapshots",
+    "container_rollups:hour", "node_rollups:hour", "container_rollups:day", "node_rollups:day",
+)  # fmt: skip
+
+
+def compact(
+    target: Engine | Connection,
+    *,
+    retention: Retention,
+    now: datetime | None = None,
+    clusters: tuple[str, ...] = (),
+) -> CompactResult:
+    """Roll up every complete hour and day, then apply retention; return what was done.
+
+    ``clusters`` limits the work to those cluster names (a collector compacts its own cluster
+    after each collection); empty means every cluster. Given an Engine (or a Connection outside a
+    transaction), each cluster's hourly step, daily step and retention step run in a transaction
+    of their own, so a failure leaves every cluster at a consistent watermark; given a Connection
+    inside a transaction, everything runs in the caller's transaction. Idempotent: a second run
+    with nothing new computes nothing and deletes nothing.
+    """
+    now = _utc(now or datetime.now(UTC))
+    table = _table(m.Cluster)
+    query = select(table.c.id).order_by(table.c.id)
+    if clusters:
+        query = query.where(table.c.name.in_(clusters))
+    with _transaction(target) as conn:
+        cids = [int(c) for c in conn.execute(query).scalars()]
+    hours = days = rows = 0
+    deleted = dict.fromkeys(RETENTION_KEYS, 0)
+    for cid in cids:
+        with _transaction(target) as conn:
+            buckets, written = _roll_hours(conn, cid)
+        hours, rows = hours + buckets, rows + written
+        with _transaction(target) as conn:
+            buckets, written = _roll_days(conn, cid)
+        days, rows = days + buckets, rows + written
+        with _transaction(target) as conn:
+            _apply_retention(conn, cid, retention, now, deleted)
+    return CompactResult(
+        clusters=len(cids), hours_rolled=hours, days_rolled=days, rollup_rows=rows, deleted=deleted
+    )
+
+
+# --- window reads -----------------------------------------------------------------------------
+
+
+def _cluster_plans(
+    conn: Connection, start: datetime, end: datetime, clusters: tuple[str, ...]
+) -> dict[int, WindowPlan]:
+    table = _table(m.Cluster)
+    query = select(table.c.id)
+    if clusters:
+        query = query.where(table.c.name.in_(clusters))
+    cids = [int(c) for c in conn.execute(query).scalars()]
+    if not cids:
+        return {}
+    marks: dict[tuple[int, str], datetime] = {
+        (int(cid), str(tier)): until
+        for cid, tier, until in conn.execute(
+            select(WM.c.cluster_id, WM.c.tier, WM.c.complete_until).where(WM.c.cluster_id.in_(cids))
+        )
+    }
+    return {
+        cid: plan_window(start, end, hour_until=marks.get((cid, HOUR)), day_until=marks.get((cid, DAY)))
+        for cid in cids
+    }
+
+
+def window_plans(
+    conn: Connection, *, start: datetime, end: datetime, clusters: tuple[str, ...] = ()
+) -> dict[str, WindowPlan]:
+    """Return, per cluster name, which tier a window read takes each part of [start, end) from."""
+    table = _table(m.Cluster)
+    names = {int(cid): str(name) for cid, name in conn.execute(select(table.c.id, table.c.name))}
+    return {names[cid]: plan for cid, plan in _cluster_plans(conn, start, end, clusters).items()}
+
+
+def _window_sources(
+    grain: _Grain, plans: dict[int, WindowPlan]
+) -> tuple[list[Select[Any]], list[Select[Any]]]:
+    scopes: list[tuple[Tier | None, _Scope]] = [
+        (DAY, _Scope(ranges={cid: plan.days for cid, plan in plans.items()})),
+        (HOUR, _Scope(ranges={cid: plan.hours for cid, plan in plans.items()})),
+        (None, _Scope(ranges={cid: plan.raw for cid, plan in plans.items()})),
+    ]
+    rows = [_rows(grain, tier, scope) for tier, scope in scopes]
+    hists = [_hist_rows(tier, scope) for tier, scope in scopes] if grain.hist else []
+    return [q for q in rows if q is not None], [q for q in hists if q is not None]
+
+
+def _number(value: Any, name: str) -> Any:
+    if value is None:
+        return None
+    return int(value) if name in {"samples", "restarts_max", "oom_kills_max"} else float(value)
+
+
+CONTAINER_WINDOW_COLUMNS: tuple[str, ...] = (
+    "cluster", "cluster_id", "workload_id", "namespace", "kind", "workload", "container",
+    *CONTAINER_COLUMNS, "cpu_usage_hist",
+)  # fmt: skip
+NODE_WINDOW_COLUMNS: tuple[str, ...] = (
+    "cluster", "cluster_id", "node_id", "node", "instance_type", "capacity_type", "node_pool", "zone",
+    "region", *NODE_COLUMNS,
+)  # fmt: skip
+
+
+def container_window(
+    conn: Connection, *, start: datetime, end: datetime, clusters: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """Return one row per (cluster, workload, container) with the sums and maxima over [start, end).
+
+    Columns: ``CONTAINER_WINDOW_COLUMNS`` (the ContainerRollup columns under the same names;
+    ``cpu_usage_hist`` is a dict {bucket: replica-seconds}). Sorted by cluster, namespace,
+    kind, workload, container.
+    """
+    plans = _cluster_plans(conn, start, end, clusters)
+    sources, hist_sources = _window_sources(CONTAINERS, plans)
+    if not sources:
+        return pd.DataFrame(columns=list(CONTAINER_WINDOW_COLUMNS))
+    totals = _aggregate(CONTAINERS, sources).subquery("totals")
+    clusters_table, workloads = _table(m.Cluster), _table(m.Workload)
+    query = (
+        select(
+            clusters_table.c.name.label("cluster"),
+            totals.c.cluster_id,
+            totals.c.workload_id,
+            workloads.c.namespace,
+            workloads.c.kind,
+            workloads.c.name.label("workload"),
+            totals.c.container,
+            *(totals.c[name] for name in CONTAINER_COLUMNS),
+        )
+        .select_from(
+            totals.join(clusters_table, clusters_table.c.id == totals.c.cluster_id).join(
+                workloads, workloads.c.id == totals.c.workload_id
+            )
+        )
+        .order_by(
+            clusters_table.c.name,
+            workloads.c.namespace,
+            workloads.c.kind,
+            workloads.c.name,
+            totals.c.container,
+        )
+    )
+    hists = _merged_hists(conn, hist_sources)
+    records = []
+    for row in conn.execute(query):
+        record: dict[str, Any] = dict(row._mapping)
+        for name in CONTAINER_COLUMNS:
+            record[name] = _number(record[name], name)
+        record["cpu_usage_hist"] = hists.get(
+            (int(record["cluster_id"]), int(record["workload_id"]), str(record["container"])), {}
+        )
+        records.append(record)
+    return pd.DataFrame.from_records(records, columns=list(CONTAINER_WINDOW_COLUMNS))
+
+
+def node_window(
+    conn: Connection, *, start: datetime, end: datetime, clusters: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """Return one row per (cluster, node) with the sums over [start, end).
+
+    Columns: ``NODE_WINDOW_COLUMNS`` (the NodeRollup columns under the same names), sorted by
+    cluster and node name.
+    """
+    plans = _cluster_plans(conn, start, end, clusters)
+    sources, _ = _window_sources(NODES, plans)
+    if not sources:
+        return pd.DataFrame(columns=list(NODE_WINDOW_COLUMNS))
+    totals = _aggregate(NODES, sources).subquery("totals")
+    clusters_table, nodes = _table(m.Cluster), _table(m.Node)
+    query = (
+        select(
+            clusters_table.c.name.label("cluster"),
+            totals.c.cluster_id,
+            totals.c.node_id,
+            nodes.c.name.label("node"),
+            nodes.c.instance_type,
+            nodes.c.capacity_type,
+            nodes.c.node_pool,
+            nodes.c.zone,
+            nodes.c.region,
+            *(totals.c[name] for name in NODE_COLUMNS),
+        )
+        .select_from(
+            totals.join(clusters_table, clusters_table.c.id == totals.c.cluster_id).join(
+                nodes, nodes.c.id == totals.c.node_id
+            )
+        )
+        .order_by(clusters_table.c.name, nodes.c.name)
+    )
+    records = []
+    for row in conn.execute(query):
+        record: dict[str, Any] = dict(row._mapping)
+        for name in NODE_COLUMNS:
+            record[name] = _number(record[name], name)
+        records.append(record)
+    return pd.DataFrame.from_records(records, columns=list(NODE_WINDOW_COLUMNS))
