@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Any
 from capacity import __version__
 from capacity.config import Config, load_config, parse_duration
 from capacity.db.engine import masked, open_store, translate_db_errors, upgrade
-from capacity.db.queries import ClusterStatus, cluster_status
+from capacity.db.queries import ClusterStatus, cluster_status, price_sources
 from capacity.errors import CapacityError, CollectionError
 from capacity.progress import ProgressBar
 
@@ -292,6 +292,7 @@ def cmd_collect(args: argparse.Namespace, config: Config) -> int:
 
 
 DEMO_INTERVAL = "90m"
+PRICED_KINDS = ("teams", "nodes", "chargeback")
 REPORT_KINDS = ("teams", "namespaces", "workloads", "nodes", "recommendations", "chargeback")
 
 
@@ -354,9 +355,19 @@ def cmd_report(args: argparse.Namespace, config: Config) -> int:
     engine = open_store(getattr(args, "db", None))
     try:
         with translate_db_errors(engine.url), engine.connect() as conn:
-            frame = build_report(conn, request, config)
+            frame = build_report(conn, request, config, progress=ProgressBar(f"report {args.kind}"))
+            sources = price_sources(conn, clusters=request.clusters) if args.kind in PRICED_KINDS else {}
     finally:
         engine.dispose()
+    if sources:
+        # Say how much of the bill rests on fallback prices: a number to trust less.
+        total = sum(sources.values())
+        parts = ", ".join(f"{n} by {source}" for source, n in sorted(sources.items()))
+        print(
+            f"pricing of the {total} nodes in the latest snapshots: {parts}"
+            + (f" ({sources['default']} at default per-resource rates)" if sources.get("default") else ""),
+            file=sys.stderr,
+        )
     text = render(frame, args.format)
     if args.output:
         try:

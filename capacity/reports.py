@@ -7,6 +7,7 @@ edges); attribution, cost allocation and right-sizing are the pure functions of
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -95,11 +96,20 @@ def _savings_by(recs: pd.DataFrame, key: str) -> pd.Series:
     return recs.groupby(key)["monthly_savings"].sum()
 
 
-def build_report(conn: Connection, request: ReportRequest, config: Config) -> pd.DataFrame:
+def build_report(
+    conn: Connection,
+    request: ReportRequest,
+    config: Config,
+    *,
+    progress: Callable[[int, int], None] | None = None,
+) -> pd.DataFrame:
     """Return the report's rows for every period of the request."""
     frames = []
-    for start, end in periods(request.start, request.end, request.step):
+    spans = periods(request.start, request.end, request.step)
+    for number, (start, end) in enumerate(spans, start=1):
         frame = _one_period(conn, request, config, start, end)
+        if progress is not None:
+            progress(number, len(spans))
         if request.step is not None:
             frame.insert(0, "period_start", start.isoformat().replace("+00:00", "Z"))
         frames.append(frame)

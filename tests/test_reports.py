@@ -239,3 +239,15 @@ def test_report_argument_errors(
     assert main(["report", "teams", "--db", fleet_db, *argv]) == 1
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err
+
+
+def test_report_says_how_many_nodes_were_priced_by_fallback(
+    fleet_db: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    window = ["--start", "2026-11-20", "--end", "2026-11-20T14:00"]
+    assert main(["report", "nodes", "--db", fleet_db, *window]) == 0
+    err = capsys.readouterr().err
+    [line] = [ln for ln in err.splitlines() if ln.startswith("pricing of the")]
+    # the simulated fleet runs real AWS and GCE instance types (catalog) and AWS spot pools,
+    # which the catalog has no spot price for (default spot rates)
+    assert "by catalog" in line and "by default" in line and "at default per-resource rates" in line

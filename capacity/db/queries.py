@@ -102,3 +102,25 @@ def cluster_status(conn: Connection, *, clusters: tuple[str, ...] = ()) -> list[
             )
         )
     return results
+
+
+def price_sources(conn: Connection, *, clusters: tuple[str, ...] = ()) -> dict[str, int]:
+    """Return how many nodes of each cluster's latest snapshot were priced by each source."""
+    latest = (
+        select(m.Snapshot.cluster_id, func.max(m.Snapshot.taken_at).label("taken_at"))
+        .group_by(m.Snapshot.cluster_id)
+        .subquery()
+    )
+    query = (
+        select(m.NodeSample.price_source, func.count())
+        .join(
+            latest,
+            (latest.c.cluster_id == m.NodeSample.cluster_id) & (latest.c.taken_at == m.NodeSample.taken_at),
+        )
+        .group_by(m.NodeSample.price_source)
+    )
+    if clusters:
+        query = query.join(m.Cluster, m.Cluster.id == m.NodeSample.cluster_id).where(
+            m.Cluster.name.in_(clusters)
+        )
+    return {str(source): int(count) for source, count in conn.execute(query)}
