@@ -128,9 +128,10 @@ def node_facts(item: Mapping[str, Any], pricing: Pricing, warn: Callable[[str], 
     ctype = capacity_type(labels)
     region = region_of(labels, zone)
     annotations = meta.get("annotations") or {}
-    try:
-        prices = node_prices(
-            pricing,
+
+    def price(with_pricing: Pricing) -> UnitPrices:
+        return node_prices(
+            with_pricing,
             capacity=capacity,
             instance_type=instance_type,
             capacity_type=ctype,
@@ -138,17 +139,12 @@ def node_facts(item: Mapping[str, Any], pricing: Pricing, warn: Callable[[str], 
             labels=labels,
             annotations=annotations,
         )
+
+    try:
+        prices = price(pricing)
     except ValueError as exc:
         warn(f"{where}: price override {exc}; priced by configuration instead")
-        prices = node_prices(
-            pricing.model_copy(update={"node_price_label": None}),
-            capacity=capacity,
-            instance_type=instance_type,
-            capacity_type=ctype,
-            region=region,
-            labels=labels,
-            annotations=annotations,
-        )
+        prices = price(pricing.model_copy(update={"node_price_label": None}))
     ready = any(
         c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or ()
     )
