@@ -5,6 +5,8 @@ from __future__ import annotations
 from typing import Any
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from capacity.config import Config
 from capacity.histogram import bucket_of, bucket_start, merge, percentile
@@ -117,3 +119,32 @@ def test_percentile_of_a_histogram() -> None:
     assert percentile({}, 0.95) is None
     # CPU p95 of 4m lands in the first bucket, whose upper edge is the 10m floor
     assert percentile({bucket_of(0.004): 1.0}, 0.95) == pytest.approx(0.01)
+
+
+@settings(max_examples=60, deadline=None, database=None)
+@given(
+    st.lists(
+        st.tuples(st.integers(0, 3000), st.integers(0, 6000), st.integers(0, 4096), st.integers(0, 8192)),
+        min_size=1,
+        max_size=12,
+    )
+)
+def test_idle_plus_allocated_is_the_node_cost(pods: list[tuple[int, int, int, int]]) -> None:
+    # pods of (cpu request m, cpu usage m, memory request Mi, memory usage Mi) on one 8-core 16Gi node;
+    # the scheduler never lets requests exceed allocatable, so drop pods that would not fit
+    fitting, cpu, mem = [], 0, 0
+    for req_cpu, use_cpu, req_mem, use_mem in pods:
+        if cpu + req_cpu <= 7800 and mem + req_mem <= 15 * 1024:
+            fitting.append((req_cpu, use_cpu, req_mem, use_mem))
+            cpu, mem = cpu + req_cpu, mem + req_mem
+    items = [pod(f"p{i}", "n1", f"{c}m", f"{m}Mi") for i, (c, _, m, _) in enumerate(fitting)]
+    usage = {f"p{i}": (u / 1000, um * 2**20) for i, (_, u, _, um) in enumerate(fitting)}
+    passed = fold([node("n1", cpu="8", memory="16Gi")], items, usage)
+    samples = passed.containers()
+    [n1] = passed.finish_nodes()
+    for resource, price in (("cpu", n1.prices.cpu_core_hourly), ("memory", n1.prices.memory_byte_hourly)):
+        node_cost = getattr(n1.capacity, resource) * price
+        allocated_cost = sum(getattr(s, f"{resource}_cost_hourly") for s in samples)
+        idle = max(0.0, (getattr(n1.capacity, resource) - getattr(n1.allocated, resource)) * price)
+        assert allocated_cost >= 0 and idle >= 0
+        assert allocated_cost + idle == pytest.approx(node_cost, rel=1e-9, abs=1e-12)
