@@ -105,12 +105,13 @@ def build_report(
 ) -> pd.DataFrame:
     """Return the report's rows for every period of the request."""
     frames = []
-    spans = periods(request.start, request.end, request.step)
+    step = request.step or ("month" if request.kind == "chargeback" else None)  # chargeback: per month
+    spans = periods(request.start, request.end, step)
     for number, (start, end) in enumerate(spans, start=1):
         frame = _one_period(conn, request, config, start, end)
         if progress is not None:
             progress(number, len(spans))
-        if request.step is not None:
+        if step is not None:
             frame.insert(0, "period_start", start.isoformat().replace("+00:00", "Z"))
         frames.append(frame)
     result = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()

@@ -102,7 +102,7 @@ def test_teams_plus_idle_equal_the_node_bill_to_the_cent(fleet_db: str, idle: st
 def test_chargeback_per_month_adds_up(fleet_db: str) -> None:
     engine = open_store(fleet_db)
     try:
-        charge = report(engine, "chargeback", step="month", idle="share")
+        charge = report(engine, "chargeback", idle="share")  # one row per team per month by default
         assert set(charge["period_start"]) == {"2026-11-19T06:00:00Z"}
         assert charge["total_cost"].sum() == pytest.approx(node_cost(engine), abs=0.005)
         assert list(charge.columns) == [
