@@ -411,7 +411,6 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
 def cmd_dashboard(args: argparse.Namespace, config: Config) -> int:
     import importlib.util
     import os
-    import subprocess
 
     from capacity.db.engine import resolve_url
 
@@ -430,13 +429,9 @@ def cmd_dashboard(args: argparse.Namespace, config: Config) -> int:
         "--browser.gatherUsageStats", "false",
     ]  # fmt: skip
     print(f"dashboard: http://localhost:{args.port} (database {masked(url)}; Ctrl-C to stop)", flush=True)
-    proc = subprocess.Popen(command, env=env)
-    try:
-        return proc.wait()
-    except KeyboardInterrupt:
-        proc.terminate()
-        proc.wait()
-        return 0
+    sys.stderr.flush()
+    # Become the Streamlit server: SIGTERM from a container runtime or a test reaches it directly.
+    os.execve(sys.executable, command, env)
 
 
 def _iso(value: datetime) -> str:

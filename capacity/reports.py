@@ -35,7 +35,9 @@ TEAM_COLUMNS = [
 GIB = 1024.0**3
 NODE_COLUMNS = [
     "cluster", "node", "instance_type", "capacity_type", "node_pool", "hours", "cpu_capacity_core_hours",
-    "memory_capacity_gib_hours", "cpu_cost", "memory_cost", "gpu_cost", "total_cost", "idle_cost",
+    "memory_capacity_gib_hours", "cpu_allocatable_core_hours", "cpu_requested_core_hours",
+    "cpu_usage_core_hours", "memory_allocatable_gib_hours", "memory_requested_gib_hours",
+    "memory_usage_gib_hours", "cpu_cost", "memory_cost", "gpu_cost", "total_cost", "idle_cost",
     "cpu_allocation", "cpu_utilization", "memory_allocation", "memory_utilization",
     "cpu_overcommit_core_hours",
 ]  # fmt: skip
@@ -187,6 +189,13 @@ def node_report(nodes: pd.DataFrame) -> pd.DataFrame:
     out["hours"] = nodes["seconds"] / 3600.0
     out["cpu_capacity_core_hours"] = nodes["cpu_capacity_cs"] / 3600.0
     out["memory_capacity_gib_hours"] = nodes["memory_capacity_bs"] / GIB / 3600.0
+    # usage core-hours cover only the samples whose usage is known (see the utilization ratios)
+    out["cpu_allocatable_core_hours"] = nodes["cpu_allocatable_cs"] / 3600.0
+    out["cpu_requested_core_hours"] = nodes["cpu_requested_cs"] / 3600.0
+    out["cpu_usage_core_hours"] = nodes["cpu_usage_cs"] / 3600.0
+    out["memory_allocatable_gib_hours"] = nodes["memory_allocatable_bs"] / GIB / 3600.0
+    out["memory_requested_gib_hours"] = nodes["memory_requested_bs"] / GIB / 3600.0
+    out["memory_usage_gib_hours"] = nodes["memory_usage_bs"] / GIB / 3600.0
     out["cpu_cost"] = nodes["cpu_cost"]
     out["memory_cost"] = nodes["memory_cost"]
     out["gpu_cost"] = nodes["gpu_cost"]

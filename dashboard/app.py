@@ -1,18 +1,88 @@
-"""The dashboard entry point: ``streamlit run dashboard/app.py`` (or ``capacity dashboard``)."""
+"""The dashboard entry point: ``streamlit run dashboard/app.py`` (or ``capacity dashboard``).
+
+Pages are listed here with ``st.navigation``; the shared filters (window, clusters, teams)
+are rendered in the sidebar before the page runs and kept in the URL (``dashboard.filters``).
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from importlib import import_module
+
 import streamlit as st
 
-from capacity.errors import CapacityError
-from dashboard import data
-from dashboard.views import clusters
+from capacity.errors import CapacityError, ConfigError
+from dashboard import data, filters
 
 st.set_page_config(page_title="capacity", layout="wide")
 
-page = st.navigation([st.Page(clusters.render, title="Clusters", url_path="clusters", default=True)])
+
+def first_run() -> None:
+    st.title("Welcome to capacity")
+    st.info(
+        "No snapshots yet in this database. Collect one with `capacity collect --cluster NAME` "
+        "(or `capacity collect --every 5m` to keep collecting), or fill a simulated fleet with "
+        "`capacity demo`, then reload this page."
+    )
+    st.markdown(
+        f"""
+Database: `{data.display_url()}`
+
+1. **A real cluster**: `capacity --db {data.display_url()} collect --context my-cluster`
+   (read-only RBAC: pods, nodes, namespaces, replicasets, jobs, resourcequotas, metrics.k8s.io).
+2. **A demo**: `capacity --db {data.display_url()} demo --days 14 --no-dashboard` writes three
+   simulated clusters with 14 days of history.
+"""
+    )
+    if st.button("Reload"):
+        st.cache_data.clear()
+        st.rerun()
+
+
+def _optional(module: str, title: str, url_path: str, icon: str) -> st.Page:
+    """Return the page whose ``render`` lives in ``module``, or a placeholder while it is missing."""
+    try:
+        render: Callable[[], None] = import_module(module).render
+    except ImportError as exc:
+        if exc.name != module:
+            raise
+
+        def render() -> None:
+            st.title(title)
+            st.info(f"The {title} page is not available yet.")
+
+        render.__name__ = f"{url_path}_placeholder"
+    return st.Page(render, title=title, url_path=url_path, icon=icon)
+
+
+def pages() -> list[st.Page]:
+    return [
+        st.Page(
+            "views/overview.py",
+            title="Overview",
+            url_path="overview",
+            icon=":material/dashboard:",
+            default=True,
+        ),
+        st.Page("views/teams.py", title="Teams", url_path="teams", icon=":material/groups:"),
+        st.Page("views/savings.py", title="Savings", url_path="savings", icon=":material/savings:"),
+        _optional("dashboard.views.capacity", "Capacity", "capacity", ":material/trending_up:"),
+        _optional("dashboard.views.health", "Data health", "health", ":material/monitor_heart:"),
+        st.Page("views/clusters.py", title="Clusters", url_path="clusters", icon=":material/dns:"),
+    ]
+
+
 try:
-    page.run()
+    status = data.status_frame(data.database_url())
+    if status.empty:
+        st.navigation([st.Page(first_run, title="Welcome", url_path="welcome", default=True)]).run()
+    else:
+        page = st.navigation(pages())
+        st.session_state["_filters"] = filters.sidebar(status)
+        filters.clear_other_pages(page.url_path)
+        page.run()
+except ConfigError as exc:
+    st.error(f"Configuration error: {exc}")
 except CapacityError as exc:
     st.error(f"Cannot read the database {data.display_url()}: {exc}")
     if st.button("Retry"):

@@ -1,19 +1,25 @@
-"""Cached access to the store: one engine per URL, query results cached for a short TTL.
+"""Cached access to the store: one engine per URL, report results cached for a short TTL.
 
-Pages call these wrappers, never SQL. Filters are plain hashable values so that they key
-the cache.
+Pages call these wrappers, never SQL. Filters are plain hashable values (the URL, window
+bounds rounded to the minute, tuples of clusters and teams) so that they key the cache.
+Every number a page shows comes from ``capacity.reports.build_report``; no page reads raw
+snapshot rows.
 """
 
 from __future__ import annotations
 
 import os
+from datetime import datetime
 from typing import Any
 
 import pandas as pd
 import streamlit as st
 
+from capacity.config import Config, load_config
 from capacity.db.engine import masked, open_store, resolve_url, translate_db_errors
 from capacity.db.queries import cluster_status
+from capacity.reports import ReportRequest, build_report
+from capacity.reports import render as render_report
 
 # Collectors write every few minutes; a minute of staleness is invisible and saves queries.
 TTL_SECONDS = 60
@@ -31,6 +37,20 @@ def display_url() -> str:
 @st.cache_resource(show_spinner=False)
 def engine(url: str) -> Any:
     return open_store(url)
+
+
+@st.cache_resource(show_spinner=False)
+def _config(path: str | None) -> Config:
+    return load_config(path)
+
+
+def config() -> Config:
+    """Return the configuration named by ``$CAPACITY_CONFIG`` (or the defaults), read once."""
+    return _config(os.environ.get("CAPACITY_CONFIG") or None)
+
+
+def currency() -> str:
+    return config().pricing.currency
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
@@ -61,3 +81,34 @@ def status_frame(url: str) -> pd.DataFrame:
             for r in rows
         ]
     )
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False, max_entries=256)
+def report(
+    url: str,
+    kind: str,
+    start: datetime,
+    end: datetime,
+    clusters: tuple[str, ...] = (),
+    teams: tuple[str, ...] = (),
+    step: str | None = None,
+    idle: str = "separate",
+) -> pd.DataFrame:
+    """Return ``capacity report KIND`` for the window: the same rows and columns as the CLI."""
+    request = ReportRequest(
+        kind=kind,
+        start=start,
+        end=end,
+        clusters=clusters,
+        teams=teams,
+        step=step,  # type: ignore[arg-type]
+        idle=idle,  # type: ignore[arg-type]
+    )
+    eng = engine(url)
+    with translate_db_errors(eng.url), eng.connect() as conn:
+        return build_report(conn, request, config())
+
+
+def csv_bytes(frame: pd.DataFrame) -> bytes:
+    """Return the frame as the CLI writes it (``capacity report ... --format csv``)."""
+    return render_report(frame, "csv").encode()

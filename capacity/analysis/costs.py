@@ -84,7 +84,7 @@ def allocate(
     keys = list(keys)
     frame = containers.copy()
     if frame.empty:
-        frame = pd.DataFrame(columns=[*keys, "cluster", "shared", *SUM_COLUMNS])
+        frame = pd.DataFrame(columns=list(dict.fromkeys([*keys, "cluster", "shared", *SUM_COLUMNS])))
     frame["direct_cost"] = frame["cpu_cost"] + frame["memory_cost"] + frame["gpu_cost"]
     seconds = cluster_seconds(nodes)
 

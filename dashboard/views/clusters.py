@@ -26,3 +26,7 @@ def render() -> None:
     st.download_button(
         "Download CSV", frame.to_csv(index=False).encode(), file_name="clusters.csv", mime="text/csv"
     )
+
+
+if __name__ == "__main__":
+    render()

@@ -1,0 +1,236 @@
+"""What each cluster's latest snapshot offers: node pools, node packing, headroom, pending demand.
+
+Every query reads only the newest snapshot of each cluster (``node_samples`` at its
+``taken_at``, and the pod-grain ``pods`` table, which holds that snapshot alone), aggregates
+in SQL and shapes the result with pandas. CPU is in cores, memory in bytes.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+
+import pandas as pd
+from sqlalchemy import Connection, Select, and_, case, func, literal, select
+from sqlalchemy.orm import InstrumentedAttribute
+from sqlalchemy.sql.elements import ColumnElement
+
+from capacity.db import models as m
+
+NO_POOL = "(no pool)"
+NO_INSTANCE_TYPE = "(unknown)"
+
+POOL_COLUMNS = [
+    "cluster", "pool", "nodes", "spot_nodes", "spot_share", "not_ready", "cordoned", "instance_types",
+    "cpu_allocatable", "cpu_requested", "cpu_used", "memory_allocatable", "memory_requested",
+    "memory_used", "cpu_headroom", "memory_headroom", "largest_cpu_free", "largest_memory_free",
+    "hourly_cost",
+]  # fmt: skip
+PACKING_COLUMNS = [
+    "cluster", "node", "pool", "instance_type", "capacity_type", "ready", "cordoned", "pods",
+    "cpu_allocatable", "cpu_requested", "cpu_used", "memory_allocatable", "memory_requested",
+    "memory_used", "cpu_requested_share", "cpu_used_share", "memory_requested_share",
+    "memory_used_share",
+]  # fmt: skip
+PENDING_COLUMNS = ["cluster", "namespace", "kind", "workload", "pods", "cpu_requested", "memory_requested"]
+
+
+def _latest() -> Select[int, datetime]:
+    """Return (cluster_id, taken_at) of each cluster's newest snapshot."""
+    return select(
+        m.Snapshot.cluster_id.label("cluster_id"), func.max(m.Snapshot.taken_at).label("taken_at")
+    ).group_by(m.Snapshot.cluster_id)
+
+
+def _cluster_filter(clusters: Sequence[str]) -> ColumnElement[bool]:
+    return m.Cluster.name.in_(tuple(clusters)) if clusters else literal(True)
+
+
+def _schedulable() -> ColumnElement[bool]:
+    return and_(m.NodeSample.ready.is_(True), m.NodeSample.unschedulable.is_(False))
+
+
+def _free(
+    allocatable: InstrumentedAttribute[float], requested: InstrumentedAttribute[float]
+) -> ColumnElement[float]:
+    """Return allocatable − requested on ready, schedulable nodes, never below zero."""
+    return case(
+        (and_(_schedulable(), allocatable > requested), allocatable - requested),
+        else_=0.0,
+    )
+
+
+def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
+    return (numerator / denominator.where(denominator > 0)).astype("float64")
+
+
+def node_pools(conn: Connection, *, clusters: Sequence[str] = ()) -> pd.DataFrame:
+    """Return one row per (cluster, node pool) of the latest snapshots, largest pools first.
+
+    Columns: see ``POOL_COLUMNS``. ``*_used`` is NaN when no node of the pool reported usage;
+    headroom counts only ready, schedulable nodes; ``largest_*_free`` is the most any single
+    node could still take (a bigger pod stays pending even when the pool's headroom is larger).
+    """
+    latest = _latest().subquery()
+    ns = m.NodeSample
+    pool = func.coalesce(m.Node.node_pool, NO_POOL).label("pool")
+    instance_type = func.coalesce(m.Node.instance_type, NO_INSTANCE_TYPE).label("instance_type")
+    query = (
+        select(
+            m.Cluster.name.label("cluster"),
+            pool,
+            instance_type,
+            m.Node.capacity_type,
+            func.count().label("nodes"),
+            func.sum(case((ns.ready.is_(True), 0), else_=1)).label("not_ready"),
+            func.sum(case((ns.unschedulable.is_(True), 1), else_=0)).label("cordoned"),
+            func.sum(ns.cpu_allocatable).label("cpu_allocatable"),
+            func.sum(ns.cpu_requested).label("cpu_requested"),
+            func.sum(ns.cpu_usage).label("cpu_used"),
+            func.sum(ns.memory_allocatable).label("memory_allocatable"),
+            func.sum(ns.memory_requested).label("memory_requested"),
+            func.sum(ns.memory_usage).label("memory_used"),
+            func.sum(_free(ns.cpu_allocatable, ns.cpu_requested)).label("cpu_headroom"),
+            func.sum(_free(ns.memory_allocatable, ns.memory_requested)).label("memory_headroom"),
+            func.max(_free(ns.cpu_allocatable, ns.cpu_requested)).label("largest_cpu_free"),
+            func.max(_free(ns.memory_allocatable, ns.memory_requested)).label("largest_memory_free"),
+            func.sum(ns.hourly_price).label("hourly_cost"),
+        )
+        .select_from(ns)
+        .join(latest, and_(latest.c.cluster_id == ns.cluster_id, latest.c.taken_at == ns.taken_at))
+        .join(m.Node, m.Node.id == ns.node_id)
+        .join(m.Cluster, m.Cluster.id == ns.cluster_id)
+        .where(_cluster_filter(clusters))
+        .group_by(m.Cluster.name, pool, instance_type, m.Node.capacity_type)
+    )
+    rows = pd.DataFrame(conn.execute(query).mappings().all())
+    if rows.empty:
+        return pd.DataFrame(columns=POOL_COLUMNS)
+    rows["spot"] = rows["nodes"].where(rows["capacity_type"] == "spot", 0)
+    rows["type_label"] = rows["instance_type"] + " ×" + rows["nodes"].astype(str)
+    rows = rows.sort_values(
+        ["cluster", "pool", "nodes", "instance_type"], ascending=[True, True, False, True]
+    )
+    sums = ["nodes", "spot", "not_ready", "cordoned", "cpu_allocatable", "cpu_requested"]
+    sums += ["memory_allocatable", "memory_requested", "cpu_headroom", "memory_headroom", "hourly_cost"]
+    grouped = rows.groupby(["cluster", "pool"], sort=False)
+    pools = grouped[sums].sum()
+    # min_count=1: a pool where no node reported usage has unknown usage, not zero.
+    pools["cpu_used"] = grouped["cpu_used"].sum(min_count=1)
+    pools["memory_used"] = grouped["memory_used"].sum(min_count=1)
+    pools["largest_cpu_free"] = grouped["largest_cpu_free"].max()
+    pools["largest_memory_free"] = grouped["largest_memory_free"].max()
+    pools["instance_types"] = grouped["type_label"].agg(", ".join)
+    pools = pools.reset_index().rename(columns={"spot": "spot_nodes"})
+    pools["spot_share"] = _ratio(pools["spot_nodes"], pools["nodes"])
+    for column in ("nodes", "spot_nodes", "not_ready", "cordoned"):
+        pools[column] = pools[column].astype("int64")
+    pools = pools.sort_values(["cluster", "cpu_allocatable"], ascending=[True, False], ignore_index=True)
+    return pools[POOL_COLUMNS]
+
+
+def pool_headroom(conn: Connection, *, clusters: Sequence[str] = ()) -> pd.DataFrame:
+    """Return allocatable − requested per (cluster, pool) on ready, schedulable nodes."""
+    pools = node_pools(conn, clusters=clusters)
+    return pools[
+        [
+            "cluster",
+            "pool",
+            "nodes",
+            "cpu_headroom",
+            "memory_headroom",
+            "largest_cpu_free",
+            "largest_memory_free",
+        ]
+    ].copy()
+
+
+def node_packing(conn: Connection, *, clusters: Sequence[str] = ()) -> pd.DataFrame:
+    """Return one row per node of the latest snapshots, fullest (CPU requested share) first.
+
+    ``*_share`` columns are fractions of allocatable (NaN where allocatable is zero or usage
+    unknown); ``pods`` counts pods bound to the node and not finished, from the pod-grain table.
+    """
+    latest = _latest().subquery()
+    ns = m.NodeSample
+    pods = (
+        select(m.Pod.cluster_id, m.Pod.node_name, func.count().label("pods"))
+        .where(m.Pod.node_name.is_not(None), m.Pod.phase.not_in(("Succeeded", "Failed")))
+        .group_by(m.Pod.cluster_id, m.Pod.node_name)
+        .subquery()
+    )
+    query = (
+        select(
+            m.Cluster.name.label("cluster"),
+            m.Node.name.label("node"),
+            func.coalesce(m.Node.node_pool, NO_POOL).label("pool"),
+            func.coalesce(m.Node.instance_type, NO_INSTANCE_TYPE).label("instance_type"),
+            m.Node.capacity_type,
+            ns.ready,
+            ns.unschedulable.label("cordoned"),
+            func.coalesce(pods.c.pods, 0).label("pods"),
+            ns.cpu_allocatable,
+            ns.cpu_requested,
+            ns.cpu_usage.label("cpu_used"),
+            ns.memory_allocatable,
+            ns.memory_requested,
+            ns.memory_usage.label("memory_used"),
+        )
+        .select_from(ns)
+        .join(latest, and_(latest.c.cluster_id == ns.cluster_id, latest.c.taken_at == ns.taken_at))
+        .join(m.Node, m.Node.id == ns.node_id)
+        .join(m.Cluster, m.Cluster.id == ns.cluster_id)
+        .outerjoin(pods, and_(pods.c.cluster_id == ns.cluster_id, pods.c.node_name == m.Node.name))
+        .where(_cluster_filter(clusters))
+    )
+    frame = pd.DataFrame(conn.execute(query).mappings().all())
+    if frame.empty:
+        return pd.DataFrame(columns=PACKING_COLUMNS)
+    for resource in ("cpu", "memory"):
+        allocatable = frame[f"{resource}_allocatable"]
+        frame[f"{resource}_used"] = frame[f"{resource}_used"].astype("float64")
+        frame[f"{resource}_requested_share"] = _ratio(frame[f"{resource}_requested"], allocatable)
+        frame[f"{resource}_used_share"] = _ratio(frame[f"{resource}_used"], allocatable)
+    frame["ready"] = frame["ready"].astype(bool)
+    frame["cordoned"] = frame["cordoned"].astype(bool)
+    frame["pods"] = frame["pods"].astype("int64")
+    frame = frame.sort_values(
+        ["cpu_requested_share", "memory_requested_share", "cluster", "node"],
+        ascending=[False, False, True, True],
+        ignore_index=True,
+        na_position="last",
+    )
+    return frame[PACKING_COLUMNS]
+
+
+def pending_demand(conn: Connection, *, clusters: Sequence[str] = ()) -> pd.DataFrame:
+    """Return unscheduled demand per (cluster, namespace, workload): pending pods with no node.
+
+    Largest CPU demand first. These pods hold nothing and cost nothing; they are what the
+    cluster could not place at its latest snapshot.
+    """
+    query = (
+        select(
+            m.Cluster.name.label("cluster"),
+            m.Pod.namespace,
+            m.Workload.kind,
+            m.Workload.name.label("workload"),
+            func.count().label("pods"),
+            func.sum(m.Pod.cpu_request).label("cpu_requested"),
+            func.sum(m.Pod.memory_request).label("memory_requested"),
+        )
+        .join(m.Cluster, m.Cluster.id == m.Pod.cluster_id)
+        .join(m.Workload, m.Workload.id == m.Pod.workload_id)
+        .where(m.Pod.phase == "Pending", m.Pod.node_name.is_(None), _cluster_filter(clusters))
+        .group_by(m.Cluster.name, m.Pod.namespace, m.Workload.kind, m.Workload.name)
+    )
+    frame = pd.DataFrame(conn.execute(query).mappings().all())
+    if frame.empty:
+        return pd.DataFrame(columns=PENDING_COLUMNS)
+    frame["pods"] = frame["pods"].astype("int64")
+    frame = frame.sort_values(
+        ["cpu_requested", "memory_requested", "cluster", "namespace", "workload"],
+        ascending=[False, False, True, True, True],
+        ignore_index=True,
+    )
+    return frame[PENDING_COLUMNS]

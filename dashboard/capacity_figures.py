@@ -1,0 +1,322 @@
+"""Pure builders for the Capacity and Data health pages: DataFrame in, plotly Figure (or text) out.
+
+No Streamlit here, so tests call them directly. Frames are the ones ``capacity.inventory``
+and ``capacity.health`` return (CPU in cores, memory in bytes, times UTC).
+"""
+
+from __future__ import annotations
+
+import math
+
+import pandas as pd
+import plotly.graph_objects as go
+
+GIB = 2.0**30
+RESOURCES = {"cpu": ("CPU", "cores", 1.0), "memory": ("Memory", "GiB", GIB)}
+
+# Colours mean the same on every chart: used, reserved but unused, free.
+USED = "#2E7D32"
+RESERVED = "#F9A825"
+FREE = "#B0BEC5"
+REQUESTED = "#1565C0"
+
+
+# --- numbers for people -------------------------------------------------------------------------
+
+
+def human_bytes(value: float | None) -> str:
+    """Return ``value`` bytes as '1.5 GiB' (binary units), or '—' when unknown."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    size = float(value)
+    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
+        if abs(size) < 1024 or unit == "PiB":
+            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
+        size /= 1024
+    raise AssertionError("unreachable")
+
+
+def human_cores(value: float | None) -> str:
+    """Return cores as '12.5 cores' ('250m' below one core), or '—' when unknown."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    if abs(value) < 1:
+        return f"{value * 1000:,.0f}m"
+    return f"{value:,.1f} cores"
+
+
+def human_duration(seconds: float | None) -> str:
+    """Return a duration as '45 s', '12 min', '3.5 h' or '2.0 days', or '—' when unknown."""
+    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
+        return "—"
+    if seconds < 90:
+        return f"{seconds:,.0f} s"
+    if seconds < 90 * 60:
+        return f"{seconds / 60:,.0f} min"
+    if seconds < 48 * 3600:
+        return f"{seconds / 3600:,.1f} h"
+    return f"{seconds / 86400:,.1f} days"
+
+
+def human_share(value: float | None) -> str:
+    """Return a fraction as '72 %', or '—' when unknown."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "—"
+    return f"{value * 100:,.0f} %"
+
+
+# --- capacity ------------------------------------------------------------------------------------
+
+
+def _scale(resource: str) -> tuple[str, str, float]:
+    if resource not in RESOURCES:
+        raise ValueError(f"resource must be one of {sorted(RESOURCES)}, not {resource!r}")
+    return RESOURCES[resource]
+
+
+def _empty(title: str, message: str) -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(
+        title=title,
+        xaxis={"visible": False},
+        yaxis={"visible": False},
+        annotations=[{"text": message, "showarrow": False, "font": {"size": 16}}],
+        height=240,
+    )
+    return fig
+
+
+def _pool_labels(pools: pd.DataFrame) -> pd.Series:
+    multi = pools["cluster"].nunique() > 1
+    return pools["cluster"] + " / " + pools["pool"] if multi else pools["pool"].astype(str)
+
+
+def pool_capacity_figure(pools: pd.DataFrame, resource: str = "cpu") -> go.Figure:
+    """Return a stacked horizontal bar per node pool: used, requested but unused, not requested.
+
+    The three segments add up to the pool's allocatable; where usage is unknown the
+    requested part is one segment.
+    """
+    name, unit, scale = _scale(resource)
+    title = f"{name} by node pool ({unit})"
+    if pools.empty:
+        return _empty(title, "No nodes in the latest snapshots")
+    frame = pools.iloc[::-1]  # plotly draws the first row at the bottom
+    labels = _pool_labels(frame)
+    allocatable = frame[f"{resource}_allocatable"] / scale
+    requested = frame[f"{resource}_requested"] / scale
+    used = (frame[f"{resource}_used"].astype("float64") / scale).clip(upper=requested)
+    reserved_idle = requested - used.fillna(0.0)
+    free = (allocatable - requested).clip(lower=0.0)
+    fig = go.Figure()
+    fig.add_bar(y=labels, x=used.fillna(0.0), name="Used", orientation="h", marker_color=USED)
+    fig.add_bar(y=labels, x=reserved_idle, name="Requested, unused", orientation="h", marker_color=RESERVED)
+    fig.add_bar(y=labels, x=free, name="Not requested", orientation="h", marker_color=FREE)
+    fig.update_traces(hovertemplate="%{y}: %{x:,.1f} " + unit + "<extra>%{fullData.name}</extra>")
+    fig.update_layout(
+        title=title,
+        barmode="stack",
+        xaxis_title=unit,
+        legend={"orientation": "h", "y": -0.15},
+        height=max(260, 40 * len(frame) + 140),
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    )
+    return fig
+
+
+def headroom_figure(pools: pd.DataFrame, resource: str = "cpu") -> go.Figure:
+    """Return a bar per node pool of its headroom (allocatable − requested on schedulable nodes).
+
+    A marker shows the most a single node can still take: the largest pod that fits now.
+    """
+    name, unit, scale = _scale(resource)
+    title = f"{name} headroom by node pool ({unit})"
+    if pools.empty:
+        return _empty(title, "No nodes in the latest snapshots")
+    frame = pools.sort_values(f"{resource}_headroom", ascending=True)
+    labels = _pool_labels(frame)
+    fig = go.Figure()
+    fig.add_bar(
+        y=labels,
+        x=frame[f"{resource}_headroom"] / scale,
+        name="Headroom in the pool",
+        orientation="h",
+        marker_color=FREE,
+        hovertemplate="%{y}: %{x:,.1f} " + unit + " free<extra></extra>",
+    )
+    fig.add_scatter(
+        y=labels,
+        x=frame[f"largest_{resource}_free"] / scale,
+        name="Largest free on one node",
+        mode="markers",
+        marker={"color": REQUESTED, "symbol": "diamond", "size": 10},
+        hovertemplate="%{y}: one node has %{x:,.1f} " + unit + " free<extra></extra>",
+    )
+    fig.update_layout(
+        title=title,
+        xaxis_title=unit,
+        legend={"orientation": "h", "y": -0.15},
+        height=max(260, 40 * len(frame) + 140),
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    )
+    return fig
+
+
+def packing_figure(packing: pd.DataFrame, resource: str = "cpu", *, max_nodes: int = 400) -> go.Figure:
+    """Return nodes sorted by requested share of allocatable (bars, one colour per pool), usage as dots.
+
+    At most ``max_nodes`` nodes (the fullest) so that a 5,000-node cluster stays readable.
+    """
+    name = _scale(resource)[0]
+    title = f"Node packing: {name} requested / allocatable"
+    if packing.empty:
+        return _empty(title, "No nodes in the latest snapshots")
+    frame = packing.sort_values(f"{resource}_requested_share", ascending=False, na_position="last")
+    frame = frame.head(max_nodes).reset_index(drop=True)
+    if len(packing) > len(frame):
+        title += f" (fullest {len(frame):,} of {len(packing):,} nodes)"
+    fig = go.Figure()
+    for pool, rows in frame.groupby("pool", sort=True):
+        fig.add_bar(
+            x=rows.index,
+            y=rows[f"{resource}_requested_share"] * 100,
+            name=str(pool),
+            width=0.9,  # one slot per node, whatever the pool's spacing
+            customdata=rows[["node", "cluster", "pods"]],
+            hovertemplate="%{customdata[0]} (%{customdata[1]}, %{customdata[2]} pods)<br>"
+            "requested %{y:.0f} %<extra>%{fullData.name}</extra>",
+        )
+    used = frame[f"{resource}_used_share"].astype("float64")
+    if used.notna().any():
+        fig.add_scatter(
+            x=frame.index,
+            y=used * 100,
+            name="Used",
+            mode="markers",
+            marker={"color": "black", "size": 4},
+            customdata=frame[["node"]],
+            hovertemplate="%{customdata[0]}<br>used %{y:.0f} %<extra></extra>",
+        )
+    fig.update_layout(
+        title=title,
+        barmode="overlay",
+        bargap=0.05,
+        xaxis={"title": "nodes, fullest first", "showticklabels": False},
+        yaxis={
+            "title": "% of allocatable",
+            "range": [0, max(105.0, float((used * 100).max(skipna=True) or 0))],
+        },
+        legend={"orientation": "h", "y": -0.2},
+        height=380,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    )
+    return fig
+
+
+def pending_figure(pending: pd.DataFrame, *, top: int = 20) -> go.Figure:
+    """Return the workloads with the most unscheduled CPU as horizontal bars (pods in the hover)."""
+    title = "Unscheduled demand by workload (CPU cores)"
+    if pending.empty:
+        return _empty(title, "No pending pods without a node")
+    frame = pending.head(top).iloc[::-1]
+    labels = frame["cluster"] + " · " + frame["namespace"] + "/" + frame["workload"]
+    fig = go.Figure(
+        go.Bar(
+            y=labels,
+            x=frame["cpu_requested"],
+            orientation="h",
+            marker_color=RESERVED,
+            customdata=pd.DataFrame(
+                {"pods": frame["pods"], "memory": [human_bytes(v) for v in frame["memory_requested"]]}
+            ),
+            hovertemplate="%{y}<br>%{x:,.2f} cores, %{customdata[1]} in %{customdata[0]} pods<extra></extra>",
+        )
+    )
+    fig.update_layout(
+        title=title,
+        xaxis_title="cores requested",
+        height=max(240, 32 * len(frame) + 120),
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    )
+    return fig
+
+
+# --- data health ---------------------------------------------------------------------------------
+
+
+def snapshots_per_day_figure(per_day: pd.DataFrame) -> go.Figure:
+    """Return snapshots per UTC day as grouped bars, one colour per cluster."""
+    title = "Snapshots per day (UTC)"
+    if per_day.empty:
+        return _empty(title, "No snapshots in the window")
+    fig = go.Figure()
+    for cluster, rows in per_day.groupby("cluster", sort=True):
+        fig.add_bar(
+            x=rows["day"],
+            y=rows["snapshots"],
+            name=str(cluster),
+            hovertemplate="%{x|%Y-%m-%d}: %{y:,} snapshots<extra>%{fullData.name}</extra>",
+        )
+    fig.update_layout(
+        title=title,
+        barmode="group",
+        yaxis_title="snapshots",
+        xaxis={"tickformat": "%b %d"},
+        legend={"orientation": "h", "y": -0.2},
+        height=340,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    )
+    return fig
+
+
+def gaps_figure(gaps: pd.DataFrame) -> go.Figure:
+    """Return each collection gap as a horizontal bar from its last snapshot to the next one."""
+    title = "Collection gaps"
+    if gaps.empty:
+        return _empty(title, "No gaps: every cluster collected on schedule")
+    fig = go.Figure()
+    for cluster, rows in gaps.groupby("cluster", sort=True):
+        starts = pd.to_datetime(rows["gap_start"], utc=True)
+        ends = pd.to_datetime(rows["gap_end"], utc=True)
+        fig.add_bar(
+            y=[str(cluster)] * len(rows),
+            base=starts,
+            x=(ends - starts).dt.total_seconds() * 1000,  # a date axis measures bar lengths in ms
+            orientation="h",
+            name=str(cluster),
+            customdata=[human_duration(s) for s in rows["gap_seconds"]],
+            hovertemplate="%{base|%Y-%m-%d %H:%M} for %{customdata}<extra>%{y}</extra>",
+        )
+    fig.update_layout(
+        title=title,
+        xaxis={"type": "date"},
+        showlegend=False,
+        height=max(220, 50 * gaps["cluster"].nunique() + 140),
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    )
+    return fig
+
+
+def warnings_figure(warnings: pd.DataFrame) -> go.Figure:
+    """Return warning counts per category, stacked per cluster."""
+    title = "Collection warnings by kind"
+    if warnings.empty:
+        return _empty(title, "No collection warnings")
+    counts = warnings.groupby(["category", "cluster"]).size().rename("warnings").reset_index()
+    fig = go.Figure()
+    for cluster, rows in counts.groupby("cluster", sort=True):
+        fig.add_bar(
+            x=rows["category"],
+            y=rows["warnings"],
+            name=str(cluster),
+            hovertemplate="%{x}: %{y:,}<extra>%{fullData.name}</extra>",
+        )
+    fig.update_layout(
+        title=title,
+        barmode="stack",
+        yaxis_title="warnings",
+        legend={"orientation": "h", "y": -0.2},
+        height=320,
+        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+    )
+    return fig

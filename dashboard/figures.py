@@ -1,0 +1,184 @@
+"""Plotly figures, built by pure functions (DataFrame in, Figure out) that tests call directly.
+
+Every team keeps one colour in every chart: ``team_color`` hashes the name into a fixed
+palette (the same name gives the same colour in every session and on every page).
+"""
+
+from __future__ import annotations
+
+import zlib
+from collections.abc import Iterable, Sequence
+from datetime import datetime
+
+import pandas as pd
+import plotly.graph_objects as go
+from plotly.colors import qualitative
+
+from capacity.analysis.attribution import UNALLOCATED
+from capacity.analysis.costs import IDLE, SHARED
+
+OTHER = "other"
+# grey (and olive) mean idle, unallocated, shared and "other": drop them from the palettes
+_RESERVED = {"#7F7F7F", "RGB(165,170,153)", "#BAB0AC", "#BCBD22"}
+PALETTE: tuple[str, ...] = tuple(
+    dict.fromkeys(
+        c
+        for c in (*qualitative.Plotly, *qualitative.D3, *qualitative.Bold, *qualitative.Vivid)
+        if c.upper().replace(" ", "") not in _RESERVED
+    )
+)
+FIXED_COLORS = {IDLE: "#c7c7c7", UNALLOCATED: "#7f7f7f", SHARED: "#bcbd22", OTHER: "#9e9e9e"}
+_LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "legend": {"traceorder": "normal"}}
+
+
+def team_color(name: str) -> str:
+    """Return the colour of a team (or any series name); deterministic across runs and pages."""
+    if name in FIXED_COLORS:
+        return FIXED_COLORS[name]
+    return PALETTE[zlib.crc32(name.encode()) % len(PALETTE)]
+
+
+def color_map(names: Iterable[str]) -> dict[str, str]:
+    return {str(n): team_color(str(n)) for n in names}
+
+
+def top_with_other(frame: pd.DataFrame, key: str, value: str, top: int) -> pd.Series:
+    """Return ``key`` with all but the ``top`` largest by ``value`` (summed) renamed to ``other``.
+
+    The idle row is never folded into ``other``: it stays its own grey band.
+    """
+    totals = frame.groupby(key)[value].sum().sort_values(ascending=False)
+    ranked = [k for k in totals.index if k != IDLE]
+    keep = set(ranked[:top]) | {IDLE}
+    return frame[key].where(frame[key].isin(keep), OTHER).astype(str)
+
+
+def _empty(title: str, message: str = "No data in this window") -> go.Figure:
+    fig = go.Figure()
+    fig.update_layout(title=title, **_LAYOUT)
+    fig.add_annotation(text=message, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
+    return fig
+
+
+def _period_hours(period_starts: Sequence[str], end: datetime | None) -> dict[str, float]:
+    """Return each period's length in hours (the last one ends at ``end``)."""
+    starts = sorted(set(period_starts))
+    stamps = [pd.Timestamp(s) for s in starts]
+    out = {}
+    for i, (label, stamp) in enumerate(zip(starts, stamps, strict=True)):
+        if i + 1 < len(stamps):
+            nxt = stamps[i + 1]
+        elif end is not None:
+            nxt = pd.Timestamp(end)
+        else:
+            nxt = stamp + pd.Timedelta(days=1)
+        out[label] = max((nxt - stamp).total_seconds() / 3600.0, 1e-9)
+    return out
+
+
+def cost_over_time(
+    frame: pd.DataFrame, *, key: str = "team", top: int = 8, currency: str = "USD", title: str | None = None
+) -> go.Figure:
+    """Stacked bars of ``total_cost`` per period (a ``--step day`` report), top N ``key`` + other."""
+    title = title or f"Cost per day by {key} ({currency})"
+    if frame.empty or "period_start" not in frame:
+        return _empty(title)
+    df = frame[["period_start", key, "total_cost"]].copy()
+    df[key] = top_with_other(df, key, "total_cost", top)
+    df = df.groupby(["period_start", key], as_index=False)["total_cost"].sum()
+    order = df.groupby(key)["total_cost"].sum().sort_values(ascending=False).index.tolist()
+    order = [k for k in order if k not in (OTHER, IDLE)] + [k for k in (OTHER, IDLE) if k in order]
+    fig = go.Figure()
+    for name in order:
+        part = df[df[key] == name].sort_values("period_start")
+        fig.add_bar(
+            x=pd.to_datetime(part["period_start"]),
+            y=part["total_cost"],
+            name=name,
+            marker_color=team_color(name),
+            hovertemplate=f"{name}<br>%{{x|%Y-%m-%d}}: %{{y:,.2f}} {currency}<extra></extra>",
+        )
+    fig.update_layout(title=title, barmode="stack", yaxis_title=currency, **_LAYOUT)
+    return fig
+
+
+def cost_bars(
+    frame: pd.DataFrame, *, key: str = "team", top: int = 20, currency: str = "USD", title: str | None = None
+) -> go.Figure:
+    """Horizontal bars of ``total_cost`` per ``key`` (largest on top), one colour per name."""
+    title = title or f"Cost by {key} ({currency})"
+    if frame.empty:
+        return _empty(title)
+    df = frame.groupby(key, as_index=False)["total_cost"].sum()
+    df = df.sort_values("total_cost", ascending=False).head(top).iloc[::-1]
+    names = df[key].astype(str)
+    fig = go.Figure(
+        go.Bar(
+            x=df["total_cost"],
+            y=names,
+            orientation="h",
+            marker_color=[team_color(n) for n in names],
+            hovertemplate=f"%{{y}}: %{{x:,.2f}} {currency}<extra></extra>",
+        )
+    )
+    fig.update_layout(title=title, xaxis_title=currency, height=max(300, 24 * len(df) + 80), **_LAYOUT)
+    return fig
+
+
+def capacity_over_time(
+    nodes: pd.DataFrame, *, resource: str = "cpu", end: datetime | None = None
+) -> go.Figure:
+    """Allocatable, requested and used per period (a ``nodes --step day`` report), as average cores/GiB.
+
+    Core-hours in a period divided by the period's hours, so a partial first or last day does
+    not look like a dip.
+    """
+    unit, suffix = ("cores", "core_hours") if resource == "cpu" else ("GiB", "gib_hours")
+    title = f"{'CPU' if resource == 'cpu' else 'Memory'}: allocatable, requested and used ({unit}, average)"
+    columns = [f"{resource}_{m}_{suffix}" for m in ("allocatable", "requested", "usage")]
+    if nodes.empty or "period_start" not in nodes or any(c not in nodes for c in columns):
+        return _empty(title)
+    per = nodes.groupby("period_start")[columns].sum().sort_index()
+    hours = _period_hours(list(per.index), end)
+    per = per.div(pd.Series(hours), axis=0)
+    x = pd.to_datetime(pd.Series(per.index))
+    fig = go.Figure()
+    styles = {
+        "allocatable": ("#2ca02c", "dash"),
+        "requested": ("#1f77b4", "solid"),
+        "usage": ("#ff7f0e", "solid"),
+    }
+    for column in columns:
+        measure = column.split("_")[1]
+        color, dash = styles[measure]
+        fig.add_scatter(
+            x=x,
+            y=per[column].to_numpy(),
+            name={"usage": "used"}.get(measure, measure),
+            mode="lines+markers",
+            line={"color": color, "dash": dash},
+            hovertemplate=f"%{{x|%Y-%m-%d}}: %{{y:,.2f}} {unit}<extra>{measure}</extra>",
+        )
+    fig.update_layout(title=title, yaxis_title=unit, yaxis_rangemode="tozero", **_LAYOUT)
+    return fig
+
+
+def request_vs_usage(
+    frame: pd.DataFrame, *, label: Sequence[str], resource: str = "cpu", top: int = 15
+) -> go.Figure:
+    """Grouped bars of requested vs used core-hours (GiB-hours) per row, the largest requests first."""
+    unit = "core-hours" if resource == "cpu" else "GiB-hours"
+    suffix = "core_hours" if resource == "cpu" else "gib_hours"
+    request, usage = f"{resource}_request_{suffix}", f"{resource}_usage_{suffix}"
+    title = f"{'CPU' if resource == 'cpu' else 'Memory'} requested vs used ({unit})"
+    if frame.empty or request not in frame:
+        return _empty(title)
+    df = frame[frame.get("team", pd.Series("", index=frame.index)) != IDLE]
+    names = df[list(label)].astype(str).agg("/".join, axis=1)
+    df = df.assign(_name=names).groupby("_name", as_index=False)[[request, usage]].sum()
+    df = df.sort_values(request, ascending=False).head(top)
+    fig = go.Figure()
+    fig.add_bar(x=df["_name"], y=df[request], name="requested", marker_color="#1f77b4")
+    fig.add_bar(x=df["_name"], y=df[usage], name="used", marker_color="#ff7f0e")
+    fig.update_layout(title=title, barmode="group", yaxis_title=unit, **_LAYOUT)
+    return fig

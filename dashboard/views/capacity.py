@@ -1,0 +1,201 @@
+"""Capacity: node pools, headroom, node packing and unscheduled demand at the latest snapshots."""
+
+from __future__ import annotations
+
+import pandas as pd
+import streamlit as st
+
+from dashboard import capacity_data as cd
+from dashboard import capacity_figures as cf
+from dashboard import data
+
+GIB = cf.GIB
+
+
+def _download(frame: pd.DataFrame, name: str, key: str) -> None:
+    st.download_button(
+        "Download CSV",
+        frame.to_csv(index=False).encode(),
+        file_name=f"{name}.csv",
+        mime="text/csv",
+        key=key,
+    )
+
+
+def _gib(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """Return a copy with byte columns as GiB (renamed ``*_gib``), for tables and CSV files."""
+    out = frame.copy()
+    for column in columns:
+        out[column] = out[column].astype("float64") / GIB
+    return out.rename(columns={c: f"{c}_gib" for c in columns})
+
+
+def _pool_table(pools: pd.DataFrame) -> pd.DataFrame:
+    table = _gib(
+        pools,
+        ["memory_allocatable", "memory_requested", "memory_used", "memory_headroom", "largest_memory_free"],
+    )
+    table["cpu_requested_share"] = table["cpu_requested"] / table["cpu_allocatable"].where(
+        table["cpu_allocatable"] > 0
+    )
+    table["memory_requested_share"] = table["memory_requested_gib"] / table["memory_allocatable_gib"].where(
+        table["memory_allocatable_gib"] > 0
+    )
+    return table
+
+
+def _share_column(label: str) -> st.column_config.ProgressColumn:
+    return st.column_config.ProgressColumn(label, format="percent", min_value=0.0, max_value=1.0)
+
+
+def _summary(pools: pd.DataFrame, pending: pd.DataFrame) -> None:
+    cpu_alloc = float(pools["cpu_allocatable"].sum())
+    mem_alloc = float(pools["memory_allocatable"].sum())
+    cpu_req = float(pools["cpu_requested"].sum())
+    mem_req = float(pools["memory_requested"].sum())
+    nodes = int(pools["nodes"].sum())
+    cols = st.columns(5)
+    cols[0].metric("Nodes", f"{nodes:,}", help=f"in {len(pools)} node pools")
+    cols[1].metric(
+        "CPU requested",
+        cf.human_share(cpu_req / cpu_alloc if cpu_alloc else None),
+        help=f"{cpu_req:,.1f} of {cpu_alloc:,.1f} allocatable cores",
+    )
+    cols[2].metric(
+        "Memory requested",
+        cf.human_share(mem_req / mem_alloc if mem_alloc else None),
+        help=f"{cf.human_bytes(mem_req)} of {cf.human_bytes(mem_alloc)} allocatable",
+    )
+    cols[3].metric(
+        "Spot nodes",
+        cf.human_share(int(pools["spot_nodes"].sum()) / nodes if nodes else None),
+        help=f"{int(pools['spot_nodes'].sum()):,} of {nodes:,} nodes",
+    )
+    cols[4].metric(
+        "Pending pods",
+        f"{int(pending['pods'].sum()) if not pending.empty else 0:,}",
+        help="unscheduled pods (no node): demand the clusters could not place",
+    )
+
+
+def _pools_section(pools: pd.DataFrame) -> None:
+    st.subheader("Node pools")
+    resource = st.segmented_control(
+        "Resource",
+        ["cpu", "memory"],
+        default="cpu",
+        key="capacity_pool_resource",
+        format_func=lambda r: "CPU" if r == "cpu" else "Memory",
+    )
+    resource = resource or "cpu"
+    left, right = st.columns(2)
+    left.plotly_chart(cf.pool_capacity_figure(pools, resource), width="stretch")
+    right.plotly_chart(cf.headroom_figure(pools, resource), width="stretch")
+    table = _pool_table(pools)
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "spot_share": _share_column("spot share"),
+            "cpu_requested_share": _share_column("CPU requested"),
+            "memory_requested_share": _share_column("memory requested"),
+            "hourly_cost": st.column_config.NumberColumn("cost / hour", format="%.2f"),
+            **{
+                c: st.column_config.NumberColumn(c.replace("_", " "), format="%.1f")
+                for c in table.columns
+                if c.startswith(("cpu_", "memory_", "largest_")) and not c.endswith("_share")
+            },
+        },
+    )
+    st.caption(
+        "Headroom = allocatable − requested on ready, schedulable nodes. "
+        "'largest free' is the most one node can still take: a bigger pod stays pending. "
+        "Memory in GiB; cost per hour in the configured currency."
+    )
+    _download(table, "node_pools", "dl_node_pools")
+
+
+def _packing_section(packing: pd.DataFrame) -> None:
+    st.subheader("Node packing")
+    clusters = sorted(packing["cluster"].unique())
+    left, right = st.columns([2, 1])
+    cluster = (
+        left.selectbox("Cluster", clusters, key="capacity_packing_cluster") if len(clusters) > 1 else None
+    )
+    resource = (
+        right.segmented_control(
+            "Packed by",
+            ["cpu", "memory"],
+            default="cpu",
+            key="capacity_packing_resource",
+            format_func=lambda r: "CPU" if r == "cpu" else "Memory",
+        )
+        or "cpu"
+    )
+    nodes = packing if cluster is None else packing[packing["cluster"] == cluster]
+    st.plotly_chart(cf.packing_figure(nodes, resource), width="stretch")
+    table = _gib(nodes, ["memory_allocatable", "memory_requested", "memory_used"])
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "cpu_requested_share": _share_column("CPU requested"),
+            "cpu_used_share": _share_column("CPU used"),
+            "memory_requested_share": _share_column("memory requested"),
+            "memory_used_share": _share_column("memory used"),
+            **{
+                c: st.column_config.NumberColumn(c.replace("_", " "), format="%.2f")
+                for c in ("cpu_allocatable", "cpu_requested", "cpu_used")
+            },
+            **{
+                c: st.column_config.NumberColumn(c.replace("_", " "), format="%.1f")
+                for c in ("memory_allocatable_gib", "memory_requested_gib", "memory_used_gib")
+            },
+        },
+    )
+    _download(table, "node_packing", "dl_node_packing")
+
+
+def _pending_section(pending: pd.DataFrame) -> None:
+    st.subheader("Unscheduled demand")
+    if pending.empty:
+        st.success("No pending pods without a node: every pod found a place.")
+        return
+    st.plotly_chart(cf.pending_figure(pending), width="stretch")
+    table = _gib(pending, ["memory_requested"])
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "cpu_requested": st.column_config.NumberColumn("CPU requested", format="%.2f"),
+            "memory_requested_gib": st.column_config.NumberColumn("memory requested (GiB)", format="%.1f"),
+        },
+    )
+    st.caption("Pending pods bound to no node: they hold nothing and cost nothing, but need room.")
+    _download(table, "pending_demand", "dl_pending_demand")
+
+
+def render() -> None:
+    st.title("Capacity")
+    url = data.database_url()
+    clusters = cd.selected_clusters()
+    pools = cd.node_pools(url, clusters)
+    if pools.empty:
+        scope = f" for {', '.join(clusters)}" if clusters else ""
+        st.info(
+            f"No node data{scope} yet. Collect a snapshot with `capacity collect --cluster NAME` "
+            "or fill a demo fleet with `capacity demo`."
+        )
+        return
+    st.caption(
+        "At each cluster's latest snapshot"
+        + (f" · clusters: {', '.join(clusters)}" if clusters else f" · {pools['cluster'].nunique()} clusters")
+    )
+    pending = cd.pending_demand(url, clusters)
+    _summary(pools, pending)
+    _pools_section(pools)
+    _packing_section(cd.node_packing(url, clusters))
+    _pending_section(pending)

@@ -1,0 +1,107 @@
+"""Overview: fleet cost and run rate, efficiency, utilization, idle, savings, and their trends."""
+
+from __future__ import annotations
+
+import streamlit as st
+
+from dashboard import data, figures, filters
+from dashboard.summary import cores, fleet_summary, money, percent
+
+
+def render() -> None:
+    f = filters.current()
+    cur = data.currency()
+    st.title("Overview")
+    teams = f.report("teams")
+    nodes = f.report("nodes")
+    recs = f.report("recommendations")
+    s = fleet_summary(teams, nodes, recs, f.covered_hours)
+    scope = "the selected teams" if f.teams else "the fleet (node bill, idle included)"
+
+    row = st.columns(4)
+    row[0].metric(
+        "Fleet cost",
+        money(s.cost, cur),
+        help=f"Cost of {scope} over the window, in {cur}.",
+    )
+    row[1].metric(
+        "Monthly run rate",
+        money(s.monthly_run_rate, cur),
+        help="Window cost / hours of data in the window × 730 hours.",
+    )
+    row[2].metric(
+        "Idle cost",
+        money(s.idle_cost, cur),
+        help="Node cost not allocated to any container (node cost − allocated cost), never negative.",
+    )
+    row[3].metric(
+        "Achievable savings / month",
+        money(s.monthly_savings, cur),
+        help="Sum of the right-sizing recommendations' monthly savings (see Savings).",
+    )
+    row = st.columns(4)
+    row[0].metric(
+        "CPU efficiency",
+        percent(s.cpu_efficiency),
+        help="CPU usage / CPU request, weighted by requested core-hours (OpenCost).",
+    )
+    row[1].metric(
+        "Memory efficiency",
+        percent(s.memory_efficiency),
+        help="Memory working set / memory request, weighted by requested GiB-hours.",
+    )
+    row[2].metric(
+        "CPU utilization / allocation",
+        f"{percent(s.cpu_utilization)} / {percent(s.cpu_allocation)}",
+        help="Utilization = node CPU usage / allocatable; allocation = requests / allocatable; "
+        "weighted by allocatable core-hours.",
+    )
+    row[3].metric(
+        "Memory utilization / allocation",
+        f"{percent(s.memory_utilization)} / {percent(s.memory_allocation)}",
+        help="Utilization = node memory usage / allocatable; allocation = requests / allocatable; "
+        "weighted by allocatable GiB-hours.",
+    )
+    if not nodes.empty:
+        st.caption(
+            f"{len(nodes)} nodes seen in the window; total efficiency {percent(s.total_efficiency)} "
+            "(cost-weighted CPU and memory efficiency); average allocatable "
+            f"{cores(float(nodes['cpu_allocatable_core_hours'].sum()) / max(f.covered_hours, 1e-9))}."
+        )
+    if teams.empty:
+        st.info("No cost in this window for the selected clusters and teams.")
+        return
+
+    daily_teams = f.report("teams", step="day")
+    st.plotly_chart(
+        figures.cost_over_time(daily_teams, key="team", top=8, currency=cur, title="Cost per day by team"),
+        width="stretch",
+    )
+    daily_nodes = f.report("nodes", step="day")
+    left, right = st.columns(2)
+    left.plotly_chart(figures.capacity_over_time(daily_nodes, resource="cpu", end=f.end), width="stretch")
+    right.plotly_chart(figures.capacity_over_time(daily_nodes, resource="memory", end=f.end), width="stretch")
+
+    st.subheader("Cost by team")
+    st.dataframe(
+        teams[["team", "cluster", "total_cost", "idle_cost", "total_efficiency", "monthly_savings"]],
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "total_cost": st.column_config.NumberColumn(f"cost ({cur})", format="%.2f"),
+            "idle_cost": st.column_config.NumberColumn(f"idle ({cur})", format="%.2f"),
+            "total_efficiency": st.column_config.NumberColumn("efficiency", format="percent"),
+            "monthly_savings": st.column_config.NumberColumn(f"savings / month ({cur})", format="%.2f"),
+        },
+    )
+    st.download_button(
+        "Download CSV (capacity report teams)",
+        data.csv_bytes(teams),
+        file_name=f"teams-{f.window}.csv",
+        mime="text/csv",
+        key="dl_overview_teams",
+    )
+
+
+if __name__ == "__main__":
+    render()

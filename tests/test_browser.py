@@ -1,0 +1,238 @@
+"""Every dashboard page in a real headless Chromium, served by ``capacity dashboard`` over a demo fleet.
+
+Needs Debian's ``chromium`` (/usr/bin/chromium; .ci/run installs it) and Playwright for Python
+(a dev dependency, which drives that browser: Playwright's own browser download is never used).
+Screenshots land in ``test-artifacts/screenshots/<page>.png``.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import shutil
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from collections.abc import Iterator
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from capacity.config import Config
+from capacity.db.engine import open_store
+from collectors import demo
+
+pytestmark = pytest.mark.browser
+
+ROOT = Path(__file__).resolve().parents[1]
+SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
+CHROMIUM = os.environ.get("CAPACITY_CHROMIUM", "/usr/bin/chromium")
+# Flags that work on a machine with a closed network (no sandbox as root, no background calls home).
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+# Pages that must draw at least one chart over a demo fleet; every other page is opened too.
+PAGES_WITH_CHARTS = {"overview", "teams", "capacity", "health"}  # savings is tables only
+REQUIRED_PAGES = {"capacity", "health"}
+SERVER_START_SECONDS = 90
+PAGE_SECONDS = 90
+VIEWPORT = {"width": 1440, "height": 1000}
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+@pytest.fixture(scope="module")
+def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    path = tmp_path_factory.mktemp("browser") / "demo.db"
+    engine = open_store(f"sqlite:///{path}")
+    try:
+        plan = demo.plan(days=1, interval_seconds=3600, seed=2, now=datetime(2026, 11, 1, 12, tzinfo=UTC))
+        demo.write_history(plan, engine, config=Config(), workers=1)
+    finally:
+        engine.dispose()
+    return path
+
+
+def _wait_healthy(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
+    deadline = time.monotonic() + SERVER_START_SECONDS
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            pytest.fail(f"capacity dashboard exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
+        try:
+            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
+                if response.status == 200 and response.read().strip() == b"ok":
+                    return
+        except (urllib.error.URLError, ConnectionError, TimeoutError):
+            pass
+        time.sleep(0.3)
+    pytest.fail(f"dashboard not healthy after {SERVER_START_SECONDS} s:\n{log.read_text()[-4000:]}")
+
+
+@pytest.fixture(scope="module")
+def dashboard(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+    """Return the base URL of ``capacity dashboard`` running over the demo database."""
+    port = _free_port()
+    log = tmp_path_factory.mktemp("dashboard-log") / "dashboard.log"
+    exe = Path(sys.executable).with_name("capacity")
+    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "capacity.cli"]
+    command += ["--db", str(demo_db), "dashboard", "--port", str(port), "--address", "127.0.0.1"]
+    env = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+    env.pop("CAPACITY_DATABASE_URL", None)
+    with log.open("wb") as out:
+        # Its own session: `capacity dashboard` starts streamlit as a child, and both must stop.
+        proc = subprocess.Popen(
+            command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True
+        )
+    base = f"http://127.0.0.1:{port}"
+    try:
+        _wait_healthy(base, proc, log)
+        yield base
+    finally:
+        try:
+            os.killpg(proc.pid, signal.SIGTERM)
+            proc.wait(timeout=20)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def browser(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Any]:
+    """Return a Playwright browser context on Debian's Chromium (never Playwright's own download)."""
+    if os.environ.get("CAPACITY_SKIP_BROWSER") == "1":
+        pytest.skip("CAPACITY_SKIP_BROWSER=1: browser tests disabled")
+    if not (os.path.exists(CHROMIUM) or shutil.which(CHROMIUM)):
+        pytest.fail(f"{CHROMIUM} not found: apt-get install chromium (or set CAPACITY_CHROMIUM)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:
+        pytest.fail("playwright is not installed: pip install -e '.[dev]'")
+    profile = tmp_path_factory.mktemp("chromium-profile")
+    with sync_playwright() as pw:
+        context = pw.chromium.launch_persistent_context(
+            str(profile),
+            executable_path=CHROMIUM,
+            headless=True,
+            args=CHROMIUM_ARGS,
+            viewport=VIEWPORT,
+        )
+        try:
+            yield context
+        finally:
+            context.close()
+
+
+def _wait_for_run(page: Any) -> None:
+    """Wait until Streamlit has connected, run the page's script, and finished drawing."""
+    page.wait_for_selector(
+        '[data-testid="stApp"][data-test-connection-state="CONNECTED"]', timeout=PAGE_SECONDS * 1000
+    )
+    page.wait_for_function(
+        """() => {
+            const app = document.querySelector('[data-testid="stApp"]');
+            return app && app.getAttribute('data-test-script-state') === 'notRunning'
+                && document.querySelector('[data-testid="stMain"]') !== null;
+        }""",
+        timeout=PAGE_SECONDS * 1000,
+    )
+    # Charts load lazily (a skeleton first): wait until every chart element holds a drawn
+    # plotly SVG. A figure that failed to draw never gets one.
+    page.wait_for_function(
+        """() => {
+            const main = document.querySelector('[data-testid="stMain"]');
+            if (!main || main.querySelector('[data-testid="stSkeleton"]')) return false;
+            const charts = Array.from(main.querySelectorAll('[data-testid="stPlotlyChart"]'));
+            return charts.every(chart => chart.querySelector('.js-plotly-plot .main-svg') !== null);
+        }""",
+        timeout=PAGE_SECONDS * 1000,
+    )
+
+
+def _screenshot(page: Any, path: Path) -> None:
+    """Save the whole page: Streamlit scrolls inside its own container, so grow the viewport to it."""
+    height = page.evaluate(
+        """() => {
+            const block = document.querySelector('[data-testid="stMainBlockContainer"]');
+            return block ? Math.ceil(block.getBoundingClientRect().height) + 200 : 1000;
+        }"""
+    )
+    page.set_viewport_size(
+        {"width": VIEWPORT["width"], "height": max(VIEWPORT["height"], min(int(height), 12000))}
+    )
+    page.wait_for_timeout(500)  # let plotly re-layout to the new size
+    page.screenshot(path=str(path), full_page=True)
+
+
+def _pages(context: Any, base: str) -> dict[str, str]:
+    """Return {name: url path} of the pages ``st.navigation`` offers in the sidebar.
+
+    The default page's link is the root (path ""); it is named after its label.
+    """
+    page = context.new_page()
+    try:
+        page.goto(base, wait_until="domcontentloaded")
+        _wait_for_run(page)
+        page.wait_for_selector('[data-testid="stSidebarNavLink"]', timeout=PAGE_SECONDS * 1000)
+        links = page.eval_on_selector_all(
+            '[data-testid="stSidebarNavLink"]',
+            "links => links.map(a => [a.href, a.innerText])",
+        )
+    finally:
+        page.close()
+    pages: dict[str, str] = {}
+    for href, label in links:
+        path = str(href).split("?")[0][len(base) :].strip("/")
+        title = str(label).strip().splitlines()[-1] if str(label).strip() else ""  # icon, then title
+        name = path or re.sub(r"[^a-z0-9]+", "-", title.lower()).strip("-") or "default"
+        pages.setdefault(name, path)
+    return pages
+
+
+def test_every_page_renders_without_errors(dashboard: str, browser: Any) -> None:
+    pages = _pages(browser, dashboard)
+    assert set(pages) >= REQUIRED_PAGES, pages
+    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
+    problems: dict[str, str] = {}
+    for name, path in pages.items():
+        page = browser.new_page()
+        console_errors: list[str] = []
+        page.on("pageerror", lambda exc, errors=console_errors: errors.append(str(exc)))
+        try:
+            page.goto(f"{dashboard}/{path}", wait_until="domcontentloaded")
+            _wait_for_run(page)
+            _screenshot(page, SCREENSHOTS / f"{name}.png")
+            exceptions = page.locator('[data-testid="stException"]')
+            text = page.locator('[data-testid="stMain"]').inner_text()
+            charts = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot .main-svg').count()
+            if exceptions.count():
+                problems[name] = exceptions.first.inner_text()[:2000]
+            elif "Traceback" in text:
+                problems[name] = "a traceback is shown on the page"
+            elif page.locator('[data-testid="stAlertContentError"]').count():
+                problems[name] = page.locator('[data-testid="stAlertContentError"]').first.inner_text()
+            elif name in PAGES_WITH_CHARTS and charts == 0:
+                problems[name] = "no chart was drawn"
+            elif console_errors:
+                problems[name] = "JavaScript error: " + "; ".join(console_errors)[:2000]
+        finally:
+            page.close()
+    assert not problems, problems
+    assert {p.stem for p in SCREENSHOTS.glob("*.png")} >= set(pages)

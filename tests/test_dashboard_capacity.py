@@ -1,0 +1,527 @@
+"""Capacity and Data health: the queries on SQLite and PostgreSQL, the figures, and both pages."""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Iterator
+from datetime import UTC, datetime, timedelta
+
+import factories as f
+import pandas as pd
+import plotly.graph_objects as go
+import pytest
+from sqlalchemy import Engine
+from streamlit.testing.v1 import AppTest
+
+from capacity import health, inventory
+from capacity.config import Config
+from capacity.db.engine import open_store
+from capacity.db.store import write_snapshot
+from capacity.records import Resources, Snapshot
+from collectors import demo
+from dashboard import capacity_data, capacity_figures
+
+GIB = f.GIB
+NOW = f.T0 + timedelta(hours=2)
+
+
+# --- seeded fleets -------------------------------------------------------------------------------
+
+
+def fleet_snapshot(taken_at: datetime, *, warnings: list[str] | None = None) -> Snapshot:
+    """Return prod: two on-demand 'general' nodes, one cordoned spot node, one pending pod."""
+    base = f.snapshot("prod", taken_at, workloads=3, nodes=2)
+    spot = dataclasses.replace(
+        f.node("prod-spot-0", requested_cpu=2.0),
+        capacity_type="spot",
+        node_pool="spot",
+        instance_type="m5.xlarge",
+        unschedulable=True,
+    )
+    pending = [
+        dataclasses.replace(f.pod("batch", "etl", f"etl-{i}", None), request=Resources(2.0, 4 * GIB, 0.0))
+        for i in range(2)
+    ] + [f.pod("shop", "web-0", "web-0-pending", None)]
+    return dataclasses.replace(
+        base,
+        nodes=[*base.nodes, spot],
+        pods=[*base.pods, *pending],
+        warnings=warnings if warnings is not None else [],
+    )
+
+
+def write(engine: Engine, snap: Snapshot) -> None:
+    with engine.begin() as conn:
+        write_snapshot(conn, snap, nominal_interval_seconds=300)
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Engine]:
+    engine = open_store(db_url)
+    yield engine
+    engine.dispose()
+
+
+@pytest.fixture
+def fleet(store: Engine) -> Engine:
+    """prod every 5 minutes from T0 with one 30-minute gap, newest at T0+1h; staging once at T0."""
+    times = [f.T0 + timedelta(minutes=5 * i) for i in range(13) if i not in (4, 5, 6, 7, 8)]
+    # An older snapshot with other numbers: only the newest may count.
+    write(store, dataclasses.replace(f.snapshot("prod", times[0], workloads=1, nodes=5), warnings=[]))
+    for at in times[1:-1]:
+        write(store, dataclasses.replace(f.snapshot("prod", at), warnings=[]))
+    write(
+        store,
+        fleet_snapshot(
+            times[-1],
+            warnings=[
+                "pod metrics: metrics.k8s.io unavailable (404); usage unknown (is metrics-server installed?)",
+                "replicasets: forbidden (403); owners resolved by naming convention",
+                "pod kube-system/broken: malformed cpu request 'lots' ignored",
+            ],
+        ),
+    )
+    write(store, dataclasses.replace(f.snapshot("staging", f.T0, workloads=1, nodes=1), warnings=[]))
+    return store
+
+
+# --- inventory -----------------------------------------------------------------------------------
+
+
+def test_node_pools_reads_only_the_latest_snapshot(fleet: Engine) -> None:
+    with fleet.connect() as conn:
+        pools = inventory.node_pools(conn)
+    assert list(pools.columns) == inventory.POOL_COLUMNS
+    assert list(zip(pools["cluster"], pools["pool"], strict=True)) == [
+        ("prod", "general"),
+        ("prod", "spot"),
+        ("staging", "general"),
+    ]
+    general = pools.iloc[0]
+    assert general["nodes"] == 2 and general["spot_nodes"] == 0 and general["spot_share"] == 0.0
+    assert general["instance_types"] == "m6i.xlarge ×2"
+    assert general["cpu_allocatable"] == pytest.approx(7.8)
+    assert general["cpu_requested"] == pytest.approx(2.0)
+    assert general["cpu_used"] == pytest.approx(1.0)
+    assert general["memory_allocatable"] == pytest.approx(30 * GIB)
+    assert general["memory_requested"] == pytest.approx(4 * GIB)
+    assert general["cpu_headroom"] == pytest.approx(5.8)
+    assert general["memory_headroom"] == pytest.approx(26 * GIB)
+    assert general["largest_cpu_free"] == pytest.approx(2.9)
+    assert general["hourly_cost"] == pytest.approx(0.384)
+    spot = pools.iloc[1]
+    assert spot["nodes"] == 1 and spot["spot_nodes"] == 1 and spot["spot_share"] == 1.0
+    assert spot["cordoned"] == 1 and spot["not_ready"] == 0
+    # A cordoned node takes no new pods: no headroom, whatever it has free.
+    assert spot["cpu_headroom"] == 0.0 and spot["largest_cpu_free"] == 0.0
+    assert spot["instance_types"] == "m5.xlarge ×1"
+
+
+def test_node_pools_filter_by_cluster_and_unknown_usage(store: Engine) -> None:
+    write(store, dataclasses.replace(f.snapshot("prod"), usage_known=False))
+    unknown = dataclasses.replace(
+        f.snapshot("dev", nodes=1),
+        nodes=[dataclasses.replace(f.node("dev-node-0"), usage=None, node_pool=None, instance_type=None)],
+    )
+    write(store, unknown)
+    with store.connect() as conn:
+        dev = inventory.node_pools(conn, clusters=["dev"])
+        headroom = inventory.pool_headroom(conn, clusters=("prod",))
+        nothing = inventory.node_pools(conn, clusters=["nope"])
+    assert list(dev["cluster"]) == ["dev"]
+    assert dev.iloc[0]["pool"] == inventory.NO_POOL
+    assert dev.iloc[0]["instance_types"] == f"{inventory.NO_INSTANCE_TYPE} ×1"
+    assert pd.isna(dev.iloc[0]["cpu_used"]) and pd.isna(dev.iloc[0]["memory_used"])
+    assert list(headroom.columns)[:4] == ["cluster", "pool", "nodes", "cpu_headroom"]
+    assert headroom.iloc[0]["cpu_headroom"] == pytest.approx(5.8)
+    assert nothing.empty and list(nothing.columns) == inventory.POOL_COLUMNS
+
+
+def test_node_packing_per_node_fullest_first(fleet: Engine) -> None:
+    with fleet.connect() as conn:
+        packing = inventory.node_packing(conn, clusters=["prod"])
+    assert list(packing.columns) == inventory.PACKING_COLUMNS
+    assert list(packing["node"]) == ["prod-spot-0", "prod-node-0", "prod-node-1"]
+    spot, first, second = packing.to_dict("records")
+    assert spot["cpu_requested_share"] == pytest.approx(2.0 / 3.9)
+    assert spot["cordoned"] is True and spot["pods"] == 0
+    assert first["cpu_requested_share"] == pytest.approx(1.0 / 3.9)
+    assert first["cpu_used_share"] == pytest.approx(0.5 / 3.9)
+    assert first["memory_requested_share"] == pytest.approx(2 / 15)
+    assert first["memory_used_share"] == pytest.approx(1 / 15)
+    # 3 workloads × 2 replicas spread over 2 nodes; pending pods are on no node.
+    assert first["pods"] + second["pods"] == 6
+
+
+def test_pending_demand_groups_unscheduled_pods_by_workload(fleet: Engine) -> None:
+    with fleet.connect() as conn:
+        pending = inventory.pending_demand(conn)
+        staging = inventory.pending_demand(conn, clusters=["staging"])
+    assert list(pending.columns) == inventory.PENDING_COLUMNS
+    rows = pending.to_dict("records")
+    assert rows == [
+        {
+            "cluster": "prod",
+            "namespace": "batch",
+            "kind": "Deployment",
+            "workload": "etl",
+            "pods": 2,
+            "cpu_requested": pytest.approx(4.0),
+            "memory_requested": pytest.approx(8 * GIB),
+        },
+        {
+            "cluster": "prod",
+            "namespace": "shop",
+            "kind": "Deployment",
+            "workload": "web-0",
+            "pods": 1,
+            "cpu_requested": pytest.approx(0.5),
+            "memory_requested": pytest.approx(GIB),
+        },
+    ]
+    assert staging.empty and list(staging.columns) == inventory.PENDING_COLUMNS
+
+
+# --- health --------------------------------------------------------------------------------------
+
+
+def test_freshness_ages_and_intervals(fleet: Engine) -> None:
+    with fleet.connect() as conn:
+        fresh = health.freshness(conn, now=NOW)
+    assert list(fresh.columns) == health.FRESHNESS_COLUMNS
+    prod, staging = fresh.to_dict("records")
+    assert prod["cluster"] == "prod" and prod["snapshots"] == 8
+    assert prod["latest_snapshot"] == pd.Timestamp(f.T0 + timedelta(hours=1))
+    assert prod["age_seconds"] == 3600.0
+    assert prod["median_interval_seconds"] == 300.0
+    assert prod["nodes"] == 3 and prod["pods"] == 6 and prod["pending_pods"] == 3
+    assert prod["warnings"] == 3
+    assert staging["snapshots"] == 1 and staging["age_seconds"] == 7200.0
+    assert pd.isna(staging["median_interval_seconds"])
+
+
+def test_snapshots_per_day_is_zero_filled(fleet: Engine) -> None:
+    with fleet.connect() as conn:
+        per_day = health.snapshots_per_day(conn, days=3, now=NOW, clusters=["prod"])
+    assert list(per_day.columns) == health.PER_DAY_COLUMNS
+    assert [d.strftime("%Y-%m-%d") for d in per_day["day"]] == ["2026-10-30", "2026-10-31", "2026-11-01"]
+    assert list(per_day["snapshots"]) == [0, 0, 8]
+
+
+def test_gaps_longer_than_twice_the_median_interval(fleet: Engine) -> None:
+    with fleet.connect() as conn:
+        found = health.gaps(conn, now=NOW)
+    assert list(found.columns) == health.GAP_COLUMNS
+    [gap] = found.to_dict("records")
+    assert gap["cluster"] == "prod"
+    assert gap["gap_start"] == pd.Timestamp(f.T0 + timedelta(minutes=15))
+    assert gap["gap_end"] == pd.Timestamp(f.T0 + timedelta(minutes=45))
+    assert gap["gap_seconds"] == 1800.0 and gap["missed_snapshots"] == 5
+
+
+def test_collection_warnings_are_categorized(fleet: Engine) -> None:
+    with fleet.connect() as conn:
+        warnings = health.collection_warnings(conn, now=NOW)
+        limited = health.collection_warnings(conn, now=NOW, limit=1)
+    assert list(warnings.columns) == health.WARNING_COLUMNS
+    assert list(warnings["category"]) == [health.METRICS_MISSING, health.RBAC_DEGRADED, health.MALFORMED]
+    assert set(warnings["taken_at"]) == {pd.Timestamp(f.T0 + timedelta(hours=1))}
+    assert len(limited) == 1
+
+
+def test_snapshot_without_usage_counts_as_metrics_missing(store: Engine) -> None:
+    write(store, dataclasses.replace(f.snapshot("prod"), usage_known=False, warnings=["node gone"]))
+    with store.connect() as conn:
+        warnings = health.collection_warnings(conn, now=NOW)
+    assert sorted(warnings["category"]) == [health.METRICS_MISSING, health.OTHER]
+
+
+@pytest.mark.parametrize(
+    ("message", "category"),
+    [
+        ("pod metrics: metrics.k8s.io unavailable; usage unknown", health.METRICS_MISSING),
+        ("jobs: forbidden; CronJobs resolved from Job names", health.RBAC_DEGRADED),
+        ("HTTP 403 on resourcequotas; quotas not recorded", health.RBAC_DEGRADED),
+        ("node n1: malformed pods allocatable 'x' ignored", health.MALFORMED),
+        ("pod a/b: negative cpu request '-1' ignored", health.MALFORMED),
+        ("pod a/b is bound to node x, which was not in the node list", health.OTHER),
+    ],
+)
+def test_categorize(message: str, category: str) -> None:
+    assert health.categorize(message) == category
+
+
+def test_database_size_is_positive(fleet: Engine) -> None:
+    with fleet.connect() as conn:
+        size = health.database_size(conn)
+    assert size is not None and size > 100_000
+
+
+def test_empty_database_gives_empty_frames(store: Engine) -> None:
+    with store.connect() as conn:
+        frames = {
+            "freshness": (health.freshness(conn, now=NOW), health.FRESHNESS_COLUMNS),
+            "per_day": (health.snapshots_per_day(conn, now=NOW), health.PER_DAY_COLUMNS),
+            "gaps": (health.gaps(conn, now=NOW), health.GAP_COLUMNS),
+            "warnings": (health.collection_warnings(conn, now=NOW), health.WARNING_COLUMNS),
+            "packing": (inventory.node_packing(conn), inventory.PACKING_COLUMNS),
+            "pending": (inventory.pending_demand(conn), inventory.PENDING_COLUMNS),
+        }
+    for name, (frame, columns) in frames.items():
+        assert frame.empty, name
+        assert list(frame.columns) == columns, name
+
+
+# --- figures and formatting (no Streamlit) --------------------------------------------------------
+
+
+@pytest.fixture
+def frames(fleet: Engine) -> dict[str, pd.DataFrame]:
+    with fleet.connect() as conn:
+        return {
+            "pools": inventory.node_pools(conn),
+            "packing": inventory.node_packing(conn),
+            "pending": inventory.pending_demand(conn),
+            "per_day": health.snapshots_per_day(conn, now=NOW, days=3),
+            "gaps": health.gaps(conn, now=NOW),
+            "warnings": health.collection_warnings(conn, now=NOW),
+        }
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_pool_figures_stack_to_allocatable(frames: dict[str, pd.DataFrame]) -> None:
+    fig = capacity_figures.pool_capacity_figure(frames["pools"], "cpu")
+    assert [t.name for t in fig.data] == ["Used", "Requested, unused", "Not requested"]
+    totals = [sum(values) for values in zip(*(t.x for t in fig.data), strict=True)]
+    # rows reversed for plotly: staging/general, prod/spot, prod/general
+    assert totals == pytest.approx([3.9, 3.9, 7.8])
+    assert list(fig.data[0].y) == ["staging / general", "prod / spot", "prod / general"]
+    memory = capacity_figures.pool_capacity_figure(frames["pools"], "memory")
+    assert sum(memory.data[2].x) == pytest.approx((15 - 2) * 2 + (15 - 2) + (15 - 2))
+    headroom = capacity_figures.headroom_figure(frames["pools"], "cpu")
+    assert list(headroom.data[0].x) == pytest.approx([0.0, 2.9, 5.8])
+    with pytest.raises(ValueError, match="resource"):
+        capacity_figures.pool_capacity_figure(frames["pools"], "gpu")
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_packing_figure_one_trace_per_pool_and_usage(frames: dict[str, pd.DataFrame]) -> None:
+    fig = capacity_figures.packing_figure(frames["packing"], "cpu")
+    assert [t.name for t in fig.data] == ["general", "spot", "Used"]
+    assert max(fig.data[1].y) == pytest.approx(200 / 3.9)
+    capped = capacity_figures.packing_figure(frames["packing"], "memory", max_nodes=2)
+    assert "fullest 2 of 4 nodes" in capped.layout.title.text
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_health_figures(frames: dict[str, pd.DataFrame]) -> None:
+    per_day = capacity_figures.snapshots_per_day_figure(frames["per_day"])
+    assert sorted(t.name for t in per_day.data) == ["prod", "staging"]
+    assert sum(sum(t.y) for t in per_day.data) == 9
+    gaps = capacity_figures.gaps_figure(frames["gaps"])
+    assert [t.name for t in gaps.data] == ["prod"] and list(gaps.data[0].x) == [1_800_000.0]
+    warnings = capacity_figures.warnings_figure(frames["warnings"])
+    assert sorted(warnings.data[0].x) == sorted(
+        [health.METRICS_MISSING, health.RBAC_DEGRADED, health.MALFORMED]
+    )
+    pending = capacity_figures.pending_figure(frames["pending"])
+    assert list(pending.data[0].x) == pytest.approx([0.5, 4.0])
+
+
+Builder = Callable[[pd.DataFrame], go.Figure]
+
+
+@pytest.mark.parametrize(
+    "builder",
+    [
+        capacity_figures.pool_capacity_figure,
+        capacity_figures.headroom_figure,
+        capacity_figures.packing_figure,
+        capacity_figures.pending_figure,
+        capacity_figures.snapshots_per_day_figure,
+        capacity_figures.gaps_figure,
+        capacity_figures.warnings_figure,
+    ],
+)
+def test_figures_of_empty_frames_say_so(builder: Builder) -> None:
+    fig = builder(pd.DataFrame())
+    assert not fig.data
+    assert fig.layout.annotations and fig.layout.annotations[0].text
+
+
+@pytest.mark.parametrize(
+    ("fn", "value", "text"),
+    [
+        (capacity_figures.human_bytes, 512, "512 B"),
+        (capacity_figures.human_bytes, 1.5 * GIB, "1.5 GiB"),
+        (capacity_figures.human_bytes, 3 * 1024**4, "3.0 TiB"),
+        (capacity_figures.human_bytes, None, "—"),
+        (capacity_figures.human_cores, 0.25, "250m"),
+        (capacity_figures.human_cores, 1234.5, "1,234.5 cores"),
+        (capacity_figures.human_cores, float("nan"), "—"),
+        (capacity_figures.human_duration, 45, "45 s"),
+        (capacity_figures.human_duration, 600, "10 min"),
+        (capacity_figures.human_duration, 5400, "1.5 h"),
+        (capacity_figures.human_duration, 3 * 86400, "3.0 days"),
+        (capacity_figures.human_share, 0.724, "72 %"),
+    ],
+)
+def test_human_formatting(fn: Callable[[float | None], str], value: float | None, text: str) -> None:
+    assert fn(value) == text
+
+
+@pytest.mark.parametrize(
+    ("window", "days"),
+    [
+        ("14d", 14),
+        ("2w", 14),
+        ("48h", 2),
+        ("1h", 1),
+        ("30", 30),
+        ("3m", 90),
+        ("", 14),
+        ("soon", 14),
+        (None, 14),
+    ],
+)
+def test_parse_window_days(window: str | None, days: int) -> None:
+    assert capacity_data.parse_window_days(window) == days
+
+
+# --- the pages under AppTest -------------------------------------------------------------------------
+
+
+def _capacity_page() -> None:
+    from dashboard.views import capacity
+
+    capacity.render()
+
+
+def _health_page() -> None:
+    from dashboard.views import health
+
+    health.render()
+
+
+def run_page(page: Callable[[], None], url: str, monkeypatch: pytest.MonkeyPatch, **params: str) -> AppTest:
+    monkeypatch.setenv("CAPACITY_DATABASE_URL", url)
+    app = AppTest.from_function(page, default_timeout=60)
+    for key, value in params.items():
+        app.query_params[key] = value
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    assert not app.error, [e.value for e in app.error]
+    return app
+
+
+@pytest.fixture
+def fleet_url(sqlite_url: str) -> str:
+    engine = open_store(sqlite_url)
+    try:
+        times = [f.T0 + timedelta(minutes=5 * i) for i in range(13) if i not in (4, 5, 6, 7, 8)]
+        for at in times[:-1]:
+            write(engine, dataclasses.replace(f.snapshot("prod", at), warnings=[]))
+        write(engine, fleet_snapshot(times[-1], warnings=["replicasets: forbidden (403)"]))
+        write(engine, dataclasses.replace(f.snapshot("staging", f.T0, workloads=1, nodes=1), warnings=[]))
+    finally:
+        engine.dispose()
+    return sqlite_url
+
+
+def test_capacity_page_shows_pools_packing_and_pending(
+    fleet_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = run_page(_capacity_page, fleet_url, monkeypatch)
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics == {
+        "Nodes": "4",
+        "CPU requested": f"{(2 + 2 + 1) / (3.9 * 4) * 100:.0f} %",
+        "Memory requested": f"{8 / 60 * 100:.0f} %",
+        "Spot nodes": "25 %",
+        "Pending pods": "3",
+    }
+    assert len(app.get("plotly_chart")) == 4  # pools, headroom, packing, pending
+    pools, packing, pending = (d.value for d in app.dataframe)
+    assert list(pools["pool"]) == ["general", "spot", "general"]
+    assert pools["memory_allocatable_gib"].iloc[0] == pytest.approx(30.0)
+    assert len(packing) == 3  # the first cluster in the packing select box: prod
+    assert list(pending["workload"]) == ["etl", "web-0"]
+    assert len(app.get("download_button")) == 3
+
+
+@pytest.mark.parametrize("key", ["cluster", "clusters"])
+def test_capacity_page_filters_clusters_from_the_url(
+    key: str, fleet_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = run_page(_capacity_page, fleet_url, monkeypatch, **{key: "staging"})
+    assert {m.label: m.value for m in app.metric}["Nodes"] == "1"
+    assert any("No pending pods" in s.value for s in app.success)
+    assert list(app.dataframe[0].value["cluster"]) == ["staging"]
+
+
+def test_health_page_shows_freshness_gaps_and_warnings(
+    fleet_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = run_page(_health_page, fleet_url, monkeypatch, window="14d")
+    metrics = {m.label: m.value for m in app.metric}
+    assert metrics["Clusters"] == "2"
+    assert metrics["Gaps"] == "1"
+    assert metrics["Stale clusters"] == "2"  # snapshots of 2026-11-01, long past their interval
+    assert metrics["Database size"].endswith(("KiB", "MiB"))
+    assert any("Stale: prod" in w.value for w in app.warning)
+    fresh, gaps, warnings = (d.value for d in app.dataframe)
+    assert list(fresh["cluster"]) == ["prod", "staging"]
+    assert list(fresh["interval"]) == ["5 min", "—"]
+    assert list(gaps["length"]) == ["30 min"]
+    assert list(warnings["category"]) == [health.RBAC_DEGRADED]
+    assert len(app.get("plotly_chart")) == 3
+    assert len(app.get("download_button")) == 4
+
+
+@pytest.mark.parametrize("page", [_capacity_page, _health_page])
+def test_pages_on_an_empty_database_say_how_to_start(
+    page: Callable[[], None], sqlite_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = run_page(page, sqlite_url, monkeypatch)
+    assert any("capacity demo" in i.value for i in app.info)
+    assert not app.get("plotly_chart")
+
+
+@pytest.fixture(scope="module")
+def demo_url(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}"
+    engine = open_store(url)
+    try:
+        plan = demo.plan(days=1, interval_seconds=3600, seed=2, now=datetime(2026, 11, 1, 12, tzinfo=UTC))
+        demo.write_history(plan, engine, config=Config(), workers=1)
+    finally:
+        engine.dispose()
+    return url
+
+
+@pytest.mark.parametrize("page", [_capacity_page, _health_page])
+def test_pages_render_a_demo_fleet(
+    page: Callable[[], None], demo_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    app = run_page(page, demo_url, monkeypatch, window="3650d")
+    assert app.get("plotly_chart")
+    metrics = {m.label: m.value for m in app.metric}
+    if page is _capacity_page:
+        assert int(metrics["Nodes"]) > 50
+    else:
+        assert metrics["Clusters"] == "3" and metrics["Gaps"] == "0"
+
+
+def test_demo_fleet_inventory_is_consistent(demo_url: str) -> None:
+    engine = open_store(demo_url)
+    try:
+        with engine.connect() as conn:
+            pools = inventory.node_pools(conn)
+            packing = inventory.node_packing(conn)
+            fresh = health.freshness(conn, now=datetime(2026, 11, 1, 12, tzinfo=UTC))
+    finally:
+        engine.dispose()
+    assert int(pools["nodes"].sum()) == len(packing) == int(fresh["nodes"].sum())
+    assert pools["cpu_requested"].sum() == pytest.approx(packing["cpu_requested"].sum())
+    assert (pools["cpu_headroom"] <= pools["cpu_allocatable"] - pools["cpu_requested"] + 1e-9).all()
+    assert set(fresh["median_interval_seconds"]) == {3600.0}
