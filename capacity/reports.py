@@ -74,8 +74,10 @@ def periods(start: datetime, end: datetime, step: Step | None) -> list[tuple[dat
     return out
 
 
-def _containers(conn: Connection, start: datetime, end: datetime, clusters: tuple[str, ...]) -> pd.DataFrame:
-    frame = container_window(conn, start=start, end=end, clusters=clusters)
+def _containers(
+    conn: Connection, start: datetime, end: datetime, clusters: tuple[str, ...], *, histograms: bool = True
+) -> pd.DataFrame:
+    frame = container_window(conn, start=start, end=end, clusters=clusters, histograms=histograms)
     labels = workload_labels(conn, [int(w) for w in frame["workload_id"].unique()]) if len(frame) else None
     if labels is None or labels.empty:
         frame = frame.copy()
@@ -128,8 +130,12 @@ def _one_period(
     seconds = (end - start).total_seconds()
     if request.kind == "nodes":
         return node_report(node_window(conn, start=start, end=end, clusters=request.clusters))
+    rec_start = max(start, end - RECOMMENDATION_WINDOW)
+    # Usage histograms are for right-sizing only: skip merging them when the recommendations
+    # read a shorter window of their own.
+    histograms = request.kind == "recommendations" or rec_start == start
     containers = with_groups(
-        _containers(conn, start, end, request.clusters),
+        _containers(conn, start, end, request.clusters, histograms=histograms),
         config.attribution,
         "team" if request.kind != "teams" else request.by,
         config.shared,
@@ -138,7 +144,6 @@ def _one_period(
     if request.kind == "recommendations":
         return recommendations(containers, window_seconds=seconds, rates=rates)
     nodes = node_window(conn, start=start, end=end, clusters=request.clusters)
-    rec_start = max(start, end - RECOMMENDATION_WINDOW)
     rec_frame = containers if rec_start == start else with_groups(
         _containers(conn, rec_start, end, request.clusters), config.attribution,
         "team" if request.kind != "teams" else request.by, config.shared,

@@ -686,12 +686,18 @@ NODE_WINDOW_COLUMNS: tuple[str, ...] = (
 
 
 def container_window(
-    conn: Connection, *, start: datetime, end: datetime, clusters: tuple[str, ...] = ()
+    conn: Connection,
+    *,
+    start: datetime,
+    end: datetime,
+    clusters: tuple[str, ...] = (),
+    histograms: bool = True,
 ) -> pd.DataFrame:
     """Return one row per (cluster, workload, container) with the sums and maxima over [start, end).
 
     Columns: ``CONTAINER_WINDOW_COLUMNS`` (the ContainerRollup columns under the same names;
-    ``cpu_usage_hist`` is a dict {bucket: replica-seconds}). Sorted by cluster, namespace,
+    ``cpu_usage_hist`` is a dict {bucket: replica-seconds}, empty with ``histograms=False``,
+    which skips their merge: only right-sizing needs them). Sorted by cluster, namespace,
     kind, workload, container.
     """
     plans = _cluster_plans(conn, start, end, clusters)
@@ -724,7 +730,7 @@ def container_window(
             totals.c.container,
         )
     )
-    hists = _merged_hists(conn, hist_sources)
+    hists = _merged_hists(conn, hist_sources) if histograms else {}
     records = []
     for row in conn.execute(query):
         record: dict[str, Any] = dict(row._mapping)

@@ -82,3 +82,9 @@ def test_upgrade_from_0001_keeps_data_and_backfills_allocation(db_url: str) -> N
         assert tuple(row) == (2.5, 8e9, 0.0)
     finally:
         engine.dispose()
+
+
+def test_schema_head_constant_matches_the_migration_scripts() -> None:
+    from capacity.db.engine import SCHEMA_HEAD
+
+    assert head_revision() == SCHEMA_HEAD
