@@ -146,12 +146,20 @@ class Collection(_Model):
         return value
 
 
+class Rightsizing(_Model):
+    cpu_percentile: Annotated[float, Field(gt=0, le=1)] = 0.95
+    memory_margin: Annotated[float, Field(ge=0, le=10)] = 0.15
+    window_days: Annotated[float, Field(gt=0)] = 14.0
+    min_hours: Annotated[float, Field(ge=0)] = 24.0
+
+
 class Config(_Model):
     pricing: Pricing = Field(default_factory=Pricing)
     attribution: Attribution = Field(default_factory=Attribution)
     shared: Shared = Field(default_factory=Shared)
     retention: Retention = Field(default_factory=Retention)
     collection: Collection = Field(default_factory=Collection)
+    rightsizing: Rightsizing = Field(default_factory=Rightsizing)
 
 
 _DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")

@@ -18,14 +18,13 @@ from sqlalchemy import Connection
 from capacity.analysis.attribution import UNALLOCATED
 from capacity.analysis.costs import IDLE, IdleMode, allocate, with_groups
 from capacity.analysis.dimensions import workload_labels
-from capacity.analysis.rightsizing import recommendations
+from capacity.analysis.rightsizing import Policy, recommendations
 from capacity.config import Config
 from capacity.rollup import container_window, node_window
 
 Kind = Literal["teams", "namespaces", "workloads", "nodes", "recommendations", "chargeback"]
 KINDS: tuple[str, ...] = ("teams", "namespaces", "workloads", "nodes", "recommendations", "chargeback")
 Step = Literal["day", "week", "month"]
-RECOMMENDATION_WINDOW = timedelta(days=14)
 
 TEAM_COLUMNS = [
     "cpu_request_core_hours", "cpu_usage_core_hours", "cpu_efficiency", "memory_request_gib_hours",
@@ -130,7 +129,12 @@ def _one_period(
     seconds = (end - start).total_seconds()
     if request.kind == "nodes":
         return node_report(node_window(conn, start=start, end=end, clusters=request.clusters))
-    rec_start = max(start, end - RECOMMENDATION_WINDOW)
+    policy = Policy(
+        cpu_percentile=config.rightsizing.cpu_percentile,
+        memory_margin=config.rightsizing.memory_margin,
+        min_hours=config.rightsizing.min_hours,
+    )
+    rec_start = max(start, end - timedelta(days=config.rightsizing.window_days))
     # Usage histograms are for right-sizing only: skip merging them when the recommendations
     # read a shorter window of their own.
     histograms = request.kind == "recommendations" or rec_start == start
@@ -142,13 +146,15 @@ def _one_period(
     )
     rates = config.pricing.default_rates.on_demand
     if request.kind == "recommendations":
-        return recommendations(containers, window_seconds=seconds, rates=rates)
+        return recommendations(containers, window_seconds=seconds, rates=rates, policy=policy)
     nodes = node_window(conn, start=start, end=end, clusters=request.clusters)
     rec_frame = containers if rec_start == start else with_groups(
         _containers(conn, rec_start, end, request.clusters), config.attribution,
         "team" if request.kind != "teams" else request.by, config.shared,
     )  # fmt: skip
-    recs = recommendations(rec_frame, window_seconds=(end - rec_start).total_seconds(), rates=rates)
+    recs = recommendations(
+        rec_frame, window_seconds=(end - rec_start).total_seconds(), rates=rates, policy=policy
+    )
     if request.kind in ("teams", "chargeback"):
         key = request.by if request.kind == "teams" else "team"
         containers = containers.rename(columns={"group": key})

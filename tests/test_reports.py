@@ -251,3 +251,24 @@ def test_report_says_how_many_nodes_were_priced_by_fallback(
     # the simulated fleet runs real AWS and GCE instance types (catalog) and AWS spot pools,
     # which the catalog has no spot price for (default spot rates)
     assert "by catalog" in line and "by default" in line and "at default per-resource rates" in line
+
+
+def test_rightsizing_policy_comes_from_config(
+    fleet_db: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    window = ["--start", "2026-11-18T16:00", "--end", "2026-11-20T15:00", "--format", "csv"]
+    assert main(["report", "recommendations", "--db", fleet_db, *window]) == 0
+    p95 = pd.read_csv(io.StringIO(capsys.readouterr().out)).set_index(
+        ["cluster", "namespace", "workload", "container"]
+    )
+    config = tmp_path / "c.yaml"
+    config.write_text("rightsizing: {cpu_percentile: 0.5, memory_margin: 0.5}\n")
+    assert main(["report", "recommendations", "--db", fleet_db, "--config", str(config), *window]) == 0
+    p50 = pd.read_csv(io.StringIO(capsys.readouterr().out)).set_index(
+        ["cluster", "namespace", "workload", "container"]
+    )
+    both = p95.join(p50, suffixes=("", "_p50")).dropna(subset=["cpu_recommended", "cpu_recommended_p50"])
+    assert len(both) > 50
+    assert (both["cpu_recommended_p50"] <= both["cpu_recommended"]).all()
+    assert (both["cpu_recommended_p50"] < both["cpu_recommended"]).any()
+    assert (both["memory_recommended_bytes_p50"] >= both["memory_recommended_bytes"]).all()
