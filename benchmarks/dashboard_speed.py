@@ -1,0 +1,271 @@
+"""Benchmark: dashboard page speed in a real browser over the report-scale database.
+
+Builds the database of ``benchmarks/report_scale.py`` (3 clusters, 1,500 nodes, ~45,000 pods,
+30 days at 15 minutes; its own ``generate``), then for each dashboard page:
+
+  - starts a fresh ``capacity dashboard`` process (cold Streamlit caches; the OS file cache of the
+    database stays warm) and opens the page in a fresh Chromium context (empty HTTP cache);
+  - first render: from ``page.goto`` until Streamlit is connected, its script state is
+    ``notRunning``, no skeleton is left and every plotly chart holds a drawn SVG (the same
+    condition as ``tests/test_browser.py``);
+  - filter change: clicks the sidebar Window segmented control (7d, the default, to 30d, a window
+    not cached yet) and times from the click until a rerun has started and finished and every
+    chart is drawn again.
+
+Prints a table with PASS/FAIL against the requirement: first render under 3 s, filter change
+under 1 s. A script that prints figures, never a timed test.
+
+Usage: .venv/bin/python benchmarks/dashboard_speed.py [--workdir DIR] [--db EXISTING.db]
+           [--filter-window 30d] [--pages overview,teams,...]
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import os
+import signal
+import socket
+import subprocess
+import sys
+import tempfile
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from types import ModuleType
+from typing import Any
+
+REPO = Path(__file__).resolve().parents[1]
+CHROMIUM = os.environ.get("CAPACITY_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+VIEWPORT = {"width": 1440, "height": 1000}
+DEFAULT_PAGE = "overview"
+PAGES = ("overview", "teams", "savings", "capacity", "health", "clusters")
+FIRST_RENDER_LIMIT = 3.0
+FILTER_LIMIT = 1.0
+SERVER_START_SECONDS = 120
+PAGE_SECONDS = 300
+
+_DONE = """() => {
+    const app = document.querySelector('[data-testid="stApp"]');
+    if (!app || app.getAttribute('data-test-connection-state') !== 'CONNECTED') return false;
+    if (app.getAttribute('data-test-script-state') !== 'notRunning') return false;
+    const main = document.querySelector('[data-testid="stMain"]');
+    if (!main || main.querySelector('[data-testid="stSkeleton"]')) return false;
+    const charts = Array.from(main.querySelectorAll('[data-testid="stPlotlyChart"]'));
+    return charts.every(chart => chart.querySelector('.js-plotly-plot .main-svg') !== null);
+}"""
+
+# Records whether the script state went to "running" after the observer was installed.
+_WATCH = """() => {
+    window.__sawRun = false;
+    const app = document.querySelector('[data-testid="stApp"]');
+    const seen = () => { if (app.getAttribute('data-test-script-state') === 'running') window.__sawRun = true; };
+    window.__runObserver && window.__runObserver.disconnect();
+    window.__runObserver = new MutationObserver(seen);
+    window.__runObserver.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+}"""
+
+
+def _report_scale() -> ModuleType:
+    """Import benchmarks/report_scale.py (not a package) for its database builder."""
+    sys.path[:0] = [str(REPO)]
+    spec = importlib.util.spec_from_file_location("report_scale", REPO / "benchmarks" / "report_scale.py")
+    assert spec and spec.loader
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def build_db(path: Path) -> dict[str, Any]:
+    rs = _report_scale()
+    for suffix in ("", "-wal", "-shm"):
+        Path(f"{path}{suffix}").unlink(missing_ok=True)
+    args = argparse.Namespace(clusters=3, nodes=500, pods=15_000, days=30, fanout=1)
+    return dict(rs.generate(f"sqlite:///{path}", args))
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+class Dashboard:
+    """A ``capacity dashboard`` process in its own session (it starts streamlit as a child)."""
+
+    def __init__(self, db: Path, log: Path) -> None:
+        self.port = _free_port()
+        self.base = f"http://127.0.0.1:{self.port}"
+        exe = Path(sys.executable).with_name("capacity")
+        command = [str(exe)] if exe.exists() else [sys.executable, "-m", "capacity.cli"]
+        command += ["--db", str(db), "dashboard", "--port", str(self.port), "--address", "127.0.0.1"]
+        env = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
+        env.pop("CAPACITY_DATABASE_URL", None)
+        env.pop("CAPACITY_CONFIG", None)
+        self.log = log
+        with log.open("wb") as out:
+            self.proc = subprocess.Popen(
+                command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO, start_new_session=True
+            )
+        started = time.perf_counter()
+        self._wait_healthy()
+        self.startup = time.perf_counter() - started
+
+    def _wait_healthy(self) -> None:
+        deadline = time.monotonic() + SERVER_START_SECONDS
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise SystemExit(f"dashboard exited {self.proc.returncode}:\n{self.log.read_text()[-4000:]}")
+            try:
+                with urllib.request.urlopen(f"{self.base}/_stcore/health", timeout=2) as response:
+                    if response.status == 200 and response.read().strip() == b"ok":
+                        return
+            except (urllib.error.URLError, ConnectionError, TimeoutError):
+                pass
+            time.sleep(0.1)
+        self.stop()
+        raise SystemExit(f"dashboard not healthy after {SERVER_START_SECONDS} s")
+
+    def stop(self) -> None:
+        try:
+            os.killpg(self.proc.pid, signal.SIGTERM)
+            self.proc.wait(timeout=20)
+        except ProcessLookupError:
+            pass
+        except subprocess.TimeoutExpired:
+            os.killpg(self.proc.pid, signal.SIGKILL)
+            self.proc.wait(timeout=10)
+
+
+def _problem(page: Any) -> str | None:
+    if page.locator('[data-testid="stException"]').count():
+        return "exception: " + page.locator('[data-testid="stException"]').first.inner_text()[:300]
+    if page.locator('[data-testid="stAlertContentError"]').count():
+        return "error: " + page.locator('[data-testid="stAlertContentError"]').first.inner_text()[:300]
+    return None
+
+
+def measure_page(browser: Any, base: str, name: str, window: str) -> dict[str, Any]:
+    context = browser.new_context(viewport=VIEWPORT)
+    page = context.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        started = time.perf_counter()
+        path = "" if name == DEFAULT_PAGE else name  # the default page is served at the root
+        page.goto(f"{base}/{path}", wait_until="domcontentloaded")
+        page.wait_for_selector('[data-testid="stApp"]', timeout=PAGE_SECONDS * 1000)
+        page.wait_for_function(_DONE, timeout=PAGE_SECONDS * 1000, polling=20)
+        first = time.perf_counter() - started
+        charts = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot .main-svg').count()
+        problem = _problem(page)
+
+        button = page.locator(
+            '[data-testid="stSidebar"] [data-testid="stButtonGroup"] button', has_text=window
+        )
+        button.first.wait_for(timeout=PAGE_SECONDS * 1000)
+        page.evaluate(_WATCH)
+        started = time.perf_counter()
+        button.first.click()
+        page.wait_for_function(
+            f"() => window.__sawRun && ({_DONE})()", timeout=PAGE_SECONDS * 1000, polling=20
+        )
+        change = time.perf_counter() - started
+        url = page.url
+        problem = problem or _problem(page)
+        charts_after = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot .main-svg').count()
+    finally:
+        context.close()
+    if errors:
+        problem = (problem or "") + " JS: " + "; ".join(errors)[:300]
+    return {
+        "first": first,
+        "change": change,
+        "charts": charts,
+        "charts_after": charts_after,
+        "url": url,
+        "problem": problem,
+    }
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
+    parser.add_argument("--workdir", type=Path, help="keep the database and logs here instead of a temp dir")
+    parser.add_argument("--db", type=Path, help="use this existing database instead of building one")
+    parser.add_argument("--filter-window", default="30d", help="window clicked for the filter change")
+    parser.add_argument("--pages", default=",".join(PAGES), help="comma-separated url paths")
+    args = parser.parse_args()
+
+    from playwright.sync_api import sync_playwright
+
+    with tempfile.TemporaryDirectory() as tmp:
+        work = args.workdir or Path(tmp)
+        work.mkdir(parents=True, exist_ok=True)
+        db = args.db or work / "dashboard-speed.db"
+        if args.db is None:
+            started = time.perf_counter()
+            gen = build_db(db)
+            shape = gen["shape"]
+            print(
+                f"database: {shape['nodes']:,} nodes, {shape['pods']:,} pods, {shape['workloads']:,} workloads "
+                f"across 3 clusters, 30.5 days at 15 min; built in {time.perf_counter() - started:.0f} s, "
+                f"{db.stat().st_size / 1e6:.0f} MB"
+            )
+        results: dict[str, dict[str, Any]] = {}
+        startups: list[float] = []
+        load = [os.getloadavg()[0]]
+        with sync_playwright() as pw:
+            browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
+            try:
+                for name in args.pages.split(","):
+                    server = Dashboard(db, work / f"dashboard-{name}.log")  # cold: a fresh process
+                    startups.append(server.startup)
+                    try:
+                        results[name] = measure_page(browser, server.base, name, args.filter_window)
+                    finally:
+                        server.stop()
+            finally:
+                browser.close()
+        load.append(os.getloadavg()[0])
+
+    print(
+        f"first render: fresh `capacity dashboard` process per page (server start {min(startups):.1f}-"
+        f"{max(startups):.1f} s, not counted) and fresh browser context, from navigation until Streamlit "
+        f"is idle and every plotly chart is drawn"
+    )
+    print(
+        f"filter change: click Window {args.filter_window} in the sidebar (from the default 7d), until rerun done"
+    )
+    print(f"1-minute load average {load[0]:.1f} before, {load[1]:.1f} after, on {os.cpu_count()} CPUs")
+    print()
+    print(
+        f"{'page':10s} {'first render':>13s} {'< 3 s':>6s} {'filter change':>14s} {'< 1 s':>6s} {'charts':>7s}"
+    )
+    for name, r in results.items():
+        ok1 = "PASS" if r["first"] < FIRST_RENDER_LIMIT else "FAIL"
+        ok2 = "PASS" if r["change"] < FILTER_LIMIT else "FAIL"
+        print(
+            f"{name:10s} {r['first']:11.2f} s {ok1:>6s} {r['change']:12.2f} s {ok2:>6s} "
+            f"{r['charts']:>3d}/{r['charts_after']:<3d}"
+        )
+    for name, r in results.items():
+        if r["problem"]:
+            print(f"  {name}: {r['problem']}")
+        if f"window={args.filter_window}" not in r["url"]:
+            print(f"  {name}: the URL after the change does not hold window={args.filter_window}: {r['url']}")
+
+
+if __name__ == "__main__":
+    main()
