@@ -110,8 +110,14 @@ def build_report(
     frames = []
     step = request.step or ("month" if request.kind == "chargeback" else None)  # chargeback: per month
     spans = periods(request.start, request.end, step)
+    # Savings are a figure for now, not per period: right-size once over the last
+    # recommendation window of the request, whatever the step.
+    recs = None
+    if request.kind in ("teams", "namespaces", "workloads"):
+        rec_start = max(request.start, request.end - timedelta(days=config.rightsizing.window_days))
+        recs = _recommendations(conn, request, config, rec_start, request.end)
     for number, (start, end) in enumerate(spans, start=1):
-        frame = _one_period(conn, request, config, start, end)
+        frame = _one_period(conn, request, config, start, end, recs)
         if progress is not None:
             progress(number, len(spans))
         if step is not None:
@@ -123,38 +129,61 @@ def build_report(
     return result
 
 
-def _one_period(
-    conn: Connection, request: ReportRequest, config: Config, start: datetime, end: datetime
-) -> pd.DataFrame:
-    seconds = (end - start).total_seconds()
-    if request.kind == "nodes":
-        return node_report(node_window(conn, start=start, end=end, clusters=request.clusters))
-    policy = Policy(
+def _policy(config: Config) -> Policy:
+    return Policy(
         cpu_percentile=config.rightsizing.cpu_percentile,
         memory_margin=config.rightsizing.memory_margin,
         min_hours=config.rightsizing.min_hours,
     )
-    rec_start = max(start, end - timedelta(days=config.rightsizing.window_days))
-    # Usage histograms are for right-sizing only: skip merging them when the recommendations
-    # read a shorter window of their own.
-    histograms = request.kind == "recommendations" or rec_start == start
-    containers = with_groups(
+
+
+def _grouped(
+    conn: Connection,
+    request: ReportRequest,
+    config: Config,
+    start: datetime,
+    end: datetime,
+    *,
+    histograms: bool,
+) -> pd.DataFrame:
+    return with_groups(
         _containers(conn, start, end, request.clusters, histograms=histograms),
         config.attribution,
         "team" if request.kind != "teams" else request.by,
         config.shared,
     )
-    rates = config.pricing.default_rates.on_demand
-    if request.kind == "recommendations":
-        return recommendations(containers, window_seconds=seconds, rates=rates, policy=policy)
-    nodes = node_window(conn, start=start, end=end, clusters=request.clusters)
-    rec_frame = containers if rec_start == start else with_groups(
-        _containers(conn, rec_start, end, request.clusters), config.attribution,
-        "team" if request.kind != "teams" else request.by, config.shared,
-    )  # fmt: skip
-    recs = recommendations(
-        rec_frame, window_seconds=(end - rec_start).total_seconds(), rates=rates, policy=policy
+
+
+def _recommendations(
+    conn: Connection, request: ReportRequest, config: Config, start: datetime, end: datetime
+) -> pd.DataFrame:
+    return recommendations(
+        _grouped(conn, request, config, start, end, histograms=True),
+        window_seconds=(end - start).total_seconds(),
+        rates=config.pricing.default_rates.on_demand,
+        policy=_policy(config),
     )
+
+
+def _one_period(
+    conn: Connection,
+    request: ReportRequest,
+    config: Config,
+    start: datetime,
+    end: datetime,
+    recs: pd.DataFrame | None,
+) -> pd.DataFrame:
+    if request.kind == "nodes":
+        return node_report(node_window(conn, start=start, end=end, clusters=request.clusters))
+    if request.kind == "recommendations":
+        return _recommendations(conn, request, config, start, end)
+    # Usage histograms are for right-sizing only: the allocation read skips merging them.
+    containers = _grouped(conn, request, config, start, end, histograms=False)
+    nodes = node_window(conn, start=start, end=end, clusters=request.clusters)
+    if recs is None:
+        recs = pd.DataFrame(
+            columns=["team", "cluster", "namespace", "workload_kind", "workload", "monthly_savings"]
+        )
     if request.kind in ("teams", "chargeback"):
         key = request.by if request.kind == "teams" else "team"
         containers = containers.rename(columns={"group": key})
