@@ -24,29 +24,17 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
-import signal
-import socket
-import subprocess
 import sys
 import tempfile
 import time
-import urllib.error
-import urllib.request
 from pathlib import Path
 from types import ModuleType
 from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
-CHROMIUM = os.environ.get("CAPACITY_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
+sys.path.insert(0, str(REPO / "tests"))
+from dashboard_harness import CHROMIUM, CHROMIUM_ARGS, DashboardServer  # noqa: E402  (the browser test's harness)
+
 VIEWPORT = {"width": 1440, "height": 1000}
 DEFAULT_PAGE = "overview"
 PAGES = ("overview", "teams", "savings", "capacity", "health", "clusters")
@@ -92,59 +80,6 @@ def build_db(path: Path) -> dict[str, Any]:
         Path(f"{path}{suffix}").unlink(missing_ok=True)
     args = argparse.Namespace(clusters=3, nodes=500, pods=15_000, days=30, fanout=1)
     return dict(rs.generate(f"sqlite:///{path}", args))
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
-
-
-class Dashboard:
-    """A ``capacity dashboard`` process in its own session (it starts streamlit as a child)."""
-
-    def __init__(self, db: Path, log: Path) -> None:
-        self.port = _free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        exe = Path(sys.executable).with_name("capacity")
-        command = [str(exe)] if exe.exists() else [sys.executable, "-m", "capacity.cli"]
-        command += ["--db", str(db), "dashboard", "--port", str(self.port), "--address", "127.0.0.1"]
-        env = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-        env.pop("CAPACITY_DATABASE_URL", None)
-        env.pop("CAPACITY_CONFIG", None)
-        self.log = log
-        with log.open("wb") as out:
-            self.proc = subprocess.Popen(
-                command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=REPO, start_new_session=True
-            )
-        started = time.perf_counter()
-        self._wait_healthy()
-        self.startup = time.perf_counter() - started
-
-    def _wait_healthy(self) -> None:
-        deadline = time.monotonic() + SERVER_START_SECONDS
-        while time.monotonic() < deadline:
-            if self.proc.poll() is not None:
-                raise SystemExit(f"dashboard exited {self.proc.returncode}:\n{self.log.read_text()[-4000:]}")
-            try:
-                with urllib.request.urlopen(f"{self.base}/_stcore/health", timeout=2) as response:
-                    if response.status == 200 and response.read().strip() == b"ok":
-                        return
-            except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
-            time.sleep(0.1)
-        self.stop()
-        raise SystemExit(f"dashboard not healthy after {SERVER_START_SECONDS} s")
-
-    def stop(self) -> None:
-        try:
-            os.killpg(self.proc.pid, signal.SIGTERM)
-            self.proc.wait(timeout=20)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(self.proc.pid, signal.SIGKILL)
-            self.proc.wait(timeout=10)
 
 
 def _problem(page: Any) -> str | None:
@@ -230,8 +165,13 @@ def main() -> None:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
             try:
                 for name in args.pages.split(","):
-                    server = Dashboard(db, work / f"dashboard-{name}.log")  # cold: a fresh process
-                    startups.append(server.startup)
+                    try:  # cold: a fresh process per page
+                        server = DashboardServer(
+                            db, work / f"dashboard-{name}.log", start_seconds=SERVER_START_SECONDS
+                        )
+                    except RuntimeError as exc:
+                        raise SystemExit(str(exc)) from None
+                    startups.append(server.startup_seconds)
                     try:
                         results[name] = measure_page(browser, server.base, name, args.filter_window)
                     finally:

@@ -257,7 +257,7 @@ def cmd_collect(args: argparse.Namespace, config: Config) -> int:
                     raise CollectionError(f"{exc}; nothing written") from None
             try:
                 # Roll up the hours this snapshot completed; cheap and incremental.
-                compact(engine, retention=config.retention)
+                compact(engine, retention=config.retention, clusters=(name,))
             except CapacityError as exc:
                 log.warning(
                     "compact failed after cluster=%s: %s (retried after the next collection)", name, exc

@@ -28,6 +28,10 @@ class Resources:
 
 ZERO = Resources()
 
+# The container name under which a pod's reservation beyond its containers is stored:
+# init-container peaks, pod overhead and pod-level requests above the containers' sum.
+POD_OVERHEAD_CONTAINER = "<pod-overhead>"
+
 
 @dataclass(frozen=True, slots=True)
 class UnitPrices:

@@ -14,7 +14,7 @@ from sqlalchemy import Engine
 from capacity.config import Config
 from capacity.db.engine import translate_db_errors
 from capacity.db.store import WriteResult, write_snapshot
-from capacity.records import NamespaceRecord, QuotaRecord, Resources, Snapshot
+from capacity.records import POD_OVERHEAD_CONTAINER, NamespaceRecord, QuotaRecord, Resources, Snapshot
 from collectors.normalize import (
     NodeFacts,
     PodPass,
@@ -213,7 +213,6 @@ def collect_once(
     at = taken_at or now_utc()
     started = time.monotonic()
     snap = build_snapshot(source, cluster=cluster, config=config, taken_at=at, source_name=source_name)
-    snap.duration_seconds = time.monotonic() - started
     with translate_db_errors(engine.url), engine.begin() as conn:
         written: WriteResult = write_snapshot(
             conn, snap, nominal_interval_seconds=config.collection.interval_seconds
@@ -226,7 +225,7 @@ def collect_once(
         nodes=len(snap.nodes),
         pods=sum(1 for p in snap.pods if p.node is not None),
         pending_pods=sum(1 for p in snap.pods if p.node is None),
-        containers=sum(c.replicas for c in snap.containers if c.container != "<pod-overhead>"),
+        containers=sum(c.replicas for c in snap.containers if c.container != POD_OVERHEAD_CONTAINER),
         warnings=snap.warnings,
         duration_seconds=time.monotonic() - started,
     )

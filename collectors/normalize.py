@@ -16,6 +16,7 @@ from capacity.config import Pricing
 from capacity.histogram import bucket_of
 from capacity.pricing import node_prices
 from capacity.records import (
+    POD_OVERHEAD_CONTAINER,
     ZERO,
     ContainerSample,
     NamespaceRecord,
@@ -38,7 +39,6 @@ from collectors.owners import OwnerIndex
 from collectors.pods import ContainerState, container_states, pod_spec, resources_of
 from collectors.quantity import parse, parse_usage
 
-POD_OVERHEAD_CONTAINER = "<pod-overhead>"
 FINISHED_PHASES = frozenset({"Succeeded", "Failed"})
 _EMPTY: dict[str, Any] = {}
 _NONE: list[Any] = []
@@ -77,10 +77,6 @@ def namespace_record(item: Mapping[str, Any]) -> NamespaceRecord:
     return NamespaceRecord(name=str(meta.get("name", "")), labels=_labels(meta))
 
 
-def _resource_block(block: Mapping[str, Any] | None, where: str, warn: Callable[[str], None]) -> Resources:
-    return resources_of(block, where, warn)
-
-
 @dataclass(slots=True)
 class NodeFacts:
     """A node before the pods are folded in: everything but what is requested on it."""
@@ -112,10 +108,10 @@ def node_facts(item: Mapping[str, Any], pricing: Pricing, warn: Callable[[str], 
     where = f"node {name}"
     labels = _labels(meta)
     status = item.get("status") or {}
-    capacity = _resource_block(status.get("capacity"), f"{where} capacity", warn)
+    capacity = resources_of(status.get("capacity"), f"{where} capacity", warn)
     allocatable_block = status.get("allocatable")
     allocatable = (
-        _resource_block(allocatable_block, f"{where} allocatable", warn) if allocatable_block else capacity
+        resources_of(allocatable_block, f"{where} allocatable", warn) if allocatable_block else capacity
     )
     pods_raw = (allocatable_block or status.get("capacity") or {}).get("pods")
     try:

@@ -10,19 +10,13 @@ from __future__ import annotations
 import os
 import re
 import shutil
-import signal
-import socket
-import subprocess
-import sys
-import time
-import urllib.error
-import urllib.request
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from dashboard_harness import CHROMIUM, CHROMIUM_ARGS, DashboardServer
 
 from capacity.config import Config
 from capacity.db.engine import open_store
@@ -32,29 +26,12 @@ pytestmark = pytest.mark.browser
 
 ROOT = Path(__file__).resolve().parents[1]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
-CHROMIUM = os.environ.get("CAPACITY_CHROMIUM", "/usr/bin/chromium")
-# Flags that work on a machine with a closed network (no sandbox as root, no background calls home).
-CHROMIUM_ARGS = [
-    "--no-sandbox",
-    "--disable-gpu",
-    "--disable-quic",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-]
 # Pages that must draw at least one chart over a demo fleet; every other page is opened too.
 PAGES_WITH_CHARTS = {"overview", "teams", "capacity", "health"}  # savings is tables only
 REQUIRED_PAGES = {"capacity", "health"}
 SERVER_START_SECONDS = 90
 PAGE_SECONDS = 90
 VIEWPORT = {"width": 1440, "height": 1000}
-
-
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @pytest.fixture(scope="module")
@@ -69,49 +46,18 @@ def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
     return path
 
 
-def _wait_healthy(base: str, proc: subprocess.Popen[bytes], log: Path) -> None:
-    deadline = time.monotonic() + SERVER_START_SECONDS
-    while time.monotonic() < deadline:
-        if proc.poll() is not None:
-            pytest.fail(f"capacity dashboard exited with {proc.returncode}:\n{log.read_text()[-4000:]}")
-        try:
-            with urllib.request.urlopen(f"{base}/_stcore/health", timeout=2) as response:
-                if response.status == 200 and response.read().strip() == b"ok":
-                    return
-        except (urllib.error.URLError, ConnectionError, TimeoutError):
-            pass
-        time.sleep(0.3)
-    pytest.fail(f"dashboard not healthy after {SERVER_START_SECONDS} s:\n{log.read_text()[-4000:]}")
-
-
 @pytest.fixture(scope="module")
 def dashboard(demo_db: Path, tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
     """Return the base URL of ``capacity dashboard`` running over the demo database."""
-    port = _free_port()
     log = tmp_path_factory.mktemp("dashboard-log") / "dashboard.log"
-    exe = Path(sys.executable).with_name("capacity")
-    command = [str(exe)] if exe.exists() else [sys.executable, "-m", "capacity.cli"]
-    command += ["--db", str(demo_db), "dashboard", "--port", str(port), "--address", "127.0.0.1"]
-    env = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
-    env.pop("CAPACITY_DATABASE_URL", None)
-    with log.open("wb") as out:
-        # Its own session: `capacity dashboard` starts streamlit as a child, and both must stop.
-        proc = subprocess.Popen(
-            command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True
-        )
-    base = f"http://127.0.0.1:{port}"
     try:
-        _wait_healthy(base, proc, log)
-        yield base
+        server = DashboardServer(demo_db, log, start_seconds=SERVER_START_SECONDS)
+    except RuntimeError as exc:
+        pytest.fail(str(exc))
+    try:
+        yield server.base
     finally:
-        try:
-            os.killpg(proc.pid, signal.SIGTERM)
-            proc.wait(timeout=20)
-        except ProcessLookupError:
-            pass
-        except subprocess.TimeoutExpired:
-            os.killpg(proc.pid, signal.SIGKILL)
-            proc.wait(timeout=10)
+        server.stop()
 
 
 @pytest.fixture(scope="module")

@@ -21,11 +21,11 @@ import pandas as pd
 
 from capacity.config import ResourceRates
 from capacity.histogram import percentile
+from capacity.records import POD_OVERHEAD_CONTAINER
 
 MIB = 1024.0**2
 GIB = 1024.0**3
 HOURS_PER_MONTH = 730.0
-POD_OVERHEAD = "<pod-overhead>"
 
 COLUMNS = [
     "cluster", "namespace", "workload_kind", "workload", "container", "team", "replicas",
@@ -109,7 +109,7 @@ def recommendations(
     rows = []
     for record in containers.to_dict("records"):
         row = _Row(record)
-        if row.container == POD_OVERHEAD or row.replica_seconds <= 0:
+        if row.container == POD_OVERHEAD_CONTAINER or row.replica_seconds <= 0:
             continue
         replicas = row.replica_seconds / window_seconds
         cpu_request = row.cpu_request_cs / row.replica_seconds

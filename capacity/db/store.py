@@ -15,7 +15,7 @@ from sqlalchemy import Connection, Table, bindparam, delete, insert, select, upd
 from sqlalchemy.dialects import postgresql, sqlite
 
 from capacity.db import models as m
-from capacity.records import Snapshot, WorkloadKey
+from capacity.records import POD_OVERHEAD_CONTAINER, Snapshot, WorkloadKey
 
 BATCH_ROWS = 10_000
 
@@ -278,7 +278,6 @@ def write_snapshot(
 
 
 FINISHED = frozenset({"Succeeded", "Failed"})
-POD_OVERHEAD_CONTAINER = "<pod-overhead>"
 
 
 def _node_row(n: Any, node_id: int, common: dict[str, Any]) -> dict[str, Any]:
