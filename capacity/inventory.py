@@ -35,11 +35,16 @@ PACKING_COLUMNS = [
 PENDING_COLUMNS = ["cluster", "namespace", "kind", "workload", "pods", "cpu_requested", "memory_requested"]
 
 
-def _latest() -> Select[int, datetime]:
-    """Return (cluster_id, taken_at) of each cluster's newest snapshot."""
-    return select(
-        m.Snapshot.cluster_id.label("cluster_id"), func.max(m.Snapshot.taken_at).label("taken_at")
-    ).group_by(m.Snapshot.cluster_id)
+def _latest(clusters: Sequence[str] = ()) -> Select[int, datetime]:
+    """Return (cluster_id, taken_at) of each cluster's newest snapshot (of ``clusters``; () = all)."""
+    query = select(m.Snapshot.cluster_id.label("cluster_id"), func.max(m.Snapshot.taken_at).label("taken_at"))
+    if clusters:
+        query = query.where(m.Snapshot.cluster_id.in_(_cluster_ids(clusters)))
+    return query.group_by(m.Snapshot.cluster_id)
+
+
+def _cluster_ids(clusters: Sequence[str]) -> Select[int]:
+    return select(m.Cluster.id).where(m.Cluster.name.in_(tuple(clusters)))
 
 
 def _cluster_filter(clusters: Sequence[str]) -> ColumnElement[bool]:
@@ -151,14 +156,19 @@ def node_packing(conn: Connection, *, clusters: Sequence[str] = ()) -> pd.DataFr
     ``*_share`` columns are fractions of allocatable (NaN where allocatable is zero or usage
     unknown); ``pods`` counts pods bound to the node and not finished, from the pod-grain table.
     """
-    latest = _latest().subquery()
+    # The cluster filter goes into both subqueries rather than the outer WHERE: that way the
+    # newest snapshots drive the join and node_samples is searched by (cluster_id, taken_at),
+    # not scanned over every snapshot of the chosen clusters.
+    latest = _latest(clusters).subquery()
     ns = m.NodeSample
-    pods = (
-        select(m.Pod.cluster_id, m.Pod.node_name, func.count().label("pods"))
-        .where(m.Pod.node_name.is_not(None), m.Pod.phase.not_in(("Succeeded", "Failed")))
-        .group_by(m.Pod.cluster_id, m.Pod.node_name)
-        .subquery()
+    # Counting pods per node reads every row of the pod-grain table (phase is in no index):
+    # most of this query's time, so read only the chosen clusters' pods.
+    pods_query = select(m.Pod.cluster_id, m.Pod.node_name, func.count().label("pods")).where(
+        m.Pod.node_name.is_not(None), m.Pod.phase.not_in(("Succeeded", "Failed"))
     )
+    if clusters:
+        pods_query = pods_query.where(m.Pod.cluster_id.in_(_cluster_ids(clusters)))
+    pods = pods_query.group_by(m.Pod.cluster_id, m.Pod.node_name).subquery()
     query = (
         select(
             m.Cluster.name.label("cluster"),
@@ -181,9 +191,11 @@ def node_packing(conn: Connection, *, clusters: Sequence[str] = ()) -> pd.DataFr
         .join(m.Node, m.Node.id == ns.node_id)
         .join(m.Cluster, m.Cluster.id == ns.cluster_id)
         .outerjoin(pods, and_(pods.c.cluster_id == ns.cluster_id, pods.c.node_name == m.Node.name))
-        .where(_cluster_filter(clusters))
     )
-    frame = pd.DataFrame(conn.execute(query).mappings().all())
+    result = conn.execute(query)
+    columns = list(result.keys())
+    # Plain tuples: building the frame from them is several times faster than from row mappings.
+    frame = pd.DataFrame([tuple(row) for row in result.all()], columns=columns)
     if frame.empty:
         return pd.DataFrame(columns=PACKING_COLUMNS)
     for resource in ("cpu", "memory"):

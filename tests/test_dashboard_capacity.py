@@ -17,7 +17,7 @@ from capacity import health, inventory
 from capacity.config import Config
 from capacity.db.engine import open_store
 from capacity.db.store import write_snapshot
-from capacity.records import Resources, Snapshot
+from capacity.records import PodRecord, Resources, Snapshot
 from collectors import demo
 from dashboard import capacity_data, capacity_figures
 
@@ -151,6 +151,62 @@ def test_node_packing_per_node_fullest_first(fleet: Engine) -> None:
     assert first["memory_used_share"] == pytest.approx(1 / 15)
     # 3 workloads × 2 replicas spread over 2 nodes; pending pods are on no node.
     assert first["pods"] + second["pods"] == 6
+
+
+def test_node_packing_counts_pods_per_cluster_and_filters_clusters(store: Engine) -> None:
+    """Two clusters with the same node names: pods, latest snapshot and filter stay per cluster."""
+
+    def bound(node: str, count: int, phase: str = "Running") -> list[PodRecord]:
+        return [
+            dataclasses.replace(f.pod("shop", "web-0", f"{node}-{phase}-{i}", node), phase=phase)
+            for i in range(count)
+        ]
+
+    # blue's older snapshot has a third node; only its newest snapshot may count.
+    write(store, dataclasses.replace(f.snapshot("blue", f.T0, nodes=3), warnings=[]))
+    blue = f.snapshot("blue", f.T0 + timedelta(hours=1), nodes=2)
+    green = f.snapshot("green", f.T0, nodes=2)
+    shared = ["node-0", "node-1"]
+    blue_nodes = [dataclasses.replace(n, name=name) for n, name in zip(blue.nodes, shared, strict=True)]
+    green_nodes = [
+        dataclasses.replace(n, name=name, usage=None, requested=Resources(3.0, 6 * GIB, 0.0))
+        for n, name in zip(green.nodes, shared, strict=True)
+    ]
+    blue_pods = [
+        *bound("node-0", 2),
+        *bound("node-0", 1, "Succeeded"),
+        *bound("node-0", 1, "Failed"),
+        *bound("node-1", 1),
+        f.pod("shop", "web-0", "web-0-pending", None),
+    ]
+    write(store, dataclasses.replace(blue, nodes=blue_nodes, pods=blue_pods, warnings=[]))
+    green_pods = [*bound("node-0", 3), *bound("node-1", 1, "Succeeded")]
+    write(store, dataclasses.replace(green, nodes=green_nodes, pods=green_pods, warnings=[]))
+
+    def pods(frame: pd.DataFrame) -> dict[tuple[str, str], int]:
+        return {(r["cluster"], r["node"]): r["pods"] for r in frame.to_dict("records")}
+
+    with store.connect() as conn:
+        everything = inventory.node_packing(conn)
+        only_blue = inventory.node_packing(conn, clusters=["blue", "nope"])
+        only_green = inventory.node_packing(conn, clusters=("green",))
+        nothing = inventory.node_packing(conn, clusters=["nope"])
+    expected = {("blue", "node-0"): 2, ("blue", "node-1"): 1, ("green", "node-0"): 3, ("green", "node-1"): 0}
+    assert pods(everything) == expected
+    assert pods(only_blue) == {k: v for k, v in expected.items() if k[0] == "blue"}
+    assert pods(only_green) == {k: v for k, v in expected.items() if k[0] == "green"}
+    # green's nodes are fuller (3 of 3.9 cores requested) and come first; usage unknown is NaN.
+    assert list(zip(everything["cluster"], everything["node"], strict=True)) == [
+        ("green", "node-0"),
+        ("green", "node-1"),
+        ("blue", "node-0"),
+        ("blue", "node-1"),
+    ]
+    assert everything["cpu_used_share"].isna().tolist() == [True, True, False, False]
+    assert everything["pods"].dtype == "int64" and everything["ready"].dtype == bool
+    filtered = pd.concat([only_green, only_blue], ignore_index=True)
+    pd.testing.assert_frame_equal(filtered, everything)
+    assert nothing.empty and list(nothing.columns) == inventory.PACKING_COLUMNS
 
 
 def test_pending_demand_groups_unscheduled_pods_by_workload(fleet: Engine) -> None:
