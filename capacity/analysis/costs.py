@@ -38,20 +38,22 @@ SUM_COLUMNS = (
 )  # fmt: skip
 
 
-def cluster_seconds(nodes: pd.DataFrame) -> pd.Series:
-    """Return per cluster the seconds the window covers (its longest-lived node's)."""
+def cluster_seconds(nodes: pd.DataFrame, scope: Sequence[str] = ("cluster",)) -> pd.Series:
+    """Return per cluster (per ``scope``) the seconds the window covers (its longest-lived node's)."""
     if nodes.empty:
         return pd.Series(dtype=float)
-    return nodes.groupby("cluster")["seconds"].max()
+    return nodes.groupby(list(scope))["seconds"].max()
 
 
-def overhead_costs(shared: Shared, seconds: pd.Series) -> pd.Series:
-    """Return per cluster the configured fixed overheads (hourly) over the seconds covered."""
+def overhead_costs(shared: Shared, seconds: pd.Series, scope: Sequence[str] = ("cluster",)) -> pd.Series:
+    """Return per cluster (per ``scope``) the configured fixed overheads (hourly) over the seconds covered."""
     out = pd.Series(0.0, index=seconds.index, dtype=float)
+    at = list(scope).index("cluster")
     for overhead in shared.overheads:
-        for cluster in seconds.index:
+        for entry in seconds.index:
+            cluster = entry[at] if isinstance(entry, tuple) else entry
             if overhead.cluster is None or overhead.cluster == cluster:
-                out[cluster] += overhead.hourly * float(seconds[cluster]) / 3600.0
+                out[entry] += overhead.hourly * float(seconds[entry]) / 3600.0
     return out
 
 
@@ -65,6 +67,24 @@ def with_groups(
     return frame
 
 
+def _shares(per_scope: pd.DataFrame, scope: list[str], weights: pd.Series) -> pd.Series:
+    """Return each row's share of its scope: by ``weights``, evenly where a scope's weights sum to 0."""
+    groups = [per_scope[c] for c in scope]
+    totals = weights.groupby(groups, dropna=False).transform("sum")
+    counts = weights.groupby(groups, dropna=False).transform("size").astype(float)
+    return (weights / totals).where(totals > 0, 1.0 / counts)
+
+
+def _amounts(per_scope: pd.DataFrame, scope: list[str], amounts: pd.Series) -> pd.Series:
+    """Return for each row the amount of its scope (``amounts`` is indexed by scope values)."""
+    index = pd.MultiIndex.from_frame(per_scope[scope]) if len(scope) > 1 else pd.Index(per_scope[scope[0]])
+    return pd.Series(amounts.reindex(index).to_numpy(), index=per_scope.index).fillna(0.0).astype(float)
+
+
+def _scope_values(scope: list[str], entry: object) -> dict[str, object]:
+    return dict(zip(scope, entry if isinstance(entry, tuple) else (entry,), strict=True))
+
+
 def allocate(
     containers: pd.DataFrame,
     nodes: pd.DataFrame,
@@ -73,85 +93,93 @@ def allocate(
     shared: Shared,
     idle: IdleMode = "separate",
     distribute_shared: bool = True,
+    scope: Sequence[str] = ("cluster",),
 ) -> pd.DataFrame:
     """Return one row per group (``keys`` columns of ``containers``) plus idle rows.
 
     ``containers`` carries the group keys, a boolean ``shared`` column (shared namespaces)
-    and the sums; ``nodes`` the node sums. Columns: the keys, ``cluster`` scope for idle rows,
-    usage/request in core-hours and GiB-hours, efficiencies, costs, ``shared_cost``,
-    ``idle_cost``, ``total_cost``.
+    and the sums; ``nodes`` the node sums. Shared and idle costs are distributed within a
+    cluster, or within each ``scope`` (which must hold ``cluster``): with a ``period_start``
+    column in both frames, ``scope=("period_start", "cluster")`` and ``period_start`` among the
+    keys, one call allocates every period exactly as one call per period would. Columns: the
+    keys, ``cluster`` scope for idle rows, usage/request in core-hours and GiB-hours,
+    efficiencies, costs, ``shared_cost``, ``idle_cost``, ``total_cost``.
     """
     keys = list(keys)
+    scope = list(scope)
     frame = containers.copy()
     if frame.empty:
-        frame = pd.DataFrame(columns=list(dict.fromkeys([*keys, "cluster", "shared", *SUM_COLUMNS])))
+        frame = pd.DataFrame(columns=list(dict.fromkeys([*keys, *scope, "shared", *SUM_COLUMNS])))
     frame["direct_cost"] = frame["cpu_cost"] + frame["memory_cost"] + frame["gpu_cost"]
-    seconds = cluster_seconds(nodes)
+    seconds = cluster_seconds(nodes, scope)
 
     shared_mask = frame["shared"].astype(bool) if distribute_shared else pd.Series(False, index=frame.index)
     owned = frame[~shared_mask]
-    pool = frame[shared_mask].groupby("cluster")["direct_cost"].sum()
-    pool = pool.add(overhead_costs(shared, seconds), fill_value=0.0) if distribute_shared else pool
 
-    # Per (cluster, group): direct sums; shared and idle are distributed within a cluster.
-    cluster_keys = list(dict.fromkeys(["cluster", *keys]))
-    per_cluster = owned.groupby(cluster_keys, dropna=False)[[*SUM_COLUMNS, "direct_cost"]].sum().reset_index()
-    per_cluster["shared_cost"] = 0.0
-    per_cluster["idle_cost"] = 0.0
+    # Per (scope, group): direct sums; shared and idle are distributed within a scope.
+    scope_keys = list(dict.fromkeys([*scope, *keys]))
+    per_scope = owned.groupby(scope_keys, dropna=False)[[*SUM_COLUMNS, "direct_cost"]].sum().reset_index()
+    per_scope["shared_cost"] = 0.0
+    per_scope["idle_cost"] = 0.0
     if distribute_shared:
-        for cluster, amount in pool.items():
-            rows = per_cluster["cluster"] == cluster
-            if amount == 0:
-                continue
-            if not rows.any():
-                # no team ran in this cluster to carry its shared cost: keep it visible, unowned
-                orphan: dict[str, object] = {str(column): 0.0 for column in per_cluster.columns}
+        pool = frame[shared_mask].groupby(scope)["direct_cost"].sum()
+        pool = pool.add(overhead_costs(shared, seconds, scope), fill_value=0.0)
+        pool = pool[pool != 0]
+        if len(pool):
+            weights = per_scope["direct_cost"].astype(float)
+            if shared.distribute == "even":
+                weights = pd.Series(1.0, index=per_scope.index)
+            if len(per_scope):
+                per_scope["shared_cost"] = _amounts(per_scope, scope, pool) * _shares(
+                    per_scope, scope, weights
+                )
+            held = set(per_scope[scope].itertuples(index=False, name=None))
+            orphans = []
+            for entry, amount in pool.items():
+                values = _scope_values(scope, entry)
+                if tuple(values[c] for c in scope) in held:
+                    continue
+                # no group ran in this scope to carry its shared cost: keep it visible, unowned
+                orphan: dict[str, object] = {str(column): 0.0 for column in per_scope.columns}
                 orphan.update(dict.fromkeys(keys, SHARED))
-                orphan.update({"cluster": cluster, "shared_cost": float(amount)})
-                per_cluster = pd.concat([per_cluster, pd.DataFrame([orphan])], ignore_index=True)
-                continue
-            weights = per_cluster.loc[rows, "direct_cost"].astype(float)
-            if shared.distribute == "even" or weights.sum() <= 0:
-                weights = pd.Series(1.0, index=weights.index)
-            per_cluster.loc[rows, "shared_cost"] = amount * weights / weights.sum()
+                orphan.update({**values, "shared_cost": float(amount)})
+                orphans.append(orphan)
+            if orphans:
+                per_scope = pd.concat([per_scope, pd.DataFrame(orphans)], ignore_index=True)
 
-    idle_by_cluster = (
-        nodes.groupby("cluster")[["cpu_idle_cost", "memory_idle_cost", "gpu_idle_cost"]].sum()
-        if not nodes.empty
-        else pd.DataFrame(columns=["cpu_idle_cost", "memory_idle_cost", "gpu_idle_cost"])
+    idle_columns = ["cpu_idle_cost", "memory_idle_cost", "gpu_idle_cost"]
+    idle_by_scope = (
+        nodes.groupby(scope)[idle_columns].sum() if not nodes.empty else pd.DataFrame(columns=idle_columns)
     )
-    idle_rows = []
-    for cluster, row in idle_by_cluster.iterrows():
-        if idle == "share":
-            rows = per_cluster["cluster"] == cluster
-            for resource in RESOURCES:
-                amount = float(row[f"{resource}_idle_cost"])
-                if amount == 0:
-                    continue
-                weights = per_cluster.loc[rows, f"{resource}_cost"].astype(float)
-                if not rows.any():
-                    idle_rows.append((cluster, amount))  # nothing ran here to share it with
-                    continue
-                if weights.sum() <= 0:
-                    weights = pd.Series(1.0, index=weights.index)
-                per_cluster.loc[rows, "idle_cost"] += amount * weights / weights.sum()
-        elif idle == "separate":
-            idle_rows.append((cluster, float(row.sum())))
+    idle_rows: list[dict[str, object]] = []
+    if idle == "share" and len(idle_by_scope):
+        held = set(per_scope[scope].itertuples(index=False, name=None)) if len(per_scope) else set()
+        for resource in RESOURCES:
+            amounts = idle_by_scope[f"{resource}_idle_cost"].astype(float)
+            amounts = amounts[amounts != 0]
+            if len(per_scope):
+                weights = per_scope[f"{resource}_cost"].astype(float)
+                per_scope["idle_cost"] += _amounts(per_scope, scope, amounts) * _shares(
+                    per_scope, scope, weights
+                )
+            for entry, amount in amounts.items():
+                values = _scope_values(scope, entry)
+                if tuple(values[c] for c in scope) not in held:
+                    idle_rows.append({**values, "idle_cost": float(amount)})  # nothing ran here to share it
+    elif idle == "separate":
+        for entry, total in idle_by_scope.sum(axis=1).items():
+            idle_rows.append({**_scope_values(scope, entry), "idle_cost": float(total)})
 
     grouped = (
-        per_cluster.groupby(keys, dropna=False)[[*SUM_COLUMNS, "shared_cost", "idle_cost"]]
-        .sum()
-        .reset_index()
+        per_scope.groupby(keys, dropna=False)[[*SUM_COLUMNS, "shared_cost", "idle_cost"]].sum().reset_index()
     )
     if "cluster" not in keys:
         # which clusters a group spans; idle rows name their one cluster here
-        grouped.insert(len(keys), "cluster", _cluster_scope(per_cluster, keys, grouped))
+        grouped.insert(len(keys), "cluster", _cluster_scope(per_scope, keys, grouped))
     result = _derive(grouped)
     if idle_rows:
-        idle_frame = pd.DataFrame(
-            [{**dict.fromkeys(keys, IDLE), "cluster": c, "idle_cost": amount} for c, amount in idle_rows]
-        )
-        group_keys = list(dict.fromkeys([*keys, "cluster"]))
+        idle_frame = pd.DataFrame([{**dict.fromkeys(keys, IDLE), **row} for row in idle_rows])
+        group_keys = list(dict.fromkeys([*keys, *scope]))
         idle_frame = idle_frame.groupby(group_keys)["idle_cost"].sum().reset_index()
         for column in result.columns:
             if column not in idle_frame:
