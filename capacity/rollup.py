@@ -27,10 +27,11 @@ from typing import Any, Literal, cast
 import pandas as pd
 from sqlalchemy import (
     Connection,
+    Double,
     Engine,
     FromClause,
+    Integer,
     Select,
-    Subquery,
     Table,
     and_,
     case,
@@ -42,7 +43,10 @@ from sqlalchemy import (
     select,
     union_all,
     update,
+    values,
 )
+from sqlalchemy import cast as sql_cast
+from sqlalchemy import column as sql_column
 from sqlalchemy.sql.elements import ColumnElement
 
 from capacity.config import Retention
@@ -53,6 +57,8 @@ HOUR: Tier = "hour"
 DAY: Tier = "day"
 _STEP = {HOUR: timedelta(hours=1), DAY: timedelta(days=1)}
 Range = tuple[datetime, datetime]
+# cluster id, label (a bucket start, or a period's number), lo, hi
+Span = tuple[int, datetime | int, datetime, datetime]
 
 
 def _table(model: type[m.Base]) -> Table:
@@ -65,6 +71,7 @@ QS = _table(m.QuotaSample)
 SNAP = _table(m.Snapshot)
 CR = _table(m.ContainerRollup)
 NR = _table(m.NodeRollup)
+CLR = _table(m.ClusterRollup)
 WM = _table(m.RollupWatermark)
 
 
@@ -245,6 +252,18 @@ CONTAINERS = _Grain(
 )
 NODES = _Grain(NS, NR, ("node_id",), _node_exprs(), NS.c.cpu_usage.is_not(None), False)
 
+
+def _cluster_exprs() -> _Exprs:
+    # A snapshot's seconds spread over its node samples sum back to the snapshot's seconds.
+    seconds = SNAP.c.interval_seconds
+    share = case((SNAP.c.node_count > 0, seconds / sql_cast(SNAP.c.node_count, Double())), else_=0.0)
+    exprs = _node_exprs()
+    return {"samples": exprs.pop("samples"), "seconds": share, "node_seconds": exprs.pop("seconds"), **exprs}
+
+
+CLUSTERS = _Grain(NS, CLR, (), _cluster_exprs(), NS.c.cpu_usage.is_not(None), False)
+CLUSTER_COLUMNS: tuple[str, ...] = tuple(CLUSTERS.exprs)
+
 CONTAINER_COLUMNS: tuple[str, ...] = tuple(CONTAINERS.exprs)
 NODE_COLUMNS: tuple[str, ...] = tuple(NODES.exprs)
 
@@ -264,25 +283,18 @@ def _range_conditions(
 
 @dataclass(frozen=True)
 class _Scope:
-    """Which rows a source reads: ranges per cluster (a window), or one cluster's buckets (compaction).
+    """Which rows a source reads: time ranges per cluster, unlabelled (a window), or labelled spans.
 
-    With buckets, every row comes out labelled with the ``bucket_start`` that holds it.
+    With spans, every row comes out labelled (``bucket_start``) with the label of the span that
+    holds it: a rollup bucket when compacting, a report period when a window is read per period.
     """
 
     ranges: dict[int, Sequence[Range]] | None = None
-    cluster_id: int | None = None
-    buckets: Subquery | None = None
+    spans: Sequence[Span] | None = None
 
     @classmethod
     def bucketed(cls, cluster_id: int, starts: Sequence[datetime], tier: Tier) -> _Scope:
-        spans = [
-            select(
-                literal(b, m.UTCDateTime()).label("lo"), literal(b + _STEP[tier], m.UTCDateTime()).label("hi")
-            )
-            for b in starts
-        ]
-        table = (spans[0] if len(spans) == 1 else union_all(*spans)).subquery("buckets")
-        return cls(cluster_id=cluster_id, buckets=table)
+        return cls(spans=[(cluster_id, b, b, b + _STEP[tier]) for b in starts])
 
     def source(
         self, table: Table, tier: Tier | None
@@ -292,11 +304,25 @@ class _Scope:
         where: list[ColumnElement[bool]] = [] if tier is None else [table.c.tier == tier]
         lead: list[ColumnElement[Any]] = []
         source: FromClause = table
-        if self.buckets is not None:
-            buckets = self.buckets
-            on = and_(table.c.cluster_id == self.cluster_id, time >= buckets.c.lo, time < buckets.c.hi)
-            source = buckets.join(table, on)
-            lead = [buckets.c.lo.label("bucket_start")]
+        if self.spans is not None:
+            if not self.spans:
+                return None
+            # A VALUES list, not a UNION of SELECTs: SQLite caps compound SELECTs at 500 terms.
+            name = f"spans_{tier or 'raw'}"
+            spans = (
+                values(
+                    sql_column("cluster_id", Integer()),
+                    sql_column("label", Integer() if isinstance(self.spans[0][1], int) else m.UTCDateTime()),
+                    sql_column("lo", m.UTCDateTime()),
+                    sql_column("hi", m.UTCDateTime()),
+                    name=name,
+                )
+                .data(list(self.spans))
+                .cte(name)
+            )
+            on = and_(table.c.cluster_id == spans.c.cluster_id, time >= spans.c.lo, time < spans.c.hi)
+            source = spans.join(table, on)
+            lead = [spans.c.label.label("bucket_start")]
         else:
             conditions = _range_conditions(table.c.cluster_id, time, self.ranges or {})
             if not conditions:
@@ -451,7 +477,7 @@ def _batches(weights: dict[datetime, int]) -> Iterator[list[datetime]]:
 
 def _roll(conn: Connection, cid: int, tier: Tier, starts: list[datetime]) -> int:
     """Replace the rollups of one cluster's consecutive ``tier`` buckets; return rows written."""
-    for table in (CR, NR):
+    for table in (CR, NR, CLR):
         conn.execute(
             delete(table).where(
                 table.c.tier == tier,
@@ -463,7 +489,7 @@ def _roll(conn: Connection, cid: int, tier: Tier, starts: list[datetime]) -> int
     scope = _Scope.bucketed(cid, starts, tier)
     source_tier: Tier | None = None if tier == HOUR else HOUR
     written = 0
-    for grain in (CONTAINERS, NODES):
+    for grain in (CONTAINERS, NODES, CLUSTERS):
         source = _rows(grain, source_tier, scope)
         assert source is not None
         rows = [dict(row._mapping) for row in conn.execute(_aggregate(grain, [source], bucketed=True))]
@@ -562,7 +588,7 @@ def _apply_retention(
     if days_until is not None:
         # Hourly rollups go only once their days are rolled up.
         cutoff = min(floor_bucket(now - timedelta(days=retention.hourly_days), HOUR), days_until)
-        for table in (CR, NR):
+        for table in (CR, NR, CLR):
             result = conn.execute(
                 delete(table).where(
                     table.c.tier == HOUR, table.c.cluster_id == cid, table.c.bucket_start < cutoff
@@ -570,7 +596,7 @@ def _apply_retention(
             )
             count(f"{table.name}:{HOUR}", result.rowcount)
     cutoff = floor_bucket(now - timedelta(days=retention.daily_days), DAY)
-    for table in (CR, NR):
+    for table in (CR, NR, CLR):
         result = conn.execute(
             delete(table).where(table.c.tier == DAY, table.c.cluster_id == cid, table.c.bucket_start < cutoff)
         )
@@ -579,7 +605,8 @@ def _apply_retention(
 
 RETENTION_KEYS = (
     "container_samples", "node_samples", "quota_samples", "snapshots",
-    "container_rollups:hour", "node_rollups:hour", "container_rollups:day", "node_rollups:day",
+    "container_rollups:hour", "node_rollups:hour", "cluster_rollups:hour",
+    "container_rollups:day", "node_rollups:day", "cluster_rollups:day",
 )  # fmt: skip
 
 
@@ -625,9 +652,11 @@ def compact(
 # --- window reads -----------------------------------------------------------------------------
 
 
-def _cluster_plans(
-    conn: Connection, start: datetime, end: datetime, clusters: tuple[str, ...]
-) -> dict[int, WindowPlan]:
+Marks = tuple[datetime | None, datetime | None]  # (hourly, daily) rollups complete until
+
+
+def _cluster_marks(conn: Connection, clusters: tuple[str, ...]) -> dict[int, Marks]:
+    """Return per cluster id (all, or those named) how far its hourly and daily rollups go."""
     table = _table(m.Cluster)
     query = select(table.c.id)
     if clusters:
@@ -641,10 +670,11 @@ def _cluster_plans(
             select(WM.c.cluster_id, WM.c.tier, WM.c.complete_until).where(WM.c.cluster_id.in_(cids))
         )
     }
-    return {
-        cid: plan_window(start, end, hour_until=marks.get((cid, HOUR)), day_until=marks.get((cid, DAY)))
-        for cid in cids
-    }
+    return {cid: (marks.get((cid, HOUR)), marks.get((cid, DAY))) for cid in cids}
+
+
+def _plan(start: datetime, end: datetime, marks: Marks) -> WindowPlan:
+    return plan_window(start, end, hour_until=marks[0], day_until=marks[1])
 
 
 def window_plans(
@@ -653,26 +683,68 @@ def window_plans(
     """Return, per cluster name, which tier a window read takes each part of [start, end) from."""
     table = _table(m.Cluster)
     names = {int(cid): str(name) for cid, name in conn.execute(select(table.c.id, table.c.name))}
-    return {names[cid]: plan for cid, plan in _cluster_plans(conn, start, end, clusters).items()}
+    return {names[cid]: _plan(start, end, marks) for cid, marks in _cluster_marks(conn, clusters).items()}
+
+
+_TIERS: tuple[Tier | None, ...] = (DAY, HOUR, None)
+
+
+def _tier_ranges(plan: WindowPlan, tier: Tier | None) -> tuple[Range, ...]:
+    return plan.days if tier == DAY else plan.hours if tier == HOUR else plan.raw
+
+
+def _scopes(
+    conn: Connection,
+    periods: Sequence[Range] | None,
+    start: datetime,
+    end: datetime,
+    clusters: tuple[str, ...],
+) -> list[tuple[Tier | None, _Scope]]:
+    """Return per tier what a read takes: ranges per cluster, or spans labelled by period start."""
+    marks = _cluster_marks(conn, clusters)
+    if periods is None:
+        plans = {cid: _plan(start, end, mark) for cid, mark in marks.items()}
+        return [(t, _Scope(ranges={cid: _tier_ranges(p, t) for cid, p in plans.items()})) for t in _TIERS]
+    spans: dict[Tier | None, list[Span]] = {tier: [] for tier in _TIERS}
+    for label, (lo, hi) in enumerate(periods):
+        for cid, mark in marks.items():
+            plan = _plan(lo, hi, mark)
+            for tier in _TIERS:
+                spans[tier].extend((cid, label, a, b) for a, b in _tier_ranges(plan, tier))
+    return [(tier, _Scope(spans=spans[tier])) for tier in _TIERS]
 
 
 def _window_sources(
-    grain: _Grain, plans: dict[int, WindowPlan]
+    grain: _Grain, scopes: list[tuple[Tier | None, _Scope]]
 ) -> tuple[list[Select[Any]], list[Select[Any]]]:
-    scopes: list[tuple[Tier | None, _Scope]] = [
-        (DAY, _Scope(ranges={cid: plan.days for cid, plan in plans.items()})),
-        (HOUR, _Scope(ranges={cid: plan.hours for cid, plan in plans.items()})),
-        (None, _Scope(ranges={cid: plan.raw for cid, plan in plans.items()})),
-    ]
     rows = [_rows(grain, tier, scope) for tier, scope in scopes]
     hists = [_hist_rows(tier, scope) for tier, scope in scopes] if grain.hist else []
     return [q for q in rows if q is not None], [q for q in hists if q is not None]
 
 
-def _number(value: Any, name: str) -> Any:
-    if value is None:
-        return None
-    return int(value) if name in {"samples", "restarts_max", "oom_kills_max"} else float(value)
+_INTEGER_COLUMNS = frozenset({"samples", "restarts_max", "oom_kills_max"})
+
+
+def _frame(rows: Sequence[Any], columns: Sequence[str], numeric: Sequence[str]) -> pd.DataFrame:
+    """Return the rows as a frame with the sums as int64 or float64 (PostgreSQL sums arrive as Decimal)."""
+    frame = pd.DataFrame.from_records([tuple(row) for row in rows], columns=list(columns))
+    for name in numeric:
+        values = frame[name]
+        if name in _INTEGER_COLUMNS:
+            frame[name] = values.astype("int64")
+        elif values.dtype != "float64":
+            frame[name] = pd.to_numeric(values).astype("float64")
+    return frame
+
+
+def _labelled(frame: pd.DataFrame, periods: Sequence[Range] | None) -> pd.DataFrame:
+    """Turn the label (a period's number) into ``period_start`` or drop it (window reads)."""
+    if periods is None:
+        return frame.drop(columns="bucket_start")
+    starts = pd.Series(pd.to_datetime([_utc(lo) for lo, _ in periods], utc=True))
+    frame = frame.rename(columns={"bucket_start": "period_start"})
+    frame["period_start"] = starts.take(frame["period_start"].astype("int64").to_numpy()).to_numpy()
+    return frame
 
 
 CONTAINER_WINDOW_COLUMNS: tuple[str, ...] = (
@@ -683,6 +755,63 @@ NODE_WINDOW_COLUMNS: tuple[str, ...] = (
     "cluster", "cluster_id", "node_id", "node", "instance_type", "capacity_type", "node_pool", "zone",
     "region", *NODE_COLUMNS,
 )  # fmt: skip
+
+
+def _read_containers(
+    conn: Connection,
+    start: datetime,
+    end: datetime,
+    clusters: tuple[str, ...],
+    histograms: bool,
+    periods: Sequence[Range] | None,
+) -> pd.DataFrame:
+    columns = ["bucket_start", *CONTAINER_WINDOW_COLUMNS]
+    sources, hist_sources = _window_sources(CONTAINERS, _scopes(conn, periods, start, end, clusters))
+    if not sources:
+        return _labelled(pd.DataFrame(columns=columns), periods)
+    labelled = periods is not None
+    totals = _aggregate(CONTAINERS, sources, bucketed=labelled).subquery("totals")
+    clusters_table, workloads = _table(m.Cluster), _table(m.Workload)
+    label = totals.c.bucket_start if labelled else literal(None).label("bucket_start")
+    query = (
+        select(
+            label,
+            clusters_table.c.name.label("cluster"),
+            totals.c.cluster_id,
+            totals.c.workload_id,
+            workloads.c.namespace,
+            workloads.c.kind,
+            workloads.c.name.label("workload"),
+            totals.c.container,
+            *(totals.c[name] for name in CONTAINER_COLUMNS),
+        )
+        .select_from(
+            totals.join(clusters_table, clusters_table.c.id == totals.c.cluster_id).join(
+                workloads, workloads.c.id == totals.c.workload_id
+            )
+        )
+        .order_by(
+            *([totals.c.bucket_start] if labelled else []),
+            clusters_table.c.name,
+            workloads.c.namespace,
+            workloads.c.kind,
+            workloads.c.name,
+            totals.c.container,
+        )
+    )
+    rows = [(*row, None) for row in conn.execute(query)]
+    frame = _frame(rows, columns, CONTAINER_COLUMNS)
+    if histograms:
+        hists = _merged_hists(conn, hist_sources)
+        keys = zip(frame["cluster_id"], frame["workload_id"], frame["container"], strict=True)
+        if labelled:
+            found = [hists.get((b, *k), {}) for b, k in zip(frame["bucket_start"], keys, strict=True)]
+        else:
+            found = [hists.get(k, {}) for k in keys]
+    else:
+        found = [{} for _ in range(len(frame))]
+    frame["cpu_usage_hist"] = pd.Series(found, index=frame.index, dtype=object)
+    return _labelled(frame, periods)
 
 
 def container_window(
@@ -700,65 +829,40 @@ def container_window(
     which skips their merge: only right-sizing needs them). Sorted by cluster, namespace,
     kind, workload, container.
     """
-    plans = _cluster_plans(conn, start, end, clusters)
-    sources, hist_sources = _window_sources(CONTAINERS, plans)
-    if not sources:
-        return pd.DataFrame(columns=list(CONTAINER_WINDOW_COLUMNS))
-    totals = _aggregate(CONTAINERS, sources).subquery("totals")
-    clusters_table, workloads = _table(m.Cluster), _table(m.Workload)
-    query = (
-        select(
-            clusters_table.c.name.label("cluster"),
-            totals.c.cluster_id,
-            totals.c.workload_id,
-            workloads.c.namespace,
-            workloads.c.kind,
-            workloads.c.name.label("workload"),
-            totals.c.container,
-            *(totals.c[name] for name in CONTAINER_COLUMNS),
-        )
-        .select_from(
-            totals.join(clusters_table, clusters_table.c.id == totals.c.cluster_id).join(
-                workloads, workloads.c.id == totals.c.workload_id
-            )
-        )
-        .order_by(
-            clusters_table.c.name,
-            workloads.c.namespace,
-            workloads.c.kind,
-            workloads.c.name,
-            totals.c.container,
-        )
-    )
-    hists = _merged_hists(conn, hist_sources) if histograms else {}
-    records = []
-    for row in conn.execute(query):
-        record: dict[str, Any] = dict(row._mapping)
-        for name in CONTAINER_COLUMNS:
-            record[name] = _number(record[name], name)
-        record["cpu_usage_hist"] = hists.get(
-            (int(record["cluster_id"]), int(record["workload_id"]), str(record["container"])), {}
-        )
-        records.append(record)
-    return pd.DataFrame.from_records(records, columns=list(CONTAINER_WINDOW_COLUMNS))
+    return _read_containers(conn, start, end, clusters, histograms, None)
 
 
-def node_window(
-    conn: Connection, *, start: datetime, end: datetime, clusters: tuple[str, ...] = ()
+def container_periods(
+    conn: Connection, *, periods: Sequence[Range], clusters: tuple[str, ...] = (), histograms: bool = False
 ) -> pd.DataFrame:
-    """Return one row per (cluster, node) with the sums over [start, end).
+    """Return ``container_window`` of every period at once, led by a ``period_start`` column.
 
-    Columns: ``NODE_WINDOW_COLUMNS`` (the NodeRollup columns under the same names), sorted by
-    cluster and node name.
+    One read per tier for all periods (not one window read per period): rows are labelled with
+    the start of the period that holds them. Periods must not overlap. Sorted by period first.
     """
-    plans = _cluster_plans(conn, start, end, clusters)
-    sources, _ = _window_sources(NODES, plans)
+    if not periods:
+        return pd.DataFrame(columns=["period_start", *CONTAINER_WINDOW_COLUMNS])
+    return _read_containers(conn, periods[0][0], periods[-1][1], clusters, histograms, periods)
+
+
+def _read_nodes(
+    conn: Connection,
+    start: datetime,
+    end: datetime,
+    clusters: tuple[str, ...],
+    periods: Sequence[Range] | None,
+) -> pd.DataFrame:
+    columns = ["bucket_start", *NODE_WINDOW_COLUMNS]
+    sources, _ = _window_sources(NODES, _scopes(conn, periods, start, end, clusters))
     if not sources:
-        return pd.DataFrame(columns=list(NODE_WINDOW_COLUMNS))
-    totals = _aggregate(NODES, sources).subquery("totals")
+        return _labelled(pd.DataFrame(columns=columns), periods)
+    labelled = periods is not None
+    totals = _aggregate(NODES, sources, bucketed=labelled).subquery("totals")
     clusters_table, nodes = _table(m.Cluster), _table(m.Node)
+    label = totals.c.bucket_start if labelled else literal(None).label("bucket_start")
     query = (
         select(
+            label,
             clusters_table.c.name.label("cluster"),
             totals.c.cluster_id,
             totals.c.node_id,
@@ -775,12 +879,78 @@ def node_window(
                 nodes, nodes.c.id == totals.c.node_id
             )
         )
-        .order_by(clusters_table.c.name, nodes.c.name)
+        .order_by(*([totals.c.bucket_start] if labelled else []), clusters_table.c.name, nodes.c.name)
     )
-    records = []
-    for row in conn.execute(query):
-        record: dict[str, Any] = dict(row._mapping)
-        for name in NODE_COLUMNS:
-            record[name] = _number(record[name], name)
-        records.append(record)
-    return pd.DataFrame.from_records(records, columns=list(NODE_WINDOW_COLUMNS))
+    return _labelled(_frame(conn.execute(query).all(), columns, NODE_COLUMNS), periods)
+
+
+def node_window(
+    conn: Connection, *, start: datetime, end: datetime, clusters: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """Return one row per (cluster, node) with the sums over [start, end).
+
+    Columns: ``NODE_WINDOW_COLUMNS`` (the NodeRollup columns under the same names), sorted by
+    cluster and node name.
+    """
+    return _read_nodes(conn, start, end, clusters, None)
+
+
+def node_periods(
+    conn: Connection, *, periods: Sequence[Range], clusters: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """Return ``node_window`` of every period at once, led by a ``period_start`` column."""
+    if not periods:
+        return pd.DataFrame(columns=["period_start", *NODE_WINDOW_COLUMNS])
+    return _read_nodes(conn, periods[0][0], periods[-1][1], clusters, periods)
+
+
+CLUSTER_WINDOW_COLUMNS: tuple[str, ...] = ("cluster", "cluster_id", *CLUSTER_COLUMNS)
+
+
+def _read_clusters(
+    conn: Connection,
+    start: datetime,
+    end: datetime,
+    clusters: tuple[str, ...],
+    periods: Sequence[Range] | None,
+) -> pd.DataFrame:
+    columns = ["bucket_start", *CLUSTER_WINDOW_COLUMNS]
+    sources, _ = _window_sources(CLUSTERS, _scopes(conn, periods, start, end, clusters))
+    if not sources:
+        return _labelled(pd.DataFrame(columns=columns), periods)
+    labelled = periods is not None
+    totals = _aggregate(CLUSTERS, sources, bucketed=labelled).subquery("totals")
+    clusters_table = _table(m.Cluster)
+    label = totals.c.bucket_start if labelled else literal(None).label("bucket_start")
+    query = (
+        select(
+            label,
+            clusters_table.c.name.label("cluster"),
+            totals.c.cluster_id,
+            *(totals.c[name] for name in CLUSTER_COLUMNS),
+        )
+        .select_from(totals.join(clusters_table, clusters_table.c.id == totals.c.cluster_id))
+        .order_by(*([totals.c.bucket_start] if labelled else []), clusters_table.c.name)
+    )
+    return _labelled(_frame(conn.execute(query).all(), columns, CLUSTER_COLUMNS), periods)
+
+
+def cluster_window(
+    conn: Connection, *, start: datetime, end: datetime, clusters: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """Return one row per cluster with its nodes' sums over [start, end) (``node_window`` summed).
+
+    Columns: ``CLUSTER_WINDOW_COLUMNS``: ``seconds`` is the time the cluster's snapshots stand
+    for, ``node_seconds`` the nodes' seconds summed; every other sum as in ``node_window``.
+    Read from the cluster rollups: one row per cluster and bucket, whatever the node count.
+    """
+    return _read_clusters(conn, start, end, clusters, None)
+
+
+def cluster_periods(
+    conn: Connection, *, periods: Sequence[Range], clusters: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """Return ``cluster_window`` of every period at once, led by a ``period_start`` column."""
+    if not periods:
+        return pd.DataFrame(columns=["period_start", *CLUSTER_WINDOW_COLUMNS])
+    return _read_clusters(conn, periods[0][0], periods[-1][1], clusters, periods)

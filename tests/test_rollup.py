@@ -25,14 +25,21 @@ from capacity.db import models as m
 from capacity.db.engine import open_store, resolve_url
 from capacity.db.store import write_snapshot
 from capacity.records import ContainerSample, Resources, Snapshot, UnitPrices, WorkloadKey
+from capacity.reports import periods
 from capacity.rollup import (
+    CLUSTER_COLUMNS,
+    CLUSTER_WINDOW_COLUMNS,
     CONTAINER_COLUMNS,
     CONTAINER_WINDOW_COLUMNS,
     NODE_COLUMNS,
     NODE_WINDOW_COLUMNS,
     WindowPlan,
+    cluster_periods,
+    cluster_window,
     compact,
+    container_periods,
     container_window,
+    node_periods,
     node_window,
     plan_window,
     window_plans,
@@ -269,6 +276,31 @@ def nodes(engine: Engine, window: tuple[datetime, datetime]) -> pd.DataFrame:
         return node_window(conn, start=window[0], end=window[1])
 
 
+def clusters(engine: Engine, window: tuple[datetime, datetime]) -> pd.DataFrame:
+    with engine.connect() as conn:
+        return cluster_window(conn, start=window[0], end=window[1])
+
+
+def assert_same_clusters(got: pd.DataFrame, want: pd.DataFrame, *, rel: float = 1e-9) -> None:
+    assert len(want) > 0
+    assert got["cluster"].tolist() == want["cluster"].tolist()
+    for name in CLUSTER_COLUMNS:
+        assert got[name].tolist() == pytest.approx(want[name].tolist(), rel=rel, abs=1e-12), name
+
+
+def snapshot_seconds(engine: Engine, window: tuple[datetime, datetime]) -> dict[str, float]:
+    """Per cluster: the seconds of the snapshots taken in the window (from the snapshots table)."""
+    snap, cl = m.Snapshot, m.Cluster
+    with engine.connect() as conn:
+        rows = conn.execute(
+            select(cl.name, func.sum(snap.interval_seconds))
+            .join(cl, cl.id == snap.cluster_id)
+            .where(snap.taken_at >= window[0], snap.taken_at < window[1])
+            .group_by(cl.name)
+        )
+        return {str(name): float(total) for name, total in rows}
+
+
 def assert_same_containers(got: pd.DataFrame, want: pd.DataFrame, *, rel: float = 1e-9) -> None:
     key = ["cluster", "namespace", "kind", "workload", "container"]
     assert len(want) > 0
@@ -290,7 +322,12 @@ def assert_same_nodes(got: pd.DataFrame, want: pd.DataFrame, *, rel: float = 1e-
 
 
 def dump(engine: Engine) -> dict[str, list[tuple[Any, ...]]]:
-    tables: list[Table] = [m.ContainerRollup.__table__, m.NodeRollup.__table__, m.RollupWatermark.__table__]  # type: ignore[list-item]
+    tables: list[Table] = [  # type: ignore[assignment]
+        m.ContainerRollup.__table__,
+        m.NodeRollup.__table__,
+        m.ClusterRollup.__table__,
+        m.RollupWatermark.__table__,
+    ]
     with engine.connect() as conn:
         return {
             t.name: sorted((tuple(map(repr, r)) for r in conn.execute(select(t))), key=repr) for t in tables
@@ -347,7 +384,21 @@ def test_rollups_give_the_raw_totals(engine: Engine) -> None:
     windows = [FULL, PARTIAL, (T0 + DAY, T0 + 2 * DAY), (T0 + 2 * DAY + 3 * HOUR, T0 + 2 * DAY + 9 * HOUR)]
     raw_containers = [containers(engine, w) for w in windows]
     raw_nodes = [nodes(engine, w) for w in windows]
+    raw_clusters = [clusters(engine, w) for w in windows]
     assert list(raw_containers[0].columns) == list(CONTAINER_WINDOW_COLUMNS)
+    assert list(raw_clusters[0].columns) == list(CLUSTER_WINDOW_COLUMNS)
+    # A cluster row is its nodes' rows summed, except seconds: the snapshots' own seconds.
+    for window, per_node, per_cluster in zip(windows, raw_nodes, raw_clusters, strict=True):
+        summed = per_node.groupby("cluster")[[c for c in NODE_COLUMNS if c != "seconds"]].sum()
+        for name in summed.columns:
+            assert per_cluster[name].tolist() == pytest.approx(summed[name].tolist(), rel=1e-9), name
+        assert per_cluster["node_seconds"].tolist() == pytest.approx(
+            per_node.groupby("cluster")["seconds"].sum().tolist(), rel=1e-12
+        )
+        want_seconds = snapshot_seconds(engine, window)
+        assert dict(zip(per_cluster["cluster"], per_cluster["seconds"], strict=True)) == pytest.approx(
+            want_seconds, rel=1e-12
+        )
     assert list(raw_nodes[0].columns) == list(NODE_WINDOW_COLUMNS)
     assert set(raw_containers[0]["cluster"]) == {"alpha", "beta"}
     assert (raw_nodes[0]["cpu_idle_cost"] > 0).all() and (raw_containers[0]["cpu_cost"] > 0).all()
@@ -361,9 +412,10 @@ def test_rollups_give_the_raw_totals(engine: Engine) -> None:
     assert plans["alpha"].days and plans["alpha"].hours and plans["alpha"].raw
     assert plans["beta"].days and plans["beta"].hours and plans["beta"].raw
 
-    for window, want_c, want_n in zip(windows, raw_containers, raw_nodes, strict=True):
+    for window, want_c, want_n, want_cl in zip(windows, raw_containers, raw_nodes, raw_clusters, strict=True):
         assert_same_containers(containers(engine, window), want_c)
         assert_same_nodes(nodes(engine, window), want_n)
+        assert_same_clusters(clusters(engine, window), want_cl)
 
     # A day rollup is the sum of its hours, bucket by bucket.
     cr = m.ContainerRollup
@@ -381,6 +433,47 @@ def test_rollups_give_the_raw_totals(engine: Engine) -> None:
     assert days.keys() == hours.keys() and len(days) == 2 * 2 * 4
     for key, cost in days.items():
         assert cost == pytest.approx(hours[key], rel=1e-12)
+
+
+@pytest.mark.parametrize("compacted", [False, True], ids=["raw", "rolled-up"])
+def test_period_reads_equal_one_window_read_per_period(engine: Engine, compacted: bool) -> None:
+    if compacted:
+        compact(engine, retention=KEEP_ALL, now=T0 + 3 * DAY)
+    spans = periods(PARTIAL[0], PARTIAL[1], "day")
+    assert len(spans) == 3
+    with engine.connect() as conn:
+        got_c = container_periods(conn, periods=spans, histograms=True)
+        got_n = node_periods(conn, periods=spans)
+        got_cl = cluster_periods(conn, periods=spans, clusters=("beta",))
+        for lo, hi in spans:
+            label = pd.Timestamp(lo)
+            part = got_c[got_c["period_start"] == label].drop(columns="period_start").reset_index(drop=True)
+            assert_same_containers(part, container_window(conn, start=lo, end=hi))
+            part = got_n[got_n["period_start"] == label].drop(columns="period_start").reset_index(drop=True)
+            assert_same_nodes(part, node_window(conn, start=lo, end=hi))
+            part = got_cl[got_cl["period_start"] == label].drop(columns="period_start").reset_index(drop=True)
+            assert_same_clusters(part, cluster_window(conn, start=lo, end=hi, clusters=("beta",)))
+            assert part["cluster"].tolist() == ["beta"]
+    assert got_c["period_start"].is_monotonic_increasing
+    assert list(got_c.columns) == ["period_start", *CONTAINER_WINDOW_COLUMNS]
+
+
+def test_compaction_of_more_buckets_than_a_compound_select_holds(empty_engine: Engine) -> None:
+    # One small node sampled hourly for 25 days: 600 hours fit in one compaction batch
+    # (SQLite refuses a UNION of more than 500 SELECTs; the buckets go as one VALUES list).
+    with empty_engine.begin() as conn:
+        for i in range(600):
+            snap = f.snapshot("tiny", T0 + i * HOUR, workloads=1, nodes=1)
+            write_snapshot(conn, snap, nominal_interval_seconds=3600.0, pod_grain=i == 599)
+    result = compact(empty_engine, retention=KEEP_ALL, now=T0 + 25 * DAY)
+    assert result.hours_rolled == 599  # the newest snapshot's hour is still filling
+    window = (T0, T0 + 24 * DAY)
+    with empty_engine.connect() as conn:
+        plans = window_plans(conn, start=window[0], end=window[1])
+        assert plans["tiny"].days == ((T0, T0 + 24 * DAY),)
+        assert cluster_window(conn, start=window[0], end=window[1])["seconds"].tolist() == pytest.approx(
+            [24 * 24 * 3600.0]
+        )
 
 
 def test_a_long_window_reads_daily_rows_not_samples(engine: Engine) -> None:

@@ -334,6 +334,46 @@ class NodeRollup(Base):
     gpu_idle_cost: Mapped[float]
 
 
+class ClusterRollup(Base):
+    """Node samples summed over a cluster's nodes per hour or per day: what cost reports need.
+
+    A team report needs only each cluster's idle cost and covered seconds, and a fleet chart its
+    totals; this tier serves them from one row per cluster and bucket instead of one per node.
+    ``samples`` counts node samples; ``usage_seconds`` is summed over nodes like ``node_seconds``.
+    """
+
+    __tablename__ = "cluster_rollups"
+
+    tier: Mapped[str] = mapped_column(String(4), primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"), primary_key=True)
+    bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
+    samples: Mapped[int]
+    seconds: Mapped[float]  # seconds the cluster's snapshots stand for (not per node)
+    node_seconds: Mapped[float]  # summed over nodes: node_seconds / seconds = average nodes
+    cpu_capacity_cs: Mapped[float]
+    memory_capacity_bs: Mapped[float]
+    gpu_capacity_s: Mapped[float]
+    cpu_allocatable_cs: Mapped[float]
+    memory_allocatable_bs: Mapped[float]
+    cpu_requested_cs: Mapped[float]
+    memory_requested_bs: Mapped[float]
+    gpu_requested_s: Mapped[float]
+    usage_seconds: Mapped[float]
+    cpu_usage_cs: Mapped[float]
+    memory_usage_bs: Mapped[float]
+    cpu_allocated_cs: Mapped[float]
+    memory_allocated_bs: Mapped[float]
+    cpu_overcommit_cs: Mapped[float]
+    memory_overcommit_bs: Mapped[float]
+    cost: Mapped[float]
+    cpu_cost: Mapped[float]
+    memory_cost: Mapped[float]
+    gpu_cost: Mapped[float]
+    cpu_idle_cost: Mapped[float]
+    memory_idle_cost: Mapped[float]
+    gpu_idle_cost: Mapped[float]
+
+
 class RollupWatermark(Base):
     """Per cluster and tier: every bucket before ``complete_until`` is rolled up and final."""
 
