@@ -1,13 +1,18 @@
-"""Reports: teams, namespaces, workloads, nodes, recommendations, chargeback, as DataFrames.
+"""Reports: teams, namespaces, workloads, nodes, clusters, recommendations, chargeback, as DataFrames.
 
 Windowed sums come from ``capacity.rollup`` (daily and hourly rollups plus raw rows at the
 edges); attribution, cost allocation and right-sizing are the pure functions of
 ``capacity.analysis``. Column names carry their units.
+
+A report with a step reads every period at once (one read per tier, rows labelled by period)
+and allocates all periods in one pass. ``Reads`` memoizes window reads, so that several
+reports over the same window (a dashboard page) read the database once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Hashable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -20,10 +25,19 @@ from capacity.analysis.costs import IDLE, IdleMode, allocate, with_groups
 from capacity.analysis.dimensions import workload_labels
 from capacity.analysis.rightsizing import Policy, recommendations
 from capacity.config import Config
-from capacity.rollup import container_window, node_window
+from capacity.rollup import (
+    cluster_periods,
+    cluster_window,
+    container_periods,
+    container_window,
+    node_periods,
+    node_window,
+)
 
-Kind = Literal["teams", "namespaces", "workloads", "nodes", "recommendations", "chargeback"]
-KINDS: tuple[str, ...] = ("teams", "namespaces", "workloads", "nodes", "recommendations", "chargeback")
+Kind = Literal["teams", "namespaces", "workloads", "nodes", "clusters", "recommendations", "chargeback"]
+KINDS: tuple[str, ...] = (
+    "teams", "namespaces", "workloads", "nodes", "clusters", "recommendations", "chargeback",
+)  # fmt: skip
 Step = Literal["day", "week", "month"]
 
 TEAM_COLUMNS = [
@@ -40,6 +54,8 @@ NODE_COLUMNS = [
     "cpu_allocation", "cpu_utilization", "memory_allocation", "memory_utilization",
     "cpu_overcommit_core_hours",
 ]  # fmt: skip
+CLUSTER_COLUMNS = ["cluster", "nodes_average", *NODE_COLUMNS[NODE_COLUMNS.index("hours") :]]
+PERIOD = "period_start"
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,10 +89,86 @@ def periods(start: datetime, end: datetime, step: Step | None) -> list[tuple[dat
     return out
 
 
-def _containers(
-    conn: Connection, start: datetime, end: datetime, clusters: tuple[str, ...], *, histograms: bool = True
+class Reads:
+    """Window reads memoized by their arguments: reports over the same window share them.
+
+    Frames handed out are shared: callers must not modify them. Thread-safe (a dashboard
+    serves several sessions); one lock, so a read in flight is never started twice.
+    """
+
+    def __init__(self) -> None:
+        self._memo: dict[Hashable, pd.DataFrame] = {}
+        self._lock = threading.Lock()
+
+    def _get(self, key: Hashable, read: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+        with self._lock:
+            if key not in self._memo:
+                self._memo[key] = read()
+            return self._memo[key]
+
+    def containers(
+        self,
+        conn: Connection,
+        start: datetime,
+        end: datetime,
+        clusters: tuple[str, ...],
+        *,
+        histograms: bool,
+        spans: tuple[tuple[datetime, datetime], ...] | None = None,
+    ) -> pd.DataFrame:
+        """Container sums with labels merged (``pod_labels``, ``namespace_labels``), per period with spans."""
+        if not histograms and ("containers", start, end, clusters, True, spans) in self._memo:
+            histograms = True  # a read with histograms serves one without
+        key = ("containers", start, end, clusters, histograms, spans)
+        return self._get(
+            key, lambda: _labelled(conn, _read_containers(conn, start, end, clusters, histograms, spans))
+        )
+
+    def nodes(
+        self,
+        conn: Connection,
+        start: datetime,
+        end: datetime,
+        clusters: tuple[str, ...],
+        spans: tuple[tuple[datetime, datetime], ...] | None = None,
+    ) -> pd.DataFrame:
+        def read() -> pd.DataFrame:
+            if spans is None:
+                return node_window(conn, start=start, end=end, clusters=clusters)
+            return node_periods(conn, periods=spans, clusters=clusters)
+
+        return self._get(("nodes", start, end, clusters, spans), read)
+
+    def clusters(
+        self,
+        conn: Connection,
+        start: datetime,
+        end: datetime,
+        clusters: tuple[str, ...],
+        spans: tuple[tuple[datetime, datetime], ...] | None = None,
+    ) -> pd.DataFrame:
+        def read() -> pd.DataFrame:
+            if spans is None:
+                return cluster_window(conn, start=start, end=end, clusters=clusters)
+            return cluster_periods(conn, periods=spans, clusters=clusters)
+
+        return self._get(("clusters", start, end, clusters, spans), read)
+
+
+def _read_containers(
+    conn: Connection,
+    start: datetime,
+    end: datetime,
+    clusters: tuple[str, ...],
+    histograms: bool,
+    spans: tuple[tuple[datetime, datetime], ...] | None,
 ) -> pd.DataFrame:
-    frame = container_window(conn, start=start, end=end, clusters=clusters, histograms=histograms)
+    if spans is None:
+        return container_window(conn, start=start, end=end, clusters=clusters, histograms=histograms)
+    return container_periods(conn, periods=spans, clusters=clusters, histograms=histograms)
+
+
+def _labelled(conn: Connection, frame: pd.DataFrame) -> pd.DataFrame:
     labels = workload_labels(conn, [int(w) for w in frame["workload_id"].unique()]) if len(frame) else None
     if labels is None or labels.empty:
         frame = frame.copy()
@@ -105,9 +197,13 @@ def build_report(
     config: Config,
     *,
     progress: Callable[[int, int], None] | None = None,
+    reads: Reads | None = None,
 ) -> pd.DataFrame:
-    """Return the report's rows for every period of the request."""
-    frames = []
+    """Return the report's rows for every period of the request.
+
+    ``reads`` shares window reads with other reports over the same window (see ``Reads``).
+    """
+    reads = reads or Reads()
     step = request.step or ("month" if request.kind == "chargeback" else None)  # chargeback: per month
     spans = periods(request.start, request.end, step)
     # Savings are a figure for now, not per period: right-size once over the last
@@ -115,15 +211,25 @@ def build_report(
     recs = None
     if request.kind in ("teams", "namespaces", "workloads"):
         rec_start = max(request.start, request.end - timedelta(days=config.rightsizing.window_days))
-        recs = _recommendations(conn, request, config, rec_start, request.end)
-    for number, (start, end) in enumerate(spans, start=1):
-        frame = _one_period(conn, request, config, start, end, recs)
-        if progress is not None:
-            progress(number, len(spans))
-        if step is not None:
-            frame.insert(0, "period_start", start.isoformat().replace("+00:00", "Z"))
-        frames.append(frame)
-    result = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+        recs = _recommendations(conn, request, config, rec_start, request.end, reads)
+    if step is None:
+        result = _report(conn, request, config, (request.start, request.end), None, recs, reads)
+    elif request.kind == "recommendations":
+        frames = []
+        for number, (start, end) in enumerate(spans, start=1):
+            frame = _report(conn, request, config, (start, end), None, recs, reads)
+            frame.insert(0, PERIOD, start)
+            frames.append(frame)
+            if progress is not None:
+                progress(number, len(spans))
+        result = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    else:
+        result = _report(conn, request, config, (request.start, request.end), tuple(spans), recs, reads)
+    if progress is not None and (step is None or request.kind != "recommendations"):
+        progress(len(spans), len(spans))
+    if step is not None and PERIOD in result.columns:
+        stamps = pd.to_datetime(result[PERIOD], utc=True)
+        result[PERIOD] = stamps.dt.strftime("%Y-%m-%dT%H:%M:%SZ") if len(result) else stamps.astype(str)
     if request.teams and "team" in result.columns:
         result = result[result["team"].isin(request.teams)].reset_index(drop=True)
     return result
@@ -141,13 +247,14 @@ def _grouped(
     conn: Connection,
     request: ReportRequest,
     config: Config,
-    start: datetime,
-    end: datetime,
+    window: tuple[datetime, datetime],
+    spans: tuple[tuple[datetime, datetime], ...] | None,
+    reads: Reads,
     *,
     histograms: bool,
 ) -> pd.DataFrame:
     return with_groups(
-        _containers(conn, start, end, request.clusters, histograms=histograms),
+        reads.containers(conn, *window, request.clusters, histograms=histograms, spans=spans),
         config.attribution,
         "team" if request.kind != "teams" else request.by,
         config.shared,
@@ -155,31 +262,46 @@ def _grouped(
 
 
 def _recommendations(
-    conn: Connection, request: ReportRequest, config: Config, start: datetime, end: datetime
+    conn: Connection, request: ReportRequest, config: Config, start: datetime, end: datetime, reads: Reads
 ) -> pd.DataFrame:
     return recommendations(
-        _grouped(conn, request, config, start, end, histograms=True),
+        _grouped(conn, request, config, (start, end), None, reads, histograms=True),
         window_seconds=(end - start).total_seconds(),
         rates=config.pricing.default_rates.on_demand,
         policy=_policy(config),
     )
 
 
-def _one_period(
+def _by_period_then_cost(table: pd.DataFrame, lead: list[str]) -> pd.DataFrame:
+    if lead:
+        return table.sort_values([*lead, "total_cost"], ascending=[True, False], kind="stable").reset_index(
+            drop=True
+        )
+    return table.sort_values("total_cost", ascending=False, kind="stable").reset_index(drop=True)
+
+
+def _report(
     conn: Connection,
     request: ReportRequest,
     config: Config,
-    start: datetime,
-    end: datetime,
+    window: tuple[datetime, datetime],
+    spans: tuple[tuple[datetime, datetime], ...] | None,
     recs: pd.DataFrame | None,
+    reads: Reads,
 ) -> pd.DataFrame:
+    """Return the report over ``window``, or over each of ``spans`` (led by ``period_start``)."""
+    lead = [PERIOD] if spans is not None else []
     if request.kind == "nodes":
-        return node_report(node_window(conn, start=start, end=end, clusters=request.clusters))
+        return node_report(reads.nodes(conn, *window, request.clusters, spans))
+    if request.kind == "clusters":
+        return cluster_report(reads.clusters(conn, *window, request.clusters, spans))
     if request.kind == "recommendations":
-        return _recommendations(conn, request, config, start, end)
+        return _recommendations(conn, request, config, *window, reads)
     # Usage histograms are for right-sizing only: the allocation read skips merging them.
-    containers = _grouped(conn, request, config, start, end, histograms=False)
-    nodes = node_window(conn, start=start, end=end, clusters=request.clusters)
+    containers = _grouped(conn, request, config, window, spans, reads, histograms=False)
+    # Allocation needs only each cluster's idle cost and covered seconds: cluster rollups.
+    nodes = reads.clusters(conn, *window, request.clusters, spans)
+    scope = [*lead, "cluster"]
     if recs is None:
         recs = pd.DataFrame(
             columns=["team", "cluster", "namespace", "workload_kind", "workload", "monthly_savings"]
@@ -187,15 +309,17 @@ def _one_period(
     if request.kind in ("teams", "chargeback"):
         key = request.by if request.kind == "teams" else "team"
         containers = containers.rename(columns={"group": key})
-        table = allocate(containers, nodes, keys=[key], shared=config.shared, idle=request.idle)
+        table = allocate(
+            containers, nodes, keys=[*lead, key], shared=config.shared, idle=request.idle, scope=scope
+        )
         savings = _savings_by(recs, "team")
         table["monthly_savings"] = table[key].map(savings).fillna(0.0)
         table.loc[table[key] == IDLE, "monthly_savings"] = 0.0
-        table = table.sort_values("total_cost", ascending=False, kind="stable").reset_index(drop=True)
+        table = _by_period_then_cost(table, lead)
         if request.kind == "chargeback":
-            return table[[key, "cluster", "cpu_cost", "memory_cost", "gpu_cost", "shared_cost", "idle_cost",
-                          "total_cost"]].rename(columns={key: "team"})  # fmt: skip
-        return table[[key, "cluster", *TEAM_COLUMNS]]
+            return table[[*lead, key, "cluster", "cpu_cost", "memory_cost", "gpu_cost", "shared_cost",
+                          "idle_cost", "total_cost"]].rename(columns={key: "team"})  # fmt: skip
+        return table[[*lead, key, "cluster", *TEAM_COLUMNS]]
     keys = (
         ["cluster", "namespace"]
         if request.kind == "namespaces"
@@ -205,10 +329,11 @@ def _one_period(
     table = allocate(
         containers,
         nodes,
-        keys=[*keys, "team"],
+        keys=[*lead, *keys, "team"],
         shared=config.shared,
         idle=request.idle,
         distribute_shared=False,
+        scope=scope,
     )
     recs_key = recs.rename(columns={"workload_kind": "kind"})
     savings = (
@@ -217,41 +342,62 @@ def _one_period(
     table["monthly_savings"] = [
         float(savings.get(tuple(r), 0.0)) for r in table[keys].itertuples(index=False)
     ]
-    table = table.sort_values("total_cost", ascending=False, kind="stable").reset_index(drop=True)
-    return table[[*keys, "team", *[c for c in TEAM_COLUMNS if c != "shared_cost"]]]
+    table = _by_period_then_cost(table, lead)
+    return table[[*lead, *keys, "team", *[c for c in TEAM_COLUMNS if c != "shared_cost"]]]
+
+
+def _capacity(frame: pd.DataFrame, out: pd.DataFrame, usage_share: pd.Series) -> pd.DataFrame:
+    """Add the capacity, cost and ratio columns shared by the node and cluster reports."""
+    out["hours"] = frame["seconds"] / 3600.0
+    out["cpu_capacity_core_hours"] = frame["cpu_capacity_cs"] / 3600.0
+    out["memory_capacity_gib_hours"] = frame["memory_capacity_bs"] / GIB / 3600.0
+    # usage core-hours cover only the samples whose usage is known (see the utilization ratios)
+    out["cpu_allocatable_core_hours"] = frame["cpu_allocatable_cs"] / 3600.0
+    out["cpu_requested_core_hours"] = frame["cpu_requested_cs"] / 3600.0
+    out["cpu_usage_core_hours"] = frame["cpu_usage_cs"] / 3600.0
+    out["memory_allocatable_gib_hours"] = frame["memory_allocatable_bs"] / GIB / 3600.0
+    out["memory_requested_gib_hours"] = frame["memory_requested_bs"] / GIB / 3600.0
+    out["memory_usage_gib_hours"] = frame["memory_usage_bs"] / GIB / 3600.0
+    out["cpu_cost"] = frame["cpu_cost"]
+    out["memory_cost"] = frame["memory_cost"]
+    out["gpu_cost"] = frame["gpu_cost"]
+    out["total_cost"] = frame["cost"]
+    out["idle_cost"] = frame["cpu_idle_cost"] + frame["memory_idle_cost"] + frame["gpu_idle_cost"]
+    out["cpu_allocation"] = _ratio(frame["cpu_requested_cs"], frame["cpu_allocatable_cs"])
+    out["cpu_utilization"] = _ratio(frame["cpu_usage_cs"], frame["cpu_allocatable_cs"] * usage_share)
+    out["memory_allocation"] = _ratio(frame["memory_requested_bs"], frame["memory_allocatable_bs"])
+    out["memory_utilization"] = _ratio(frame["memory_usage_bs"], frame["memory_allocatable_bs"] * usage_share)
+    out["cpu_overcommit_core_hours"] = frame["cpu_overcommit_cs"] / 3600.0
+    lead = [PERIOD] if PERIOD in out.columns else []
+    return _by_period_then_cost(out, lead)
+
+
+def _ratio(a: pd.Series, b: pd.Series) -> pd.Series:
+    return (a.astype(float) / b.astype(float).where(b > 0)).astype(float)
 
 
 def node_report(nodes: pd.DataFrame) -> pd.DataFrame:
-    """Return one row per node: cost, idle, allocation and utilization over the window."""
+    """Return one row per node (per period): cost, idle, allocation and utilization."""
+    lead = [PERIOD] if PERIOD in nodes.columns else []
     if nodes.empty:
-        return pd.DataFrame(columns=NODE_COLUMNS)
-    out = nodes[["cluster", "node", "instance_type", "capacity_type", "node_pool"]].copy()
-    out["hours"] = nodes["seconds"] / 3600.0
-    out["cpu_capacity_core_hours"] = nodes["cpu_capacity_cs"] / 3600.0
-    out["memory_capacity_gib_hours"] = nodes["memory_capacity_bs"] / GIB / 3600.0
-    # usage core-hours cover only the samples whose usage is known (see the utilization ratios)
-    out["cpu_allocatable_core_hours"] = nodes["cpu_allocatable_cs"] / 3600.0
-    out["cpu_requested_core_hours"] = nodes["cpu_requested_cs"] / 3600.0
-    out["cpu_usage_core_hours"] = nodes["cpu_usage_cs"] / 3600.0
-    out["memory_allocatable_gib_hours"] = nodes["memory_allocatable_bs"] / GIB / 3600.0
-    out["memory_requested_gib_hours"] = nodes["memory_requested_bs"] / GIB / 3600.0
-    out["memory_usage_gib_hours"] = nodes["memory_usage_bs"] / GIB / 3600.0
-    out["cpu_cost"] = nodes["cpu_cost"]
-    out["memory_cost"] = nodes["memory_cost"]
-    out["gpu_cost"] = nodes["gpu_cost"]
-    out["total_cost"] = nodes["cost"]
-    out["idle_cost"] = nodes["cpu_idle_cost"] + nodes["memory_idle_cost"] + nodes["gpu_idle_cost"]
+        return pd.DataFrame(columns=[*lead, *NODE_COLUMNS])
+    out = nodes[[*lead, "cluster", "node", "instance_type", "capacity_type", "node_pool"]].copy()
+    return _capacity(nodes, out, _ratio(nodes["usage_seconds"], nodes["seconds"]))
 
-    def ratio(a: pd.Series, b: pd.Series) -> pd.Series:
-        return (a.astype(float) / b.astype(float).where(b > 0)).astype(float)
 
-    out["cpu_allocation"] = ratio(nodes["cpu_requested_cs"], nodes["cpu_allocatable_cs"])
-    usage_share = ratio(nodes["usage_seconds"], nodes["seconds"])
-    out["cpu_utilization"] = ratio(nodes["cpu_usage_cs"], nodes["cpu_allocatable_cs"] * usage_share)
-    out["memory_allocation"] = ratio(nodes["memory_requested_bs"], nodes["memory_allocatable_bs"])
-    out["memory_utilization"] = ratio(nodes["memory_usage_bs"], nodes["memory_allocatable_bs"] * usage_share)
-    out["cpu_overcommit_core_hours"] = nodes["cpu_overcommit_cs"] / 3600.0
-    return out.sort_values("total_cost", ascending=False, kind="stable").reset_index(drop=True)
+def cluster_report(clusters: pd.DataFrame) -> pd.DataFrame:
+    """Return one row per cluster (per period): the node report summed, with the average node count.
+
+    ``hours`` is the time the cluster's snapshots cover; utilization counts only the node
+    samples whose usage is known.
+    """
+    lead = [PERIOD] if PERIOD in clusters.columns else []
+    if clusters.empty:
+        return pd.DataFrame(columns=[*lead, *CLUSTER_COLUMNS])
+    out = clusters[[*lead, "cluster"]].copy()
+    out["nodes_average"] = _ratio(clusters["node_seconds"], clusters["seconds"])
+    out = _capacity(clusters, out, _ratio(clusters["usage_seconds"], clusters["node_seconds"]))
+    return out[[*lead, *CLUSTER_COLUMNS]]
 
 
 def render(frame: pd.DataFrame, fmt: str) -> str:
@@ -265,4 +411,7 @@ def render(frame: pd.DataFrame, fmt: str) -> str:
     return str(frame.to_string(index=False, float_format=lambda v: f"{v:,.4g}")) + "\n"
 
 
-__all__ = ["KINDS", "UNALLOCATED", "ReportRequest", "build_report", "node_report", "periods", "render"]
+__all__ = [
+    "KINDS", "UNALLOCATED", "Reads", "ReportRequest", "build_report", "cluster_report", "node_report",
+    "periods", "render",
+]  # fmt: skip

@@ -741,9 +741,9 @@ def _labelled(frame: pd.DataFrame, periods: Sequence[Range] | None) -> pd.DataFr
     """Turn the label (a period's number) into ``period_start`` or drop it (window reads)."""
     if periods is None:
         return frame.drop(columns="bucket_start")
-    starts = pd.Series(pd.to_datetime([_utc(lo) for lo, _ in periods], utc=True))
+    starts = pd.DatetimeIndex([_utc(lo) for lo, _ in periods])
     frame = frame.rename(columns={"bucket_start": "period_start"})
-    frame["period_start"] = starts.take(frame["period_start"].astype("int64").to_numpy()).to_numpy()
+    frame["period_start"] = starts[frame["period_start"].astype("int64").to_numpy()]
     return frame
 
 
@@ -799,7 +799,7 @@ def _read_containers(
             totals.c.container,
         )
     )
-    rows = [(*row, None) for row in conn.execute(query)]
+    rows = [(*row, None) for row in conn.execute(query).all()]
     frame = _frame(rows, columns, CONTAINER_COLUMNS)
     if histograms:
         hists = _merged_hists(conn, hist_sources)

@@ -14,9 +14,9 @@ import pytest
 from sqlalchemy import Engine
 
 from capacity.cli import main
-from capacity.config import Config, Retention
+from capacity.config import Config, Overhead, Retention, Shared
 from capacity.db.engine import open_store
-from capacity.reports import ReportRequest, build_report
+from capacity.reports import CLUSTER_COLUMNS, Reads, ReportRequest, build_report, periods
 from capacity.rollup import compact
 from collectors.demo import plan, write_history
 
@@ -118,6 +118,111 @@ def test_chargeback_per_month_adds_up(fleet_db: str) -> None:
         ]
     finally:
         engine.dispose()
+
+
+# Shared namespaces (the defaults) and fixed overheads, one of them for one cluster only.
+OVERHEADS = Config(
+    shared=Shared(
+        overheads=[
+            Overhead(name="control-plane", hourly=0.10),
+            Overhead(name="eu-support", hourly=0.50, cluster="prod-eu-west-1"),
+        ]
+    )
+)
+KEYS = {
+    "teams": ["team", "cluster"],
+    "chargeback": ["team", "cluster"],
+    "namespaces": ["cluster", "namespace", "team"],
+    "workloads": ["cluster", "namespace", "kind", "workload", "team"],
+    "nodes": ["cluster", "node"],
+    "clusters": ["cluster"],
+}
+
+
+@pytest.mark.parametrize("idle", ["separate", "share"])
+@pytest.mark.parametrize("kind", list(KEYS))
+def test_a_stepped_report_is_one_report_per_period(fleet_db: str, kind: str, idle: str) -> None:
+    start, end = datetime(2026, 11, 18, 17, 23, tzinfo=UTC), datetime(2026, 11, 20, 13, 41, tzinfo=UTC)
+    spans = periods(start, end, "day")
+    assert len(spans) == 3
+    engine = open_store(fleet_db)
+    try:
+        with engine.connect() as conn:
+            stepped = build_report(conn, ReportRequest(kind, start, end, step="day", idle=idle), OVERHEADS)  # type: ignore[arg-type]
+            parts = []
+            for lo, hi in spans:
+                part = build_report(conn, ReportRequest(kind, lo, hi, idle=idle), OVERHEADS)  # type: ignore[arg-type]
+                if "period_start" not in part.columns:
+                    part.insert(0, "period_start", lo.isoformat().replace("+00:00", "Z"))
+                parts.append(part)
+    finally:
+        engine.dispose()
+    want = pd.concat(parts, ignore_index=True)
+    assert list(stepped.columns) == list(want.columns)
+    assert len(want) > 3 and sorted(set(stepped["period_start"])) == [
+        "2026-11-18T17:23:00Z", "2026-11-19T00:00:00Z", "2026-11-20T00:00:00Z",
+    ]  # fmt: skip
+    # Same rows in the same order; savings are right-sized over the whole request instead.
+    assert (
+        stepped[["period_start", *KEYS[kind]]].values.tolist()
+        == want[["period_start", *KEYS[kind]]].values.tolist()
+    )
+    numbers = [c for c in want.columns if c != "monthly_savings" and pd.api.types.is_float_dtype(want[c])]
+    assert "total_cost" in numbers
+    for column in numbers:
+        got, expected = stepped[column].to_numpy(dtype=float), want[column].to_numpy(dtype=float)
+        assert got == pytest.approx(expected, rel=1e-9, abs=1e-9, nan_ok=True), column
+    if kind in ("teams", "chargeback"):
+        assert stepped["shared_cost"].sum() > 0
+
+
+def test_cluster_report_is_the_node_report_summed(fleet_db: str) -> None:
+    engine = open_store(fleet_db)
+    try:
+        clusters = report(engine, "clusters").set_index("cluster")
+        nodes = report(engine, "nodes")
+    finally:
+        engine.dispose()
+    assert list(clusters.reset_index().columns) == CLUSTER_COLUMNS
+    summed = nodes.groupby("cluster").sum(numeric_only=True)
+    assert sorted(clusters.index) == sorted(summed.index) and len(clusters) == 3
+    for column in (
+        "cpu_allocatable_core_hours",
+        "memory_usage_gib_hours",
+        "total_cost",
+        "idle_cost",
+        "gpu_cost",
+    ):
+        assert clusters[column].to_dict() == pytest.approx(summed[column].to_dict(), rel=1e-9), column
+    # average nodes = node-hours / hours the cluster's snapshots cover
+    window_hours = (END - START).total_seconds() / 3600.0
+    assert clusters["hours"].to_dict() == pytest.approx(dict.fromkeys(clusters.index, window_hours), rel=0.05)
+    assert clusters["nodes_average"].to_dict() == pytest.approx(
+        (summed["hours"] / clusters["hours"]).to_dict(), rel=1e-9
+    )
+    allocation = summed["cpu_requested_core_hours"] / summed["cpu_allocatable_core_hours"]
+    assert clusters["cpu_allocation"].to_dict() == pytest.approx(allocation.to_dict(), rel=1e-9)
+
+
+def test_reports_over_one_window_share_their_reads(fleet_db: str) -> None:
+    engine = open_store(fleet_db)
+    reads = Reads()
+    try:
+        with engine.connect() as conn:
+            alone = build_report(conn, ReportRequest("teams", START, END), Config())
+            nodes_alone = build_report(conn, ReportRequest("nodes", START, END), Config())
+            shared = build_report(conn, ReportRequest("teams", START, END), Config(), reads=reads)
+            held = len(reads._memo)
+            again = build_report(conn, ReportRequest("teams", START, END), Config(), reads=reads)
+            nodes = build_report(conn, ReportRequest("nodes", START, END), Config(), reads=reads)
+    finally:
+        engine.dispose()
+    pd.testing.assert_frame_equal(shared, alone)
+    pd.testing.assert_frame_equal(again, alone)
+    pd.testing.assert_frame_equal(nodes, nodes_alone)
+    # containers with histograms (right-sizing) serve the allocation read too, + clusters
+    assert held == 2
+    assert len(reads._memo) == 3  # + nodes; the second teams report read nothing
 
 
 def test_rollups_give_the_same_totals_as_raw_rows(fleet_db: str, tmp_path: Path) -> None:

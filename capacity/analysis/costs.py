@@ -192,11 +192,11 @@ def allocate(
 
 
 def _cluster_scope(per_cluster: pd.DataFrame, keys: list[str], grouped: pd.DataFrame) -> list[str]:
-    scopes = per_cluster.groupby(keys, dropna=False)["cluster"].agg(lambda s: ",".join(sorted(set(s))))
-    return [
-        str(scopes.get(tuple(row) if len(keys) > 1 else row[0], ""))
-        for row in grouped[keys].itertuples(index=False)
-    ]
+    """Return for each row of ``grouped`` the clusters its group spans, sorted and comma-joined."""
+    pairs = per_cluster[[*keys, "cluster"]].drop_duplicates().sort_values("cluster", kind="stable")
+    scopes = pairs.groupby(keys, dropna=False, sort=False)["cluster"].agg(",".join).rename("__clusters")
+    joined = grouped[keys].merge(scopes.reset_index(), on=keys, how="left")
+    return [str(v) if isinstance(v, str) else "" for v in joined["__clusters"]]
 
 
 def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
