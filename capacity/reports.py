@@ -185,6 +185,27 @@ def _labelled(conn: Connection, frame: pd.DataFrame) -> pd.DataFrame:
     return frame
 
 
+def team_names(
+    conn: Connection,
+    start: datetime,
+    end: datetime,
+    clusters: tuple[str, ...],
+    config: Config,
+    *,
+    reads: Reads | None = None,
+) -> list[str]:
+    """Return the teams that ran containers in [start, end) (outside shared namespaces), sorted.
+
+    The teams of a ``teams`` report over the window without its ``__idle__`` row, from the
+    container read alone (no allocation, no right-sizing).
+    """
+    frame = (reads or Reads()).containers(conn, start, end, clusters, histograms=False)
+    if frame.empty:
+        return []
+    grouped = with_groups(frame, config.attribution, "team", config.shared)
+    return sorted({str(g) for g in grouped.loc[~grouped["shared"].astype(bool), "group"]})
+
+
 def _savings_by(recs: pd.DataFrame, key: str) -> pd.Series:
     if recs.empty:
         return pd.Series(dtype=float)
@@ -413,5 +434,5 @@ def render(frame: pd.DataFrame, fmt: str) -> str:
 
 __all__ = [
     "KINDS", "UNALLOCATED", "Reads", "ReportRequest", "build_report", "cluster_report", "node_report",
-    "periods", "render",
+    "periods", "render", "team_names",
 ]  # fmt: skip

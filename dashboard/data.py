@@ -3,7 +3,9 @@
 Pages call these wrappers, never SQL. Filters are plain hashable values (the URL, window
 bounds rounded to the minute, tuples of clusters and teams) so that they key the cache.
 Every number a page shows comes from ``capacity.reports.build_report``; no page reads raw
-snapshot rows.
+snapshot rows. Reports over the same window and clusters share their database reads
+(``capacity.reports.Reads``, kept as long as the reports' cache), so a page's several reports,
+and the sidebar's team list, read each window once.
 """
 
 from __future__ import annotations
@@ -18,7 +20,7 @@ import streamlit as st
 from capacity.config import Config, load_config
 from capacity.db.engine import masked, open_store, resolve_url, translate_db_errors
 from capacity.db.queries import cluster_status
-from capacity.reports import ReportRequest, build_report
+from capacity.reports import Reads, ReportRequest, build_report, team_names
 from capacity.reports import render as render_report
 
 # Collectors write every few minutes; a minute of staleness is invisible and saves queries.
@@ -83,6 +85,20 @@ def status_frame(url: str) -> pd.DataFrame:
     )
 
 
+@st.cache_resource(ttl=TTL_SECONDS, show_spinner=False, max_entries=16)
+def window_reads(url: str, start: datetime, end: datetime, clusters: tuple[str, ...]) -> Reads:
+    """Return the shared reads of one window and cluster selection (every team filter uses them)."""
+    return Reads()
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def teams_in_window(url: str, start: datetime, end: datetime, clusters: tuple[str, ...]) -> list[str]:
+    """Return the teams with containers in the window (the sidebar's choices)."""
+    eng = engine(url)
+    with translate_db_errors(eng.url), eng.connect() as conn:
+        return team_names(conn, start, end, clusters, config(), reads=window_reads(url, start, end, clusters))
+
+
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False, max_entries=256)
 def report(
     url: str,
@@ -106,7 +122,7 @@ def report(
     )
     eng = engine(url)
     with translate_db_errors(eng.url), eng.connect() as conn:
-        return build_report(conn, request, config())
+        return build_report(conn, request, config(), reads=window_reads(url, start, end, clusters))
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:

@@ -128,7 +128,8 @@ def cost_bars(
 def capacity_over_time(
     nodes: pd.DataFrame, *, resource: str = "cpu", end: datetime | None = None
 ) -> go.Figure:
-    """Allocatable, requested and used per period (a ``nodes --step day`` report), as average cores/GiB.
+    """Allocatable, requested and used per period (a ``clusters`` or ``nodes --step day`` report), as average
+    cores/GiB.
 
     Core-hours in a period divided by the period's hours, so a partial first or last day does
     not look like a dip.

@@ -17,7 +17,6 @@ from datetime import UTC, datetime, timedelta
 import pandas as pd
 import streamlit as st
 
-from capacity.analysis.costs import IDLE
 from dashboard import data
 
 WINDOWS: dict[str, int] = {"1d": 1, "7d": 7, "14d": 14, "30d": 30}
@@ -133,8 +132,7 @@ def sidebar(status: pd.DataFrame) -> Filters:
     first = _utc(scope["first_snapshot"].min())
     start, end = window_bounds(latest, window)
 
-    team_rows = data.report(url, "teams", start, end, clusters, ())
-    team_options = sorted({str(t) for t in team_rows.get("team", [])} - {IDLE})
+    team_options = list(data.teams_in_window(url, start, end, clusters))
     pending = [t for t in st.session_state.get("f_teams", []) if t not in team_options]
     team_options += pending  # a linked team with no cost in this window stays selected
     teams = tuple(st.sidebar.multiselect("Teams", team_options, key="f_teams", placeholder="All teams"))

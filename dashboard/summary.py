@@ -77,7 +77,7 @@ class FleetSummary:
 def fleet_summary(
     teams: pd.DataFrame, nodes: pd.DataFrame, recommendations: pd.DataFrame, hours: float
 ) -> FleetSummary:
-    """Headline numbers from the teams (idle separate), nodes and recommendations reports.
+    """Headline numbers from the teams (idle separate), clusters (or nodes) and recommendations reports.
 
     Efficiency = usage / request, weighted by request; total efficiency weighted by cost
     (OpenCost). Utilization = usage / allocatable and allocation = requests / allocatable,

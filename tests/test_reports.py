@@ -16,7 +16,7 @@ from sqlalchemy import Engine
 from capacity.cli import main
 from capacity.config import Config, Overhead, Retention, Shared
 from capacity.db.engine import open_store
-from capacity.reports import CLUSTER_COLUMNS, Reads, ReportRequest, build_report, periods
+from capacity.reports import CLUSTER_COLUMNS, Reads, ReportRequest, build_report, periods, team_names
 from capacity.rollup import compact
 from collectors.demo import plan, write_history
 
@@ -223,6 +223,20 @@ def test_reports_over_one_window_share_their_reads(fleet_db: str) -> None:
     # containers with histograms (right-sizing) serve the allocation read too, + clusters
     assert held == 2
     assert len(reads._memo) == 3  # + nodes; the second teams report read nothing
+
+
+def test_team_names_are_the_teams_report_without_idle(fleet_db: str) -> None:
+    engine = open_store(fleet_db)
+    try:
+        teams = report(engine, "teams")
+        with engine.connect() as conn:
+            names = team_names(conn, START, END, (), Config())
+            one = team_names(conn, START, END, ("staging-us-central1",), Config())
+    finally:
+        engine.dispose()
+    want = sorted(set(teams["team"]) - {"__idle__", "__shared__"})
+    assert names == want and len(names) >= 30
+    assert set(one) < set(names)
 
 
 def test_rollups_give_the_same_totals_as_raw_rows(fleet_db: str, tmp_path: Path) -> None:

@@ -13,9 +13,9 @@ def render() -> None:
     cur = data.currency()
     st.title("Overview")
     teams = f.report("teams")
-    nodes = f.report("nodes")
+    clusters = f.report("clusters")  # one row per cluster: the node totals, without a row per node
     recs = f.report("recommendations")
-    s = fleet_summary(teams, nodes, recs, f.covered_hours)
+    s = fleet_summary(teams, clusters, recs, f.covered_hours)
     scope = "the selected teams" if f.teams else "the fleet (node bill, idle included)"
 
     row = st.columns(4)
@@ -62,11 +62,11 @@ def render() -> None:
         help="Utilization = node memory usage / allocatable; allocation = requests / allocatable; "
         "weighted by allocatable GiB-hours.",
     )
-    if not nodes.empty:
+    if not clusters.empty:
         st.caption(
-            f"{len(nodes)} nodes seen in the window; total efficiency {percent(s.total_efficiency)} "
-            "(cost-weighted CPU and memory efficiency); average allocatable "
-            f"{cores(float(nodes['cpu_allocatable_core_hours'].sum()) / max(f.covered_hours, 1e-9))}."
+            f"{float(clusters['nodes_average'].sum()):,.0f} nodes on average in the window; total efficiency "
+            f"{percent(s.total_efficiency)} (cost-weighted CPU and memory efficiency); average allocatable "
+            f"{cores(float(clusters['cpu_allocatable_core_hours'].sum()) / max(f.covered_hours, 1e-9))}."
         )
     if teams.empty:
         st.info("No cost in this window for the selected clusters and teams.")
@@ -77,10 +77,12 @@ def render() -> None:
         figures.cost_over_time(daily_teams, key="team", top=8, currency=cur, title="Cost per day by team"),
         width="stretch",
     )
-    daily_nodes = f.report("nodes", step="day")
+    daily_clusters = f.report("clusters", step="day")
     left, right = st.columns(2)
-    left.plotly_chart(figures.capacity_over_time(daily_nodes, resource="cpu", end=f.end), width="stretch")
-    right.plotly_chart(figures.capacity_over_time(daily_nodes, resource="memory", end=f.end), width="stretch")
+    left.plotly_chart(figures.capacity_over_time(daily_clusters, resource="cpu", end=f.end), width="stretch")
+    right.plotly_chart(
+        figures.capacity_over_time(daily_clusters, resource="memory", end=f.end), width="stretch"
+    )
 
     st.subheader("Cost by team")
     st.dataframe(
