@@ -414,8 +414,7 @@ def cmd_dashboard(args: argparse.Namespace, config: Config) -> int:
 
     from capacity.db.engine import resolve_url
 
-    spec = importlib.util.find_spec("dashboard.app")
-    if spec is None or spec.origin is None:
+    if importlib.util.find_spec("dashboard.serve") is None:
         raise CapacityError("the dashboard package is not installed (pip install -e .)")
     url = resolve_url(getattr(args, "db", None))
     engine = open_store(url)  # fail here, with one line, rather than in the browser
@@ -423,8 +422,11 @@ def cmd_dashboard(args: argparse.Namespace, config: Config) -> int:
     env = {**os.environ, "CAPACITY_DATABASE_URL": url}
     if getattr(args, "config", None):
         env["CAPACITY_CONFIG"] = os.path.abspath(args.config)
+    # dashboard.serve imports pandas, plotly, SQLAlchemy and the dashboard's modules, then runs
+    # `streamlit run dashboard/app.py` with these flags in the same process: the first page view
+    # does not pay for those imports.
     command = [
-        sys.executable, "-m", "streamlit", "run", spec.origin,
+        sys.executable, "-m", "dashboard.serve",
         "--server.port", str(args.port), "--server.address", args.address, "--server.headless", "true",
         "--browser.gatherUsageStats", "false",
     ]  # fmt: skip

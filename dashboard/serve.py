@@ -1,0 +1,74 @@
+"""``streamlit run dashboard/app.py FLAGS``, with the dashboard's heavy modules imported first.
+
+``capacity dashboard`` execs ``python -m dashboard.serve FLAGS``. This module imports what
+every page needs (pandas, plotly, SQLAlchemy and the ``capacity`` queries and reports, the
+dashboard's figure modules), then runs Streamlit's own command line in the same process.
+Streamlit runs the app in this interpreter, so the first visitor's script run finds those
+modules in ``sys.modules`` instead of spending a second or more importing them. Only modules
+are imported: no database is opened and no cache is filled. ``dashboard/app.py`` and the page
+modules are not imported here: the app calls ``st.*`` at import, and pages are for Streamlit
+to load.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from collections.abc import Sequence
+from pathlib import Path
+
+APP = Path(__file__).resolve().with_name("app.py")
+
+# What the pages import, minus what must wait for Streamlit's runtime: dashboard.data,
+# .filters and .capacity_data declare st.cache_data functions, and declaring one outside a
+# running server logs "No runtime found" and validates it against a throwaway cache store.
+# Their own imports (capacity.config, .db, .reports) are here, so what the first run still
+# imports is only those thin modules and the pages. SQLAlchemy comes in through capacity.*
+# (the dashboard never imports it itself: see the import-linter contracts in pyproject.toml).
+PRELOAD = (
+    "pandas",
+    "plotly.graph_objects",
+    "capacity.config",
+    "capacity.db.engine",
+    "capacity.db.queries",
+    "capacity.reports",
+    "capacity.analysis.costs",
+    "capacity.inventory",
+    "capacity.health",
+    "dashboard.figures",
+    "dashboard.summary",
+    "dashboard.capacity_figures",
+)
+
+
+def preload(modules: Sequence[str] = PRELOAD) -> list[str]:
+    """Import ``modules``; return one line per module that failed to import.
+
+    A failure is not fatal: the page that needs the module imports it again and shows the error.
+    """
+    failed = []
+    for name in modules:
+        try:
+            importlib.import_module(name)
+        except Exception as exc:
+            failed.append(f"{name}: {type(exc).__name__}: {exc}")
+    return failed
+
+
+def streamlit_argv(flags: Sequence[str]) -> list[str]:
+    """Return the ``sys.argv`` of ``streamlit run dashboard/app.py FLAGS``."""
+    return ["streamlit", "run", str(APP), *flags]
+
+
+def main(flags: Sequence[str] | None = None) -> None:
+    for problem in preload():
+        print(f"dashboard: could not preload {problem}", file=sys.stderr, flush=True)
+    from streamlit.web import cli
+
+    sys.argv = streamlit_argv(sys.argv[1:] if flags is None else flags)
+    # What `python -m streamlit` does; click exits the process when the server stops.
+    cli.main(prog_name="streamlit")
+
+
+if __name__ == "__main__":
+    main()
