@@ -292,8 +292,8 @@ def cmd_collect(args: argparse.Namespace, config: Config) -> int:
 
 
 DEMO_INTERVAL = "90m"
-PRICED_KINDS = ("teams", "nodes", "chargeback")
-REPORT_KINDS = ("teams", "namespaces", "workloads", "nodes", "recommendations", "chargeback")
+PRICED_KINDS = ("teams", "nodes", "clusters", "chargeback")
+REPORT_KINDS = ("teams", "namespaces", "workloads", "nodes", "clusters", "recommendations", "chargeback")
 
 
 def _when(text: str, flag: str) -> datetime:

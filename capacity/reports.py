@@ -21,7 +21,7 @@ import pandas as pd
 from sqlalchemy import Connection
 
 from capacity.analysis.attribution import UNALLOCATED
-from capacity.analysis.costs import IDLE, IdleMode, allocate, with_groups
+from capacity.analysis.costs import IDLE, SUM_COLUMNS, IdleMode, allocate, with_groups
 from capacity.analysis.dimensions import workload_labels
 from capacity.analysis.rightsizing import Policy, recommendations
 from capacity.config import Config
@@ -98,7 +98,7 @@ class Reads:
 
     def __init__(self) -> None:
         self._memo: dict[Hashable, pd.DataFrame] = {}
-        self._lock = threading.Lock()
+        self._lock = threading.RLock()  # a memoized result may itself read through the memo
 
     def _get(self, key: Hashable, read: Callable[[], pd.DataFrame]) -> pd.DataFrame:
         with self._lock:
@@ -116,13 +116,23 @@ class Reads:
         histograms: bool,
         spans: tuple[tuple[datetime, datetime], ...] | None = None,
     ) -> pd.DataFrame:
-        """Container sums with labels merged (``pod_labels``, ``namespace_labels``), per period with spans."""
+        """Container sums with labels merged (``pod_labels``, ``namespace_labels``), per period with spans.
+
+        With ``histograms`` every sum, maximum and the usage histograms (right-sizing);
+        without, only the sums cost allocation needs (``SUM_COLUMNS``).
+        """
         if not histograms and ("containers", start, end, clusters, True, spans) in self._memo:
             histograms = True  # a read with histograms serves one without
         key = ("containers", start, end, clusters, histograms, spans)
+        sums = None if histograms else SUM_COLUMNS
         return self._get(
-            key, lambda: _labelled(conn, _read_containers(conn, start, end, clusters, histograms, spans))
+            key,
+            lambda: _labelled(conn, _read_containers(conn, start, end, clusters, histograms, spans, sums)),
         )
+
+    def memo(self, key: Hashable, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
+        """Return ``compute()``, computed once per key (for results derived from reads)."""
+        return self._get(key, compute)
 
     def nodes(
         self,
@@ -162,10 +172,13 @@ def _read_containers(
     clusters: tuple[str, ...],
     histograms: bool,
     spans: tuple[tuple[datetime, datetime], ...] | None,
+    sums: tuple[str, ...] | None,
 ) -> pd.DataFrame:
     if spans is None:
-        return container_window(conn, start=start, end=end, clusters=clusters, histograms=histograms)
-    return container_periods(conn, periods=spans, clusters=clusters, histograms=histograms)
+        return container_window(
+            conn, start=start, end=end, clusters=clusters, histograms=histograms, sums=sums
+        )
+    return container_periods(conn, periods=spans, clusters=clusters, histograms=histograms, sums=sums)
 
 
 def _labelled(conn: Connection, frame: pd.DataFrame) -> pd.DataFrame:
@@ -231,8 +244,7 @@ def build_report(
     # recommendation window of the request, whatever the step.
     recs = None
     if request.kind in ("teams", "namespaces", "workloads"):
-        rec_start = max(request.start, request.end - timedelta(days=config.rightsizing.window_days))
-        recs = _recommendations(conn, request, config, rec_start, request.end, reads)
+        recs = _recommendations(conn, request, config, request.start, request.end, reads)
     if step is None:
         result = _report(conn, request, config, (request.start, request.end), None, recs, reads)
     elif request.kind == "recommendations":
@@ -285,12 +297,23 @@ def _grouped(
 def _recommendations(
     conn: Connection, request: ReportRequest, config: Config, start: datetime, end: datetime, reads: Reads
 ) -> pd.DataFrame:
-    return recommendations(
-        _grouped(conn, request, config, (start, end), None, reads, histograms=True),
-        window_seconds=(end - start).total_seconds(),
-        rates=config.pricing.default_rates.on_demand,
-        policy=_policy(config),
-    )
+    """Right-size over the last ``rightsizing.window_days`` of [start, end) (all of it when shorter).
+
+    The same recommendations, whichever report asks: the Savings table and the teams'
+    savings column agree for any window.
+    """
+    start = max(start, end - timedelta(days=config.rightsizing.window_days))
+    dimension = "team" if request.kind != "teams" else request.by
+
+    def compute() -> pd.DataFrame:
+        return recommendations(
+            _grouped(conn, request, config, (start, end), None, reads, histograms=True),
+            window_seconds=(end - start).total_seconds(),
+            rates=config.pricing.default_rates.on_demand,
+            policy=_policy(config),
+        )
+
+    return reads.memo(("recommendations", start, end, request.clusters, dimension), compute)
 
 
 def _by_period_then_cost(table: pd.DataFrame, lead: list[str]) -> pd.DataFrame:
@@ -317,7 +340,7 @@ def _report(
     if request.kind == "clusters":
         return cluster_report(reads.clusters(conn, *window, request.clusters, spans))
     if request.kind == "recommendations":
-        return _recommendations(conn, request, config, *window, reads)
+        return _recommendations(conn, request, config, *window, reads).copy()  # the memo stays as it is
     # Usage histograms are for right-sizing only: the allocation read skips merging them.
     containers = _grouped(conn, request, config, window, spans, reads, histograms=False)
     # Allocation needs only each cluster's idle cost and covered seconds: cluster rollups.

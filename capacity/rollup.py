@@ -17,6 +17,7 @@ by retention, the partial hour or day at a window's edge is no longer available 
 
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from collections.abc import Iterable, Iterator, Sequence
 from contextlib import contextmanager
@@ -764,13 +765,18 @@ def _read_containers(
     clusters: tuple[str, ...],
     histograms: bool,
     periods: Sequence[Range] | None,
+    sums: Sequence[str] | None = None,
 ) -> pd.DataFrame:
-    columns = ["bucket_start", *CONTAINER_WINDOW_COLUMNS]
-    sources, hist_sources = _window_sources(CONTAINERS, _scopes(conn, periods, start, end, clusters))
+    grain = CONTAINERS
+    if sums is not None:  # fewer columns to sum and carry: a cost report needs a dozen of them
+        grain = dataclasses.replace(CONTAINERS, exprs={name: CONTAINERS.exprs[name] for name in sums})
+    names = tuple(grain.exprs)
+    columns = ["bucket_start", *CONTAINER_WINDOW_COLUMNS[:7], *names, "cpu_usage_hist"]
+    sources, hist_sources = _window_sources(grain, _scopes(conn, periods, start, end, clusters))
     if not sources:
         return _labelled(pd.DataFrame(columns=columns), periods)
     labelled = periods is not None
-    totals = _aggregate(CONTAINERS, sources, bucketed=labelled).subquery("totals")
+    totals = _aggregate(grain, sources, bucketed=labelled).subquery("totals")
     clusters_table, workloads = _table(m.Cluster), _table(m.Workload)
     label = totals.c.bucket_start if labelled else literal(None).label("bucket_start")
     query = (
@@ -783,7 +789,7 @@ def _read_containers(
             workloads.c.kind,
             workloads.c.name.label("workload"),
             totals.c.container,
-            *(totals.c[name] for name in CONTAINER_COLUMNS),
+            *(totals.c[name] for name in names),
         )
         .select_from(
             totals.join(clusters_table, clusters_table.c.id == totals.c.cluster_id).join(
@@ -800,7 +806,7 @@ def _read_containers(
         )
     )
     rows = [(*row, None) for row in conn.execute(query).all()]
-    frame = _frame(rows, columns, CONTAINER_COLUMNS)
+    frame = _frame(rows, columns, names)
     if histograms:
         hists = _merged_hists(conn, hist_sources)
         keys = zip(frame["cluster_id"], frame["workload_id"], frame["container"], strict=True)
@@ -821,19 +827,26 @@ def container_window(
     end: datetime,
     clusters: tuple[str, ...] = (),
     histograms: bool = True,
+    sums: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Return one row per (cluster, workload, container) with the sums and maxima over [start, end).
 
     Columns: ``CONTAINER_WINDOW_COLUMNS`` (the ContainerRollup columns under the same names;
     ``cpu_usage_hist`` is a dict {bucket: replica-seconds}, empty with ``histograms=False``,
-    which skips their merge: only right-sizing needs them). Sorted by cluster, namespace,
-    kind, workload, container.
+    which skips their merge: only right-sizing needs them). ``sums`` names the only
+    ``CONTAINER_COLUMNS`` to read (default: all). Sorted by cluster, namespace, kind, workload,
+    container.
     """
-    return _read_containers(conn, start, end, clusters, histograms, None)
+    return _read_containers(conn, start, end, clusters, histograms, None, sums)
 
 
 def container_periods(
-    conn: Connection, *, periods: Sequence[Range], clusters: tuple[str, ...] = (), histograms: bool = False
+    conn: Connection,
+    *,
+    periods: Sequence[Range],
+    clusters: tuple[str, ...] = (),
+    histograms: bool = False,
+    sums: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Return ``container_window`` of every period at once, led by a ``period_start`` column.
 
@@ -842,7 +855,7 @@ def container_periods(
     """
     if not periods:
         return pd.DataFrame(columns=["period_start", *CONTAINER_WINDOW_COLUMNS])
-    return _read_containers(conn, periods[0][0], periods[-1][1], clusters, histograms, periods)
+    return _read_containers(conn, periods[0][0], periods[-1][1], clusters, histograms, periods, sums)
 
 
 def _read_nodes(

@@ -14,7 +14,7 @@ import pytest
 from sqlalchemy import Engine
 
 from capacity.cli import main
-from capacity.config import Config, Overhead, Retention, Shared
+from capacity.config import Config, Overhead, Retention, Rightsizing, Shared
 from capacity.db.engine import open_store
 from capacity.reports import CLUSTER_COLUMNS, Reads, ReportRequest, build_report, periods, team_names
 from capacity.rollup import compact
@@ -215,14 +215,18 @@ def test_reports_over_one_window_share_their_reads(fleet_db: str) -> None:
             held = len(reads._memo)
             again = build_report(conn, ReportRequest("teams", START, END), Config(), reads=reads)
             nodes = build_report(conn, ReportRequest("nodes", START, END), Config(), reads=reads)
+            recs = build_report(conn, ReportRequest("recommendations", START, END), Config(), reads=reads)
     finally:
         engine.dispose()
     pd.testing.assert_frame_equal(shared, alone)
     pd.testing.assert_frame_equal(again, alone)
     pd.testing.assert_frame_equal(nodes, nodes_alone)
-    # containers with histograms (right-sizing) serve the allocation read too, + clusters
-    assert held == 2
-    assert len(reads._memo) == 3  # + nodes; the second teams report read nothing
+    # containers with histograms (right-sizing) serve the allocation read too; recommendations; clusters
+    assert held == 3
+    assert len(reads._memo) == 4  # + nodes; the second teams report and the recommendations read nothing
+    # the Savings table and the teams' savings column are the same recommendations
+    assert recs["monthly_savings"].sum() == pytest.approx(shared["monthly_savings"].sum(), rel=1e-12)
+    assert recs["monthly_savings"].sum() > 0
 
 
 def test_team_names_are_the_teams_report_without_idle(fleet_db: str) -> None:
@@ -391,3 +395,30 @@ def test_rightsizing_policy_comes_from_config(
     assert (both["cpu_recommended_p50"] <= both["cpu_recommended"]).all()
     assert (both["cpu_recommended_p50"] < both["cpu_recommended"]).any()
     assert (both["memory_recommended_bytes_p50"] >= both["memory_recommended_bytes"]).all()
+
+
+def test_recommendations_cover_the_last_window_days_of_the_request(fleet_db: str) -> None:
+    config = Config(rightsizing=Rightsizing(window_days=0.5, min_hours=1))
+    engine = open_store(fleet_db)
+    try:
+        with engine.connect() as conn:
+            whole = build_report(conn, ReportRequest("recommendations", START, END), config)
+            last = build_report(
+                conn, ReportRequest("recommendations", END - timedelta(hours=12), END), config
+            )
+            everything = build_report(conn, ReportRequest("recommendations", START, END), Config())
+    finally:
+        engine.dispose()
+    assert len(whole) > 50
+    pd.testing.assert_frame_equal(whole, last)
+    # with the default 14 days, the whole 32-hour request is the window: other figures
+    assert not whole["cpu_recommended"].equals(everything["cpu_recommended"])
+
+
+def test_clusters_report_from_the_cli(fleet_db: str, capsys: pytest.CaptureFixture[str]) -> None:
+    window = ["--start", "2026-11-19T06:00", "--end", "2026-11-20T14:00"]
+    assert main(["report", "clusters", "--db", fleet_db, *window, "--step", "day", "--format", "json"]) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert list(rows[0]) == ["period_start", *CLUSTER_COLUMNS]
+    assert {r["period_start"] for r in rows} == {"2026-11-19T06:00:00Z", "2026-11-20T00:00:00Z"}
+    assert len(rows) == 6 and all(r["nodes_average"] > 0 and r["total_cost"] > 0 for r in rows)
