@@ -726,6 +726,19 @@ def _window_sources(
 _INTEGER_COLUMNS = frozenset({"samples", "restarts_max", "oom_kills_max"})
 
 
+def _driver_rows(conn: Connection, query: Select[Any]) -> list[tuple[Any, ...]]:
+    """Return the rows as the driver gives them, skipping SQLAlchemy's per-row processing.
+
+    Only for window reads, whose columns are names, ids, period numbers and sums (no dates,
+    no JSON); ``_frame`` turns PostgreSQL's Decimal sums into numbers.
+    """
+    result = conn.execute(query)
+    try:
+        return list(result.cursor.fetchall()) if result.cursor is not None else []
+    finally:
+        result.close()
+
+
 def _frame(rows: Sequence[Any], columns: Sequence[str], numeric: Sequence[str]) -> pd.DataFrame:
     """Return the rows as a frame with the sums as int64 or float64 (PostgreSQL sums arrive as Decimal)."""
     frame = pd.DataFrame.from_records([tuple(row) for row in rows], columns=list(columns))
@@ -805,8 +818,7 @@ def _read_containers(
             totals.c.container,
         )
     )
-    rows = [(*row, None) for row in conn.execute(query).all()]
-    frame = _frame(rows, columns, names)
+    frame = _frame(_driver_rows(conn, query), columns[:-1], names)
     if histograms:
         hists = _merged_hists(conn, hist_sources)
         keys = zip(frame["cluster_id"], frame["workload_id"], frame["container"], strict=True)
@@ -894,7 +906,7 @@ def _read_nodes(
         )
         .order_by(*([totals.c.bucket_start] if labelled else []), clusters_table.c.name, nodes.c.name)
     )
-    return _labelled(_frame(conn.execute(query).all(), columns, NODE_COLUMNS), periods)
+    return _labelled(_frame(_driver_rows(conn, query), columns, NODE_COLUMNS), periods)
 
 
 def node_window(
@@ -945,7 +957,7 @@ def _read_clusters(
         .select_from(totals.join(clusters_table, clusters_table.c.id == totals.c.cluster_id))
         .order_by(*([totals.c.bucket_start] if labelled else []), clusters_table.c.name)
     )
-    return _labelled(_frame(conn.execute(query).all(), columns, CLUSTER_COLUMNS), periods)
+    return _labelled(_frame(_driver_rows(conn, query), columns, CLUSTER_COLUMNS), periods)
 
 
 def cluster_window(

@@ -51,8 +51,13 @@ def attribute(
 
 def attribute_frame(frame: pd.DataFrame, rules: DimensionRules) -> pd.Series:
     """Return the dimension value of every row (columns namespace, pod_labels, namespace_labels)."""
-    values = [
-        attribute(rules, namespace=ns, pod_labels=pl, namespace_labels=nl)
-        for ns, pl, nl in zip(frame["namespace"], frame["pod_labels"], frame["namespace_labels"], strict=True)
-    ]
+    # Rows of one workload (its containers, its periods) share their label dicts: decide once.
+    decided: dict[tuple[str, int, int], str] = {}
+    values = []
+    for ns, pl, nl in zip(frame["namespace"], frame["pod_labels"], frame["namespace_labels"], strict=True):
+        key = (ns, id(pl), id(nl))
+        value = decided.get(key)
+        if value is None:
+            value = decided[key] = attribute(rules, namespace=ns, pod_labels=pl, namespace_labels=nl)
+        values.append(value)
     return pd.Series(values, index=frame.index, dtype="object")

@@ -16,6 +16,7 @@ the window: every cent is charged once.
 
 from __future__ import annotations
 
+from collections import defaultdict
 from collections.abc import Sequence
 from typing import Literal
 
@@ -193,10 +194,11 @@ def allocate(
 
 def _cluster_scope(per_cluster: pd.DataFrame, keys: list[str], grouped: pd.DataFrame) -> list[str]:
     """Return for each row of ``grouped`` the clusters its group spans, sorted and comma-joined."""
+    spans: dict[tuple[object, ...], list[str]] = defaultdict(list)
     pairs = per_cluster[[*keys, "cluster"]].drop_duplicates().sort_values("cluster", kind="stable")
-    scopes = pairs.groupby(keys, dropna=False, sort=False)["cluster"].agg(",".join).rename("__clusters")
-    joined = grouped[keys].merge(scopes.reset_index(), on=keys, how="left")
-    return [str(v) if isinstance(v, str) else "" for v in joined["__clusters"]]
+    for *key, cluster in pairs.itertuples(index=False, name=None):
+        spans[tuple(key)].append(str(cluster))
+    return [",".join(spans.get(key, ())) for key in grouped[keys].itertuples(index=False, name=None)]
 
 
 def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
