@@ -60,6 +60,14 @@ def _empty(title: str, message: str = "No data in this window") -> go.Figure:
     return fig
 
 
+def loading(title: str = "") -> go.Figure:
+    """An empty chart that says it is loading: shown in a chart's place while its data is read.
+
+    Sending it first also makes the browser fetch the plotly library while the server reads.
+    """
+    return _empty(title, "Loading…")
+
+
 def _period_hours(period_starts: Sequence[str], end: datetime | None) -> dict[str, float]:
     """Return each period's length in hours (the last one ends at ``end``)."""
     starts = sorted(set(period_starts))

@@ -186,6 +186,10 @@ def test_overview_on_the_fleet(
     util, alloc = (float(v.strip()[:-1]) for v in m["CPU utilization / allocation"].split("/"))
     assert 0 < util < alloc < 100  # the fleet requests more than it uses
     assert len(app.get("plotly_chart")) == 3
+    # the "Loading…" charts of the first render are all replaced by the real ones
+    specs = [str(chart.proto.spec) for chart in app.get("plotly_chart")]
+    assert all("Cost per day" in s or "allocatable" in s for s in specs), specs[0][:200]
+    assert not any("Loading" in s for s in specs)
     assert all(metric.help for metric in app.metric)
     cost = amount(m["Fleet cost"])
     app.multiselect(key="f_clusters").select("staging-us-central1").run()

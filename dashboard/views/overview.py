@@ -2,22 +2,56 @@
 
 from __future__ import annotations
 
+import pandas as pd
 import streamlit as st
 
-from dashboard import data, figures, filters
-from dashboard.summary import cores, fleet_summary, money, percent
+from dashboard import data, figures, filters, slots
+from dashboard.summary import FleetSummary, cores, fleet_summary, money, percent
 
 
 def render() -> None:
     f = filters.current()
     cur = data.currency()
     st.title("Overview")
+    # Layout first: the charts' places (see dashboard.slots), then the reports that fill them.
+    head = st.container()
+    cost_slot = st.empty()
+    left, right = st.columns(2)
+    cpu_slot, memory_slot = left.empty(), right.empty()
+    tail = st.container()
+    slots.loading(cost_slot, cpu_slot, memory_slot)
+
     teams = f.report("teams")
     clusters = f.report("clusters")  # one row per cluster: the node totals, without a row per node
     recs = f.report("recommendations")
     s = fleet_summary(teams, clusters, recs, f.covered_hours)
     scope = "the selected teams" if f.teams else "the fleet (node bill, idle included)"
+    with head:
+        _headline(s, scope, cur, clusters, f.covered_hours)
+    if teams.empty:
+        for slot in (cost_slot, cpu_slot, memory_slot):
+            slot.empty()
+        tail.info("No cost in this window for the selected clusters and teams.")
+        return
 
+    daily_teams = f.report("teams", step="day")
+    cost_slot.plotly_chart(
+        figures.cost_over_time(daily_teams, key="team", top=8, currency=cur, title="Cost per day by team"),
+        width="stretch",
+    )
+    daily_clusters = f.report("clusters", step="day")
+    cpu_slot.plotly_chart(
+        figures.capacity_over_time(daily_clusters, resource="cpu", end=f.end), width="stretch"
+    )
+    memory_slot.plotly_chart(
+        figures.capacity_over_time(daily_clusters, resource="memory", end=f.end), width="stretch"
+    )
+
+    with tail:
+        _teams_table(teams, cur, f.window)
+
+
+def _headline(s: FleetSummary, scope: str, cur: str, clusters: pd.DataFrame, hours: float) -> None:
     row = st.columns(4)
     row[0].metric(
         "Fleet cost",
@@ -66,24 +100,11 @@ def render() -> None:
         st.caption(
             f"{float(clusters['nodes_average'].sum()):,.0f} nodes on average in the window; total efficiency "
             f"{percent(s.total_efficiency)} (cost-weighted CPU and memory efficiency); average allocatable "
-            f"{cores(float(clusters['cpu_allocatable_core_hours'].sum()) / max(f.covered_hours, 1e-9))}."
+            f"{cores(float(clusters['cpu_allocatable_core_hours'].sum()) / max(hours, 1e-9))}."
         )
-    if teams.empty:
-        st.info("No cost in this window for the selected clusters and teams.")
-        return
 
-    daily_teams = f.report("teams", step="day")
-    st.plotly_chart(
-        figures.cost_over_time(daily_teams, key="team", top=8, currency=cur, title="Cost per day by team"),
-        width="stretch",
-    )
-    daily_clusters = f.report("clusters", step="day")
-    left, right = st.columns(2)
-    left.plotly_chart(figures.capacity_over_time(daily_clusters, resource="cpu", end=f.end), width="stretch")
-    right.plotly_chart(
-        figures.capacity_over_time(daily_clusters, resource="memory", end=f.end), width="stretch"
-    )
 
+def _teams_table(teams: pd.DataFrame, cur: str, window: str) -> None:
     st.subheader("Cost by team")
     st.dataframe(
         teams[["team", "cluster", "total_cost", "idle_cost", "total_efficiency", "monthly_savings"]],
@@ -99,7 +120,7 @@ def render() -> None:
     st.download_button(
         "Download CSV (capacity report teams)",
         data.csv_bytes(teams),
-        file_name=f"teams-{f.window}.csv",
+        file_name=f"teams-{window}.csv",
         mime="text/csv",
         key="dl_overview_teams",
     )

@@ -6,7 +6,7 @@ import pandas as pd
 import streamlit as st
 
 from capacity.analysis.costs import IDLE
-from dashboard import data, figures, filters
+from dashboard import data, figures, filters, slots
 from dashboard.filters import Filters
 from dashboard.summary import money, percent
 
@@ -87,20 +87,29 @@ def render() -> None:
         help="Shared: each team carries idle node cost in proportion to its allocated cost per resource.",
     )
     filters.set_param("idle", idle)
+    table = st.container()
+    bars = st.empty()
+    slots.loading(bars)
     teams = f.report("teams", idle=idle)
     if teams.empty:
-        st.info("No cost in this window for the selected clusters and teams.")
+        bars.empty()
+        table.info("No cost in this window for the selected clusters and teams.")
         return
     shown = _with_idle_share(teams)
-    st.caption("Click a column header to sort. Efficiency = usage / request; idle share = idle cost / cost.")
-    _table(
-        shown,
-        TEAM_SHOWN,
-        cur,
-        csv=teams,
-        name=f"teams-{f.window}",
+    with table:
+        st.caption(
+            "Click a column header to sort. Efficiency = usage / request; idle share = idle cost / cost."
+        )
+        _table(
+            shown,
+            TEAM_SHOWN,
+            cur,
+            csv=teams,
+            name=f"teams-{f.window}",
+        )
+    bars.plotly_chart(
+        figures.cost_bars(teams, key="team", currency=cur, title="Cost by team"), width="stretch"
     )
-    st.plotly_chart(figures.cost_bars(teams, key="team", currency=cur, title="Cost by team"), width="stretch")
 
     options = [str(t) for t in teams["team"] if t != IDLE]
     team = filters.url_selectbox("Team", options, "focus_team", help="Drill down into one team's namespaces.")
