@@ -93,15 +93,19 @@ class Reads:
     """Window reads memoized by their arguments: reports over the same window share them.
 
     Frames handed out are shared: callers must not modify them. Thread-safe (a dashboard
-    serves several sessions); one lock, so a read in flight is never started twice.
+    serves several sessions): one lock per read, so a read in flight is never started twice
+    and sessions reading other windows do not wait for it.
     """
 
     def __init__(self) -> None:
         self._memo: dict[Hashable, pd.DataFrame] = {}
-        self._lock = threading.RLock()  # a memoized result may itself read through the memo
+        self._locks: dict[Hashable, threading.Lock] = {}
+        self._guard = threading.Lock()
 
     def _get(self, key: Hashable, read: Callable[[], pd.DataFrame]) -> pd.DataFrame:
-        with self._lock:
+        with self._guard:
+            lock = self._locks.setdefault(key, threading.Lock())
+        with lock:  # reads nest (recommendations read containers), never under the same key
             if key not in self._memo:
                 self._memo[key] = read()
             return self._memo[key]
