@@ -12,11 +12,15 @@ Builds the database of ``benchmarks/report_scale.py`` (3 clusters, 1,500 nodes, 
     not cached yet) and times from the click until a rerun has started and finished and every
     chart is drawn again.
 
+Each page is measured ``--repeat`` times (a fresh server and browser context every time) and
+the median is judged, with the fastest and slowest shown: a shared 2-core machine varies by
+half a second from one render to the next.
+
 Prints a table with PASS/FAIL against the requirement: first render under 3 s, filter change
 under 1 s. A script that prints figures, never a timed test.
 
 Usage: .venv/bin/python benchmarks/dashboard_speed.py [--workdir DIR] [--db EXISTING.db]
-           [--filter-window 30d] [--pages overview,teams,...]
+           [--filter-window 30d] [--pages overview,teams,...] [--repeat 3]
 """
 
 from __future__ import annotations
@@ -24,6 +28,7 @@ from __future__ import annotations
 import argparse
 import importlib.util
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -141,6 +146,7 @@ def main() -> None:
     parser.add_argument("--db", type=Path, help="use this existing database instead of building one")
     parser.add_argument("--filter-window", default="30d", help="window clicked for the filter change")
     parser.add_argument("--pages", default=",".join(PAGES), help="comma-separated url paths")
+    parser.add_argument("--repeat", type=int, default=3, help="measurements per page (the median is judged)")
     args = parser.parse_args()
 
     from playwright.sync_api import sync_playwright
@@ -158,24 +164,26 @@ def main() -> None:
                 f"across 3 clusters, 30.5 days at 15 min; built in {time.perf_counter() - started:.0f} s, "
                 f"{db.stat().st_size / 1e6:.0f} MB"
             )
-        results: dict[str, dict[str, Any]] = {}
+        results: dict[str, list[dict[str, Any]]] = {}
         startups: list[float] = []
         load = [os.getloadavg()[0]]
         with sync_playwright() as pw:
             browser = pw.chromium.launch(executable_path=CHROMIUM, headless=True, args=CHROMIUM_ARGS)
             try:
-                for name in args.pages.split(","):
-                    try:  # cold: a fresh process per page
-                        server = DashboardServer(
-                            db, work / f"dashboard-{name}.log", start_seconds=SERVER_START_SECONDS
-                        )
-                    except RuntimeError as exc:
-                        raise SystemExit(str(exc)) from None
-                    startups.append(server.startup_seconds)
-                    try:
-                        results[name] = measure_page(browser, server.base, name, args.filter_window)
-                    finally:
-                        server.stop()
+                for _ in range(max(args.repeat, 1)):
+                    for name in args.pages.split(","):
+                        try:  # cold: a fresh process per page
+                            server = DashboardServer(
+                                db, work / f"dashboard-{name}.log", start_seconds=SERVER_START_SECONDS
+                            )
+                        except RuntimeError as exc:
+                            raise SystemExit(str(exc)) from None
+                        startups.append(server.startup_seconds)
+                        try:
+                            measured = measure_page(browser, server.base, name, args.filter_window)
+                            results.setdefault(name, []).append(measured)
+                        finally:
+                            server.stop()
             finally:
                 browser.close()
         load.append(os.getloadavg()[0])
@@ -190,21 +198,30 @@ def main() -> None:
     )
     print(f"1-minute load average {load[0]:.1f} before, {load[1]:.1f} after, on {os.cpu_count()} CPUs")
     print()
+    runs = len(next(iter(results.values()), []))
+    print(f"median of {runs} per page (fastest-slowest)")
     print(
-        f"{'page':10s} {'first render':>13s} {'< 3 s':>6s} {'filter change':>14s} {'< 1 s':>6s} {'charts':>7s}"
+        f"{'page':10s} {'first render':>22s} {'< 3 s':>6s} {'filter change':>22s} {'< 1 s':>6s} {'charts':>7s}"
     )
-    for name, r in results.items():
-        ok1 = "PASS" if r["first"] < FIRST_RENDER_LIMIT else "FAIL"
-        ok2 = "PASS" if r["change"] < FILTER_LIMIT else "FAIL"
+    for name, measured in results.items():
+        first = sorted(r["first"] for r in measured)
+        change = sorted(r["change"] for r in measured)
+        mid_first, mid_change = statistics.median(first), statistics.median(change)
+        ok1 = "PASS" if mid_first < FIRST_RENDER_LIMIT else "FAIL"
+        ok2 = "PASS" if mid_change < FILTER_LIMIT else "FAIL"
         print(
-            f"{name:10s} {r['first']:11.2f} s {ok1:>6s} {r['change']:12.2f} s {ok2:>6s} "
-            f"{r['charts']:>3d}/{r['charts_after']:<3d}"
+            f"{name:10s} {mid_first:5.2f} s ({first[0]:.2f}-{first[-1]:.2f}) {ok1:>6s} "
+            f"{mid_change:5.2f} s ({change[0]:.2f}-{change[-1]:.2f}) {ok2:>6s} "
+            f"{measured[0]['charts']:>3d}/{measured[0]['charts_after']:<3d}"
         )
-    for name, r in results.items():
-        if r["problem"]:
-            print(f"  {name}: {r['problem']}")
-        if f"window={args.filter_window}" not in r["url"]:
-            print(f"  {name}: the URL after the change does not hold window={args.filter_window}: {r['url']}")
+    for name, measured in results.items():
+        for r in measured:
+            if r["problem"]:
+                print(f"  {name}: {r['problem']}")
+            if f"window={args.filter_window}" not in r["url"]:
+                print(
+                    f"  {name}: the URL after the change does not hold window={args.filter_window}: {r['url']}"
+                )
 
 
 if __name__ == "__main__":
