@@ -72,7 +72,7 @@ END = NEWEST + timedelta(seconds=1)  # --end just after the newest snapshot
 MB = 1e6
 
 RAW_TABLES = ("snapshots", "node_samples", "container_samples", "quota_samples")
-ROLLUP_TABLES = ("container_rollups", "node_rollups")
+ROLLUP_TABLES = ("container_rollups", "node_rollups", "cluster_rollups")
 
 # In a fresh process: build_report's own time (imports, engine and first-query costs excluded).
 IN_PROCESS = r"""
@@ -234,7 +234,7 @@ def at_instant(base: Snapshot, at: datetime, rng: random.Random) -> Snapshot:
 
 # --- the database -------------------------------------------------------------------------------
 
-_ROLLUPS: tuple[type[m.Base], ...] = (m.ContainerRollup, m.NodeRollup)
+_ROLLUPS: tuple[type[m.Base], ...] = (m.ContainerRollup, m.NodeRollup, m.ClusterRollup)
 
 
 def copy_rollups_back(engine: Engine, day0: datetime, days: int) -> int:

@@ -40,7 +40,11 @@ SUM_COLUMNS = (
 
 
 def cluster_seconds(nodes: pd.DataFrame, scope: Sequence[str] = ("cluster",)) -> pd.Series:
-    """Return per cluster (per ``scope``) the seconds the window covers (its longest-lived node's)."""
+    """Return per cluster (per ``scope``) the seconds the window covers.
+
+    From cluster rows (``capacity.rollup.cluster_window``): the seconds its snapshots stand
+    for; from node rows: the longest-lived node's.
+    """
     if nodes.empty:
         return pd.Series(dtype=float)
     return nodes.groupby(list(scope))["seconds"].max()
