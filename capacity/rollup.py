@@ -415,6 +415,9 @@ def _merged_hists(conn: Connection, sources: Sequence[Select[Any]]) -> dict[Hist
 # Input rows (samples, or hourly rollup rows) summed by one statement: many small buckets go
 # together, a big cluster's buckets go one by one, and memory stays bounded either way.
 ROLL_BATCH_ROWS = 50_000
+# Time spans one statement carries (4 bound parameters each): well under SQLite's 32,766 and
+# PostgreSQL's 65,535 parameters. Compaction batches and per-period reads are cut to fit.
+MAX_SPANS = 1_000
 
 
 @dataclass(frozen=True, slots=True)
@@ -463,11 +466,11 @@ def _lock_cluster(conn: Connection, cid: int) -> None:
 
 
 def _batches(weights: dict[datetime, int]) -> Iterator[list[datetime]]:
-    """Yield consecutive runs of buckets whose weights stay within ROLL_BATCH_ROWS (at least one)."""
+    """Yield consecutive runs of at most MAX_SPANS buckets whose weights stay within ROLL_BATCH_ROWS."""
     batch: list[datetime] = []
     total = 0
     for bucket in sorted(weights):
-        if batch and total + weights[bucket] > ROLL_BATCH_ROWS:
+        if batch and (total + weights[bucket] > ROLL_BATCH_ROWS or len(batch) >= MAX_SPANS):
             yield batch
             batch, total = [], 0
         batch.append(bucket)
@@ -690,6 +693,15 @@ def window_plans(
 _TIERS: tuple[Tier | None, ...] = (DAY, HOUR, None)
 
 
+def _period_chunks(
+    conn: Connection, periods: Sequence[Range], clusters: tuple[str, ...]
+) -> list[Sequence[Range]]:
+    """Cut ``periods`` so that a read's spans (per cluster and period, two per tier at most) fit MAX_SPANS."""
+    per_period = 2 * max(1, len(_cluster_marks(conn, clusters)))
+    size = max(1, MAX_SPANS // per_period)
+    return [periods[i : i + size] for i in range(0, len(periods), size)]
+
+
 def _tier_ranges(plan: WindowPlan, tier: Tier | None) -> tuple[Range, ...]:
     return plan.days if tier == DAY else plan.hours if tier == HOUR else plan.raw
 
@@ -867,7 +879,11 @@ def container_periods(
     """
     if not periods:
         return pd.DataFrame(columns=["period_start", *CONTAINER_WINDOW_COLUMNS])
-    return _read_containers(conn, periods[0][0], periods[-1][1], clusters, histograms, periods, sums)
+    frames = [
+        _read_containers(conn, part[0][0], part[-1][1], clusters, histograms, part, sums)
+        for part in _period_chunks(conn, periods, clusters)
+    ]
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
 def _read_nodes(
@@ -926,7 +942,11 @@ def node_periods(
     """Return ``node_window`` of every period at once, led by a ``period_start`` column."""
     if not periods:
         return pd.DataFrame(columns=["period_start", *NODE_WINDOW_COLUMNS])
-    return _read_nodes(conn, periods[0][0], periods[-1][1], clusters, periods)
+    frames = [
+        _read_nodes(conn, part[0][0], part[-1][1], clusters, part)
+        for part in _period_chunks(conn, periods, clusters)
+    ]
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
 CLUSTER_WINDOW_COLUMNS: tuple[str, ...] = ("cluster", "cluster_id", *CLUSTER_COLUMNS)
@@ -978,4 +998,8 @@ def cluster_periods(
     """Return ``cluster_window`` of every period at once, led by a ``period_start`` column."""
     if not periods:
         return pd.DataFrame(columns=["period_start", *CLUSTER_WINDOW_COLUMNS])
-    return _read_clusters(conn, periods[0][0], periods[-1][1], clusters, periods)
+    frames = [
+        _read_clusters(conn, part[0][0], part[-1][1], clusters, part)
+        for part in _period_chunks(conn, periods, clusters)
+    ]
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)

@@ -435,8 +435,13 @@ def test_rollups_give_the_raw_totals(engine: Engine) -> None:
         assert cost == pytest.approx(hours[key], rel=1e-12)
 
 
+@pytest.mark.parametrize("chunked", [False, True], ids=["one-read", "chunked"])
 @pytest.mark.parametrize("compacted", [False, True], ids=["raw", "rolled-up"])
-def test_period_reads_equal_one_window_read_per_period(engine: Engine, compacted: bool) -> None:
+def test_period_reads_equal_one_window_read_per_period(
+    engine: Engine, compacted: bool, chunked: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if chunked:  # 2 clusters x 2 spans per period: one period per statement
+        monkeypatch.setattr(rollup, "MAX_SPANS", 4)
     if compacted:
         compact(engine, retention=KEEP_ALL, now=T0 + 3 * DAY)
     spans = periods(PARTIAL[0], PARTIAL[1], "day")
@@ -458,9 +463,14 @@ def test_period_reads_equal_one_window_read_per_period(engine: Engine, compacted
     assert list(got_c.columns) == ["period_start", *CONTAINER_WINDOW_COLUMNS]
 
 
-def test_compaction_of_more_buckets_than_a_compound_select_holds(empty_engine: Engine) -> None:
+@pytest.mark.parametrize("max_spans", [1_000, 128])
+def test_compaction_of_more_buckets_than_a_compound_select_holds(
+    empty_engine: Engine, max_spans: int, monkeypatch: pytest.MonkeyPatch
+) -> None:
     # One small node sampled hourly for 25 days: 600 hours fit in one compaction batch
-    # (SQLite refuses a UNION of more than 500 SELECTs; the buckets go as one VALUES list).
+    # (SQLite refuses a UNION of more than 500 SELECTs; the buckets go as one VALUES list),
+    # or in five when a statement may carry only 128 buckets.
+    monkeypatch.setattr(rollup, "MAX_SPANS", max_spans)
     with empty_engine.begin() as conn:
         for i in range(600):
             snap = f.snapshot("tiny", T0 + i * HOUR, workloads=1, nodes=1)
