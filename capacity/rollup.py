@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
@@ -781,67 +781,118 @@ NODE_WINDOW_COLUMNS: tuple[str, ...] = (
     "cluster", "cluster_id", "node_id", "node", "instance_type", "capacity_type", "node_pool", "zone",
     "region", *NODE_COLUMNS,
 )  # fmt: skip
+CLUSTER_WINDOW_COLUMNS: tuple[str, ...] = ("cluster", "cluster_id", *CLUSTER_COLUMNS)
 
 
-def _read_containers(
+@dataclass(frozen=True)
+class _Dimension:
+    """What a window read joins to its sums: the table ``key`` points to, and its named columns."""
+
+    table: Table
+    key: str  # the totals column that holds the table's id
+    columns: tuple[str, ...]  # selected in this order; "name" comes out as ``name_as``
+    name_as: str
+    order: tuple[str, ...]
+    tail: tuple[str, ...] = ()  # further grain keys, after the table's columns (and in the order)
+
+
+_WORKLOADS = _Dimension(
+    table=_table(m.Workload),
+    key="workload_id",
+    columns=("namespace", "kind", "name"),
+    name_as="workload",
+    order=("namespace", "kind", "name"),
+    tail=("container",),
+)
+_NODES = _Dimension(
+    table=_table(m.Node),
+    key="node_id",
+    columns=("name", "instance_type", "capacity_type", "node_pool", "zone", "region"),
+    name_as="node",
+    order=("name",),
+)
+
+
+def _read(
     conn: Connection,
-    start: datetime,
-    end: datetime,
+    grain: _Grain,
+    dimension: _Dimension | None,
+    window: Range,
     clusters: tuple[str, ...],
-    histograms: bool,
     periods: Sequence[Range] | None,
-    sums: Sequence[str] | None = None,
+    *,
+    histograms: bool = False,
 ) -> pd.DataFrame:
-    grain = CONTAINERS
-    if sums is not None:  # fewer columns to sum and carry: a cost report needs a dozen of them
-        grain = dataclasses.replace(CONTAINERS, exprs={name: CONTAINERS.exprs[name] for name in sums})
+    """Return the grain's sums over the window (per period, labelled) with names joined."""
     names = tuple(grain.exprs)
-    columns = ["bucket_start", *CONTAINER_WINDOW_COLUMNS[:7], *names, "cpu_usage_hist"]
-    sources, hist_sources = _window_sources(grain, _scopes(conn, periods, start, end, clusters))
+    lead = ["cluster", "cluster_id"]
+    if dimension is not None:
+        keys = [dimension.name_as if c == "name" else c for c in dimension.columns]
+        lead += [dimension.key, *keys, *dimension.tail]
+    columns = ["bucket_start", *lead, *names]
+    sources, hist_sources = _window_sources(grain, _scopes(conn, periods, *window, clusters))
     if not sources:
-        return _labelled(pd.DataFrame(columns=columns), periods)
-    labelled = periods is not None
-    totals = _aggregate(grain, sources, bucketed=labelled).subquery("totals")
-    clusters_table, workloads = _table(m.Cluster), _table(m.Workload)
-    label = totals.c.bucket_start if labelled else literal(None).label("bucket_start")
-    query = (
-        select(
-            label,
-            clusters_table.c.name.label("cluster"),
-            totals.c.cluster_id,
-            totals.c.workload_id,
-            workloads.c.namespace,
-            workloads.c.kind,
-            workloads.c.name.label("workload"),
-            totals.c.container,
-            *(totals.c[name] for name in names),
-        )
-        .select_from(
-            totals.join(clusters_table, clusters_table.c.id == totals.c.cluster_id).join(
-                workloads, workloads.c.id == totals.c.workload_id
-            )
-        )
-        .order_by(
-            *([totals.c.bucket_start] if labelled else []),
-            clusters_table.c.name,
-            workloads.c.namespace,
-            workloads.c.kind,
-            workloads.c.name,
-            totals.c.container,
-        )
-    )
-    frame = _frame(_driver_rows(conn, query), columns[:-1], names)
-    if histograms:
-        hists = _merged_hists(conn, hist_sources)
-        keys = zip(frame["cluster_id"], frame["workload_id"], frame["container"], strict=True)
-        if labelled:
-            found = [hists.get((b, *k), {}) for b, k in zip(frame["bucket_start"], keys, strict=True)]
-        else:
-            found = [hists.get(k, {}) for k in keys]
+        frame = pd.DataFrame(columns=columns)
     else:
-        found = [{} for _ in range(len(frame))]
-    frame["cpu_usage_hist"] = pd.Series(found, index=frame.index, dtype=object)
+        labelled = periods is not None
+        totals = _aggregate(grain, sources, bucketed=labelled).subquery("totals")
+        cluster_table = _table(m.Cluster)
+        selected: list[ColumnElement[Any]] = [
+            totals.c.bucket_start if labelled else literal(None).label("bucket_start"),
+            cluster_table.c.name.label("cluster"),
+            totals.c.cluster_id,
+        ]
+        source: FromClause = totals.join(cluster_table, cluster_table.c.id == totals.c.cluster_id)
+        order: list[ColumnElement[Any]] = [
+            *([totals.c.bucket_start] if labelled else []),
+            cluster_table.c.name,
+        ]
+        if dimension is not None:
+            table = dimension.table
+            source = source.join(table, table.c.id == totals.c[dimension.key])
+            selected += [
+                totals.c[dimension.key],
+                *(
+                    table.c[c].label(dimension.name_as) if c == "name" else table.c[c]
+                    for c in dimension.columns
+                ),
+                *(totals.c[c] for c in dimension.tail),
+            ]
+            order += [*(table.c[c] for c in dimension.order), *(totals.c[c] for c in dimension.tail)]
+        query = select(*selected, *(totals.c[name] for name in names)).select_from(source).order_by(*order)
+        frame = _frame(_driver_rows(conn, query), columns, names)
+    if grain.hist:
+        found: list[dict[int, float]] = [{} for _ in range(len(frame))]
+        if histograms and len(frame):
+            hists = _merged_hists(conn, hist_sources)
+            ids = zip(frame["cluster_id"], frame["workload_id"], frame["container"], strict=True)
+            if periods is not None:
+                found = [hists.get((b, *k), {}) for b, k in zip(frame["bucket_start"], ids, strict=True)]
+            else:
+                found = [hists.get(k, {}) for k in ids]
+        frame["cpu_usage_hist"] = pd.Series(found, index=frame.index, dtype=object)
     return _labelled(frame, periods)
+
+
+def _in_periods(
+    conn: Connection,
+    periods: Sequence[Range],
+    clusters: tuple[str, ...],
+    read: Callable[[Range, Sequence[Range]], pd.DataFrame],
+    columns: Sequence[str],
+) -> pd.DataFrame:
+    """Return ``read`` over consecutive chunks of ``periods`` (see ``MAX_SPANS``), concatenated."""
+    if not periods:
+        return pd.DataFrame(columns=["period_start", *columns])
+    frames = [read((part[0][0], part[-1][1]), part) for part in _period_chunks(conn, periods, clusters)]
+    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+
+def _containers_grain(sums: Sequence[str] | None) -> _Grain:
+    if sums is None:
+        return CONTAINERS
+    # fewer columns to sum and carry: a cost report needs a dozen of them
+    return dataclasses.replace(CONTAINERS, exprs={name: CONTAINERS.exprs[name] for name in sums})
 
 
 def container_window(
@@ -861,7 +912,8 @@ def container_window(
     ``CONTAINER_COLUMNS`` to read (default: all). Sorted by cluster, namespace, kind, workload,
     container.
     """
-    return _read_containers(conn, start, end, clusters, histograms, None, sums)
+    grain = _containers_grain(sums)
+    return _read(conn, grain, _WORKLOADS, (start, end), clusters, None, histograms=histograms)
 
 
 def container_periods(
@@ -877,52 +929,12 @@ def container_periods(
     One read per tier for all periods (not one window read per period): rows are labelled with
     the start of the period that holds them. Periods must not overlap. Sorted by period first.
     """
-    if not periods:
-        return pd.DataFrame(columns=["period_start", *CONTAINER_WINDOW_COLUMNS])
-    frames = [
-        _read_containers(conn, part[0][0], part[-1][1], clusters, histograms, part, sums)
-        for part in _period_chunks(conn, periods, clusters)
-    ]
-    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+    grain = _containers_grain(sums)
 
+    def read(window: Range, part: Sequence[Range]) -> pd.DataFrame:
+        return _read(conn, grain, _WORKLOADS, window, clusters, part, histograms=histograms)
 
-def _read_nodes(
-    conn: Connection,
-    start: datetime,
-    end: datetime,
-    clusters: tuple[str, ...],
-    periods: Sequence[Range] | None,
-) -> pd.DataFrame:
-    columns = ["bucket_start", *NODE_WINDOW_COLUMNS]
-    sources, _ = _window_sources(NODES, _scopes(conn, periods, start, end, clusters))
-    if not sources:
-        return _labelled(pd.DataFrame(columns=columns), periods)
-    labelled = periods is not None
-    totals = _aggregate(NODES, sources, bucketed=labelled).subquery("totals")
-    clusters_table, nodes = _table(m.Cluster), _table(m.Node)
-    label = totals.c.bucket_start if labelled else literal(None).label("bucket_start")
-    query = (
-        select(
-            label,
-            clusters_table.c.name.label("cluster"),
-            totals.c.cluster_id,
-            totals.c.node_id,
-            nodes.c.name.label("node"),
-            nodes.c.instance_type,
-            nodes.c.capacity_type,
-            nodes.c.node_pool,
-            nodes.c.zone,
-            nodes.c.region,
-            *(totals.c[name] for name in NODE_COLUMNS),
-        )
-        .select_from(
-            totals.join(clusters_table, clusters_table.c.id == totals.c.cluster_id).join(
-                nodes, nodes.c.id == totals.c.node_id
-            )
-        )
-        .order_by(*([totals.c.bucket_start] if labelled else []), clusters_table.c.name, nodes.c.name)
-    )
-    return _labelled(_frame(_driver_rows(conn, query), columns, NODE_COLUMNS), periods)
+    return _in_periods(conn, periods, clusters, read, CONTAINER_WINDOW_COLUMNS)
 
 
 def node_window(
@@ -933,51 +945,18 @@ def node_window(
     Columns: ``NODE_WINDOW_COLUMNS`` (the NodeRollup columns under the same names), sorted by
     cluster and node name.
     """
-    return _read_nodes(conn, start, end, clusters, None)
+    return _read(conn, NODES, _NODES, (start, end), clusters, None)
 
 
 def node_periods(
     conn: Connection, *, periods: Sequence[Range], clusters: tuple[str, ...] = ()
 ) -> pd.DataFrame:
     """Return ``node_window`` of every period at once, led by a ``period_start`` column."""
-    if not periods:
-        return pd.DataFrame(columns=["period_start", *NODE_WINDOW_COLUMNS])
-    frames = [
-        _read_nodes(conn, part[0][0], part[-1][1], clusters, part)
-        for part in _period_chunks(conn, periods, clusters)
-    ]
-    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
+    def read(window: Range, part: Sequence[Range]) -> pd.DataFrame:
+        return _read(conn, NODES, _NODES, window, clusters, part)
 
-CLUSTER_WINDOW_COLUMNS: tuple[str, ...] = ("cluster", "cluster_id", *CLUSTER_COLUMNS)
-
-
-def _read_clusters(
-    conn: Connection,
-    start: datetime,
-    end: datetime,
-    clusters: tuple[str, ...],
-    periods: Sequence[Range] | None,
-) -> pd.DataFrame:
-    columns = ["bucket_start", *CLUSTER_WINDOW_COLUMNS]
-    sources, _ = _window_sources(CLUSTERS, _scopes(conn, periods, start, end, clusters))
-    if not sources:
-        return _labelled(pd.DataFrame(columns=columns), periods)
-    labelled = periods is not None
-    totals = _aggregate(CLUSTERS, sources, bucketed=labelled).subquery("totals")
-    clusters_table = _table(m.Cluster)
-    label = totals.c.bucket_start if labelled else literal(None).label("bucket_start")
-    query = (
-        select(
-            label,
-            clusters_table.c.name.label("cluster"),
-            totals.c.cluster_id,
-            *(totals.c[name] for name in CLUSTER_COLUMNS),
-        )
-        .select_from(totals.join(clusters_table, clusters_table.c.id == totals.c.cluster_id))
-        .order_by(*([totals.c.bucket_start] if labelled else []), clusters_table.c.name)
-    )
-    return _labelled(_frame(_driver_rows(conn, query), columns, CLUSTER_COLUMNS), periods)
+    return _in_periods(conn, periods, clusters, read, NODE_WINDOW_COLUMNS)
 
 
 def cluster_window(
@@ -989,17 +968,15 @@ def cluster_window(
     for, ``node_seconds`` the nodes' seconds summed; every other sum as in ``node_window``.
     Read from the cluster rollups: one row per cluster and bucket, whatever the node count.
     """
-    return _read_clusters(conn, start, end, clusters, None)
+    return _read(conn, CLUSTERS, None, (start, end), clusters, None)
 
 
 def cluster_periods(
     conn: Connection, *, periods: Sequence[Range], clusters: tuple[str, ...] = ()
 ) -> pd.DataFrame:
     """Return ``cluster_window`` of every period at once, led by a ``period_start`` column."""
-    if not periods:
-        return pd.DataFrame(columns=["period_start", *CLUSTER_WINDOW_COLUMNS])
-    frames = [
-        _read_clusters(conn, part[0][0], part[-1][1], clusters, part)
-        for part in _period_chunks(conn, periods, clusters)
-    ]
-    return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
+
+    def read(window: Range, part: Sequence[Range]) -> pd.DataFrame:
+        return _read(conn, CLUSTERS, None, window, clusters, part)
+
+    return _in_periods(conn, periods, clusters, read, CLUSTER_WINDOW_COLUMNS)

@@ -711,3 +711,15 @@ def test_empty_store_and_cluster_filter(empty_engine: Engine) -> None:
     assert math.isclose(only_a["cpu_cost"].sum(), 3 * 0.03 * NOMINAL / 3600)
     with pytest.raises(ValueError, match="naive"):
         plan_window(datetime(2026, 1, 1), datetime(2026, 1, 2), hour_until=None, day_until=None)
+
+
+def test_a_read_of_some_sums_is_those_columns_of_the_full_read(engine: Engine) -> None:
+    compact(engine, retention=KEEP_ALL, now=T0 + 3 * DAY)
+    sums = ("cpu_cost", "memory_request_bs", "replica_seconds")
+    with engine.connect() as conn:
+        full = container_window(conn, start=PARTIAL[0], end=PARTIAL[1])
+        some = container_window(conn, start=PARTIAL[0], end=PARTIAL[1], histograms=False, sums=sums)
+    keys = list(CONTAINER_WINDOW_COLUMNS[:7])
+    assert list(some.columns) == [*keys, *sums, "cpu_usage_hist"]
+    pd.testing.assert_frame_equal(some[[*keys, *sums]], full[[*keys, *sums]], check_exact=False, rtol=1e-12)
+    assert all(h == {} for h in some["cpu_usage_hist"]) and any(h for h in full["cpu_usage_hist"])
