@@ -146,12 +146,8 @@ class Reads:
         clusters: tuple[str, ...],
         spans: tuple[tuple[datetime, datetime], ...] | None = None,
     ) -> pd.DataFrame:
-        def read() -> pd.DataFrame:
-            if spans is None:
-                return node_window(conn, start=start, end=end, clusters=clusters)
-            return node_periods(conn, periods=spans, clusters=clusters)
-
-        return self._get(("nodes", start, end, clusters, spans), read)
+        """Node sums (``node_window``), per period with spans."""
+        return self._sums("nodes", node_window, node_periods, conn, start, end, clusters, spans)
 
     def clusters(
         self,
@@ -161,12 +157,26 @@ class Reads:
         clusters: tuple[str, ...],
         spans: tuple[tuple[datetime, datetime], ...] | None = None,
     ) -> pd.DataFrame:
+        """Cluster sums (``cluster_window``), per period with spans."""
+        return self._sums("clusters", cluster_window, cluster_periods, conn, start, end, clusters, spans)
+
+    def _sums(
+        self,
+        kind: str,
+        window: Callable[..., pd.DataFrame],
+        per_period: Callable[..., pd.DataFrame],
+        conn: Connection,
+        start: datetime,
+        end: datetime,
+        clusters: tuple[str, ...],
+        spans: tuple[tuple[datetime, datetime], ...] | None,
+    ) -> pd.DataFrame:
         def read() -> pd.DataFrame:
             if spans is None:
-                return cluster_window(conn, start=start, end=end, clusters=clusters)
-            return cluster_periods(conn, periods=spans, clusters=clusters)
+                return window(conn, start=start, end=end, clusters=clusters)
+            return per_period(conn, periods=spans, clusters=clusters)
 
-        return self._get(("clusters", start, end, clusters, spans), read)
+        return self._get((kind, start, end, clusters, spans), read)
 
 
 def _read_containers(
