@@ -19,10 +19,11 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
+from types import MappingProxyType
 from typing import Any, Literal, cast
 
 import pandas as pd
@@ -736,6 +737,7 @@ def _window_sources(
 
 
 _INTEGER_COLUMNS = frozenset({"samples", "restarts_max", "oom_kills_max"})
+_NO_HISTOGRAM: Mapping[int, float] = MappingProxyType({})
 
 
 def _driver_rows(conn: Connection, query: Select[Any]) -> list[tuple[Any, ...]]:
@@ -862,7 +864,8 @@ def _read(
         query = select(*selected, *(totals.c[name] for name in names)).select_from(source).order_by(*order)
         frame = _frame(_driver_rows(conn, query), columns, names)
     if grain.hist:
-        found: list[dict[int, float]] = [{} for _ in range(len(frame))]
+        # Without histograms, every row holds the same read-only empty mapping (no dict per row).
+        found: list[Mapping[int, float]] = [_NO_HISTOGRAM] * len(frame)
         if histograms and len(frame):
             hists = _merged_hists(conn, hist_sources)
             ids = zip(frame["cluster_id"], frame["workload_id"], frame["container"], strict=True)
