@@ -43,6 +43,7 @@ from sqlalchemy import (
     literal,
     or_,
     select,
+    true,
     union_all,
     update,
     values,
@@ -395,19 +396,29 @@ HistKey = tuple[Any, ...]  # (cluster_id, workload_id, container), led by bucket
 
 
 def _merged_hists(conn: Connection, sources: Sequence[Select[Any]]) -> dict[HistKey, dict[int, float]]:
-    """Return {key: merged histogram}, each row's weights multiplied by its scale."""
+    """Return {key: merged histogram}, each row's weights multiplied by its scale.
+
+    The database unpacks the JSON and adds the weights (SQLite's ``json_each``, PostgreSQL's
+    ``jsonb_each_text``), so Python sees one row per key and bucket, not one per sample.
+    """
     merged: dict[HistKey, dict[int, float]] = defaultdict(dict)
     if not sources:
         return merged
-    query = sources[0] if len(sources) == 1 else union_all(*sources)
-    for row in conn.execute(query):
-        *key, scale, hist = row
-        if not hist:
-            continue
-        target = merged[tuple(key)]
-        for bucket, weight in hist.items():
-            index = int(bucket)
-            target[index] = target.get(index, 0.0) + float(weight) * float(scale)
+    rows = (sources[0] if len(sources) == 1 else union_all(*sources)).subquery("hist_rows")
+    keys = [c for c in rows.c if c.name not in ("scale", "cpu_usage_hist")]
+    if conn.dialect.name == "postgresql":
+        each = func.jsonb_each_text(rows.c.cpu_usage_hist).table_valued("key", "value").alias("bucket")
+        weight: ColumnElement[Any] = sql_cast(each.c.value, Double())
+    else:
+        each = func.json_each(rows.c.cpu_usage_hist).table_valued("key", "value").alias("bucket")
+        weight = each.c.value
+    query = (
+        select(*keys, each.c.key, func.sum(weight * rows.c.scale))
+        .select_from(rows.join(each, true()))
+        .group_by(*keys, each.c.key)
+    )
+    for *key, bucket, total in conn.execute(query):
+        merged[tuple(key)][int(bucket)] = float(total)
     return merged
 
 
