@@ -76,6 +76,26 @@ def test_preload_neither_runs_the_app_nor_declares_streamlit_caches() -> None:
     assert done.stderr == ""
 
 
+def test_warm_plotly_leaves_the_pages_figures_nothing_to_import() -> None:
+    """After preload and warm_plotly, building the Overview's and Teams' figures imports no module."""
+    code = """
+import json, sys
+from dashboard import serve
+serve.preload()
+serve.warm_plotly()
+import pandas as pd
+from dashboard import figures
+before = set(sys.modules)
+daily = pd.DataFrame({"period_start": ["2026-11-01T00:00:00Z", "2026-11-02T00:00:00Z"], "team": ["a", "b"],
+                      "total_cost": [1.0, 2.0], "cluster": ["c", "c"]})
+figures.cost_over_time(daily, key="team", top=8, currency="USD", title="t").to_json()
+figures.cost_bars(daily, key="team", currency="USD", title="t").to_json()
+print(json.dumps(sorted(set(sys.modules) - before)))
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert json.loads(done.stdout) == []
+
+
 def test_a_module_that_fails_to_preload_is_reported_not_fatal() -> None:
     assert serve.preload(("json", "capacity.no_such_module")) == [
         "capacity.no_such_module: ModuleNotFoundError: No module named 'capacity.no_such_module'"
