@@ -32,6 +32,7 @@ from capacity.rollup import (
     container_window,
     node_periods,
     node_window,
+    workloads_in_window,
 )
 
 Kind = Literal["teams", "namespaces", "workloads", "nodes", "clusters", "recommendations", "chargeback"]
@@ -129,10 +130,17 @@ class Reads:
             histograms = True  # a read with histograms serves one without
         key = ("containers", start, end, clusters, histograms, spans)
         sums = None if histograms else SUM_COLUMNS
-        return self._get(
-            key,
-            lambda: _labelled(conn, _read_containers(conn, start, end, clusters, histograms, spans, sums)),
-        )
+
+        def read() -> pd.DataFrame:
+            if not histograms and spans is None:
+                # the periods of this window, read for a stepped report, add up to it
+                wanted = ("containers", start, end, clusters, False)
+                for held, frame in list(self._memo.items()):
+                    if isinstance(held, tuple) and len(held) == 6 and held[:5] == wanted and held[5]:
+                        return _summed_periods(frame)
+            return _labelled(conn, _read_containers(conn, start, end, clusters, histograms, spans, sums))
+
+        return self._get(key, read)
 
     def memo(self, key: Hashable, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
         """Return ``compute()``, computed once per key (for results derived from reads)."""
@@ -177,6 +185,18 @@ class Reads:
             return per_period(conn, periods=spans, clusters=clusters)
 
         return self._get((kind, start, end, clusters, spans), read)
+
+
+def _summed_periods(frame: pd.DataFrame) -> pd.DataFrame:
+    """Return a period read of container sums as the window read: the periods' sums added."""
+    keys = ["cluster", "cluster_id", "workload_id", "namespace", "kind", "workload", "container"]
+    summed = frame.groupby(keys, sort=False, dropna=False)[list(SUM_COLUMNS)].sum().reset_index()
+    per_workload = frame.drop_duplicates("workload_id")[
+        ["workload_id", *(c for c in frame.columns if c not in (*keys, *SUM_COLUMNS, PERIOD))]
+    ]
+    summed = summed.merge(per_workload, on="workload_id", how="left")
+    summed = summed.sort_values(["cluster", "namespace", "kind", "workload", "container"], kind="stable")
+    return summed[[c for c in frame.columns if c != PERIOD]].reset_index(drop=True)
 
 
 def _read_containers(
@@ -224,12 +244,15 @@ def team_names(
     """Return the teams that ran containers in [start, end) (outside shared namespaces), sorted.
 
     The teams of a ``teams`` report over the window without its ``__idle__`` row, from the
-    container read alone (no allocation, no right-sizing).
+    ids of the workloads in the window alone (no sums, no allocation, no right-sizing).
     """
-    frame = (reads or Reads()).containers(conn, start, end, clusters, histograms=False)
+    frame = (reads or Reads()).memo(
+        ("workloads", start, end, clusters),
+        lambda: workloads_in_window(conn, start=start, end=end, clusters=clusters),
+    )
     if frame.empty:
         return []
-    grouped = with_groups(frame, config.attribution, "team", config.shared)
+    grouped = with_groups(_labelled(conn, frame), config.attribution, "team", config.shared)
     return sorted({str(g) for g in grouped.loc[~grouped["shared"].astype(bool), "group"]})
 
 

@@ -902,6 +902,33 @@ def _in_periods(
     return frames[0] if len(frames) == 1 else pd.concat(frames, ignore_index=True)
 
 
+def workloads_in_window(
+    conn: Connection, *, start: datetime, end: datetime, clusters: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """Return the workloads with container rows in [start, end): ``workload_id``, ``namespace``.
+
+    Distinct ids only, from the tiers' keys (the rollups' primary key holds them): no sums.
+    """
+    selects = []
+    for tier, scope in _scopes(conn, None, start, end, clusters):
+        found = scope.source(CS if tier is None else CR, tier)
+        if found is None:
+            continue
+        _, source, where = found
+        table = CS if tier is None else CR
+        selects.append(select(table.c.workload_id).select_from(source).where(*where))
+    if not selects:
+        return pd.DataFrame(columns=["workload_id", "namespace"])
+    ids = (selects[0] if len(selects) == 1 else union_all(*selects)).subquery("ids")
+    workloads = _table(m.Workload)
+    query = (
+        select(workloads.c.id.label("workload_id"), workloads.c.namespace)
+        .where(workloads.c.id.in_(select(ids.c.workload_id)))
+        .order_by(workloads.c.id)
+    )
+    return pd.DataFrame(_driver_rows(conn, query), columns=["workload_id", "namespace"])
+
+
 def _containers_grain(sums: Sequence[str] | None) -> _Grain:
     if sums is None:
         return CONTAINERS

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
+import capacity.reports as reports
 from capacity.cli import main
 from capacity.config import Config, Overhead, Retention, Rightsizing, Shared
 from capacity.db.engine import open_store
@@ -422,3 +423,27 @@ def test_clusters_report_from_the_cli(fleet_db: str, capsys: pytest.CaptureFixtu
     assert list(rows[0]) == ["period_start", *CLUSTER_COLUMNS]
     assert {r["period_start"] for r in rows} == {"2026-11-19T06:00:00Z", "2026-11-20T00:00:00Z"}
     assert len(rows) == 6 and all(r["nodes_average"] > 0 and r["total_cost"] > 0 for r in rows)
+
+
+def test_a_window_read_adds_up_its_periods_when_they_were_read(
+    fleet_db: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    spans = tuple(periods(START, END, "day"))
+    engine = open_store(fleet_db)
+    try:
+        with engine.connect() as conn:
+            want = Reads().containers(conn, START, END, (), histograms=False)
+            reads = Reads()
+            reads.containers(conn, START, END, (), histograms=False, spans=spans)
+            calls: list[object] = []
+            real = reports._read_containers
+            monkeypatch.setattr(reports, "_read_containers", lambda *a: calls.append(a) or real(*a))
+            got = reads.containers(conn, START, END, (), histograms=False)
+            assert calls == []  # no database read: the periods were added up
+            teams = build_report(conn, ReportRequest("teams", START, END), Config(), reads=reads)
+            plain = build_report(conn, ReportRequest("teams", START, END), Config())
+    finally:
+        engine.dispose()
+    assert len(want) > 100
+    pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-9)
+    pd.testing.assert_frame_equal(teams, plain, check_exact=False, rtol=1e-9)

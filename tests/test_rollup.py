@@ -43,6 +43,7 @@ from capacity.rollup import (
     node_window,
     plan_window,
     window_plans,
+    workloads_in_window,
 )
 
 NOMINAL = 900.0  # seconds: one snapshot every 15 minutes
@@ -723,3 +724,18 @@ def test_a_read_of_some_sums_is_those_columns_of_the_full_read(engine: Engine) -
     assert list(some.columns) == [*keys, *sums, "cpu_usage_hist"]
     pd.testing.assert_frame_equal(some[[*keys, *sums]], full[[*keys, *sums]], check_exact=False, rtol=1e-12)
     assert all(h == {} for h in some["cpu_usage_hist"]) and any(h for h in full["cpu_usage_hist"])
+
+
+@pytest.mark.parametrize("compacted", [False, True], ids=["raw", "rolled-up"])
+def test_workloads_in_a_window_are_those_with_sums_there(engine: Engine, compacted: bool) -> None:
+    if compacted:
+        compact(engine, retention=KEEP_ALL, now=T0 + 3 * DAY)
+    with engine.connect() as conn:
+        for window, clusters in ((PARTIAL, ()), ((T0 + DAY, T0 + DAY + HOUR), ("beta",)), ((T0, T0), ())):
+            ids = workloads_in_window(conn, start=window[0], end=window[1], clusters=clusters)
+            sums = container_window(conn, start=window[0], end=window[1], clusters=clusters, histograms=False)
+            assert ids["workload_id"].tolist() == sorted(set(sums["workload_id"]))
+            assert len(ids) > 0 or window[0] == window[1]
+            pairs = set(zip(sums["workload_id"], sums["namespace"], strict=True))
+            assert set(zip(ids["workload_id"], ids["namespace"], strict=True)) == pairs
+    assert len(pairs) == 0  # the empty window

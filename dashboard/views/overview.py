@@ -21,6 +21,8 @@ def render() -> None:
     tail = st.container()
     slots.loading(cost_slot, cpu_slot, memory_slot)
 
+    # The daily series first: the window's sums are then the days' sums added, not a second read.
+    daily_teams = f.report("teams", step="day")
     teams = f.report("teams")
     clusters = f.report("clusters")  # one row per cluster: the node totals, without a row per node
     recs = f.report("recommendations")
@@ -34,7 +36,6 @@ def render() -> None:
         tail.info("No cost in this window for the selected clusters and teams.")
         return
 
-    daily_teams = f.report("teams", step="day")
     cost_slot.plotly_chart(
         figures.cost_over_time(daily_teams, key="team", top=8, currency=cur, title="Cost per day by team"),
         width="stretch",
