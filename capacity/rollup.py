@@ -911,12 +911,12 @@ def workloads_in_window(
     """
     selects = []
     for tier, scope in _scopes(conn, None, start, end, clusters):
-        found = scope.source(CS if tier is None else CR, tier)
-        if found is None:
-            continue
-        _, source, where = found
         table = CS if tier is None else CR
-        selects.append(select(table.c.workload_id).select_from(source).where(*where))
+        time = table.c.taken_at if tier is None else table.c.bucket_start
+        tier_only = [] if tier is None else [table.c.tier == tier]
+        # One SELECT per range: with the ranges OR-ed, SQLite scans the whole tier's index.
+        for condition in _range_conditions(table.c.cluster_id, time, scope.ranges or {}):
+            selects.append(select(table.c.workload_id).where(*tier_only, condition))
     if not selects:
         return pd.DataFrame(columns=["workload_id", "namespace"])
     ids = (selects[0] if len(selects) == 1 else union_all(*selects)).subquery("ids")
