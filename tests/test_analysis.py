@@ -334,3 +334,38 @@ def test_every_cent_is_charged_once_and_never_negative(
     # idle of every cluster, shared namespaces and all: nothing lost, nothing charged twice
     assert table["total_cost"].sum() == pytest.approx(direct + idle_prod + idle_staging, rel=1e-9, abs=1e-9)
     assert not table.duplicated(["team", "cluster"]).any()  # one row per team, one idle row per cluster
+
+
+@pytest.mark.parametrize("idle", ["separate", "share"])
+def test_periods_without_node_rows_still_allocate(idle: str) -> None:
+    """A stepped report over containers whose nodes were never sampled: direct costs, no idle."""
+    rows = [
+        container(namespace="shop"),
+        container(namespace="kube-system", workload="coredns"),
+        container(cluster="staging", namespace="shop", workload="api"),
+    ]
+    frame = pd.DataFrame([{**r, "period_start": p} for p in ("2026-11-01", "2026-11-02") for r in rows])
+    frame = with_groups(frame, Attribution(), "team", Shared(namespaces=["kube-system"]))
+    nodes = pd.DataFrame(columns=["period_start", "cluster", "seconds", "cpu_idle_cost", "memory_idle_cost",
+                                  "gpu_idle_cost"])  # fmt: skip
+    shared = Shared(namespaces=["kube-system"], overheads=[Overhead(name="x", hourly=1.0)])
+    table = allocate(
+        frame,
+        nodes,
+        keys=["period_start", "group"],
+        shared=shared,
+        idle=idle,
+        scope=["period_start", "cluster"],
+    )
+    direct = float((frame["cpu_cost"] + frame["memory_cost"]).sum())
+    assert table["total_cost"].sum() == pytest.approx(direct)  # shared coredns carried, no idle
+    assert table["idle_cost"].sum() == 0 and table["shared_cost"].sum() > 0
+    assert sorted(set(table["period_start"])) == ["2026-11-01", "2026-11-02"]
+
+
+def test_a_group_with_a_missing_key_still_names_its_clusters() -> None:
+    frame = pd.DataFrame([container(cluster="a"), container(cluster="b", workload="api")])
+    frame["group"] = [None, None]
+    frame["shared"] = False
+    table = allocate(frame, pd.DataFrame(), keys=["group"], shared=Shared(namespaces=[]), idle="hide")
+    assert table["cluster"].tolist() == ["a,b"]

@@ -45,9 +45,15 @@ def cluster_seconds(nodes: pd.DataFrame, scope: Sequence[str] = ("cluster",)) ->
     From cluster rows (``capacity.rollup.cluster_window``): the seconds its snapshots stand
     for; from node rows: the longest-lived node's.
     """
-    if nodes.empty:
-        return pd.Series(dtype=float)
-    return nodes.groupby(list(scope))["seconds"].max()
+    scope = list(scope)
+    if nodes.empty:  # indexed like a grouped result, so that it adds to other per-scope series
+        index = (
+            pd.MultiIndex.from_arrays([[]] * len(scope), names=scope)
+            if len(scope) > 1
+            else pd.Index([], name=scope[0])
+        )
+        return pd.Series(dtype=float, index=index)
+    return nodes.groupby(scope)["seconds"].max()
 
 
 def overhead_costs(shared: Shared, seconds: pd.Series, scope: Sequence[str] = ("cluster",)) -> pd.Series:
@@ -201,8 +207,14 @@ def _cluster_scope(per_cluster: pd.DataFrame, keys: list[str], grouped: pd.DataF
     spans: dict[tuple[object, ...], list[str]] = defaultdict(list)
     pairs = per_cluster[[*keys, "cluster"]].drop_duplicates().sort_values("cluster", kind="stable")
     for *key, cluster in pairs.itertuples(index=False, name=None):
-        spans[tuple(key)].append(str(cluster))
-    return [",".join(spans.get(key, ())) for key in grouped[keys].itertuples(index=False, name=None)]
+        spans[_hashable(key)].append(str(cluster))
+    rows = grouped[keys].itertuples(index=False, name=None)
+    return [",".join(spans.get(_hashable(key), ())) for key in rows]
+
+
+def _hashable(key: Sequence[object]) -> tuple[object, ...]:
+    """A group key for a dict: a missing value (NaN or None) as None, since NaN != NaN."""
+    return tuple(None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else v for v in key)
 
 
 def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
