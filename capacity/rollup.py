@@ -50,6 +50,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import cast as sql_cast
 from sqlalchemy import column as sql_column
+from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import ColumnElement
 
 from capacity.config import Retention
@@ -430,6 +431,7 @@ ROLL_BATCH_ROWS = 50_000
 # Time spans one statement carries (4 bound parameters each): well under SQLite's 32,766 and
 # PostgreSQL's 65,535 parameters. Compaction batches and per-period reads are cut to fit.
 MAX_SPANS = 1_000
+COMPOUND_SELECTS = 400  # SELECTs per UNION ALL: SQLite refuses more than 500
 
 
 @dataclass(frozen=True, slots=True)
@@ -751,7 +753,7 @@ _INTEGER_COLUMNS = frozenset({"samples", "restarts_max", "oom_kills_max"})
 _NO_HISTOGRAM: Mapping[int, float] = MappingProxyType({})
 
 
-def _driver_rows(conn: Connection, query: Select[Any]) -> list[tuple[Any, ...]]:
+def _driver_rows(conn: Connection, query: Executable) -> list[tuple[Any, ...]]:
     """Return the rows as the driver gives them, skipping SQLAlchemy's per-row processing.
 
     Only for window reads, whose columns are names, ids, period numbers and sums (no dates,
@@ -919,14 +921,22 @@ def workloads_in_window(
             selects.append(select(table.c.workload_id).where(*tier_only, condition))
     if not selects:
         return pd.DataFrame(columns=["workload_id", "namespace"])
-    ids = (selects[0] if len(selects) == 1 else union_all(*selects)).subquery("ids")
+    found: set[int] = set()
+    for start_at in range(0, len(selects), COMPOUND_SELECTS):  # SQLite: 500 terms per compound
+        part = selects[start_at : start_at + COMPOUND_SELECTS]
+        query = part[0] if len(part) == 1 else union_all(*part)
+        found.update(int(row[0]) for row in _driver_rows(conn, query))
     workloads = _table(m.Workload)
-    query = (
-        select(workloads.c.id.label("workload_id"), workloads.c.namespace)
-        .where(workloads.c.id.in_(select(ids.c.workload_id)))
-        .order_by(workloads.c.id)
-    )
-    return pd.DataFrame(_driver_rows(conn, query), columns=["workload_id", "namespace"])
+    frames = []
+    for chunk in _chunks(sorted(found), MAX_SPANS):
+        query = select(workloads.c.id, workloads.c.namespace).where(workloads.c.id.in_(chunk))
+        frames.append(pd.DataFrame(_driver_rows(conn, query), columns=["workload_id", "namespace"]))
+    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    return frame.sort_values("workload_id").reset_index(drop=True)
+
+
+def _chunks(values: list[int], size: int) -> list[list[int]]:
+    return [values[i : i + size] for i in range(0, len(values), size)] or [[]]
 
 
 def _containers_grain(sums: Sequence[str] | None) -> _Grain:

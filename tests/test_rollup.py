@@ -726,8 +726,14 @@ def test_a_read_of_some_sums_is_those_columns_of_the_full_read(engine: Engine) -
     assert all(h == {} for h in some["cpu_usage_hist"]) and any(h for h in full["cpu_usage_hist"])
 
 
+@pytest.mark.parametrize("chunked", [False, True], ids=["one-statement", "chunked"])
 @pytest.mark.parametrize("compacted", [False, True], ids=["raw", "rolled-up"])
-def test_workloads_in_a_window_are_those_with_sums_there(engine: Engine, compacted: bool) -> None:
+def test_workloads_in_a_window_are_those_with_sums_there(
+    engine: Engine, compacted: bool, chunked: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    if chunked:  # one SELECT per UNION, two ids per IN list
+        monkeypatch.setattr(rollup, "COMPOUND_SELECTS", 1)
+        monkeypatch.setattr(rollup, "MAX_SPANS", 2)
     if compacted:
         compact(engine, retention=KEEP_ALL, now=T0 + 3 * DAY)
     with engine.connect() as conn:
