@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Select, and_, case, func, literal, select
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
+from capacity.analysis.costs import ratio
 from capacity.db import models as m
 
 NO_POOL = "(no pool)"
@@ -63,10 +64,6 @@ def _free(
         (and_(_schedulable(), allocatable > requested), allocatable - requested),
         else_=0.0,
     )
-
-
-def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
-    return (numerator / denominator.where(denominator > 0)).astype("float64")
 
 
 def node_pools(conn: Connection, *, clusters: Sequence[str] = ()) -> pd.DataFrame:
@@ -127,7 +124,7 @@ def node_pools(conn: Connection, *, clusters: Sequence[str] = ()) -> pd.DataFram
     pools["largest_memory_free"] = grouped["largest_memory_free"].max()
     pools["instance_types"] = grouped["type_label"].agg(", ".join)
     pools = pools.reset_index().rename(columns={"spot": "spot_nodes"})
-    pools["spot_share"] = _ratio(pools["spot_nodes"], pools["nodes"])
+    pools["spot_share"] = ratio(pools["spot_nodes"], pools["nodes"])
     for column in ("nodes", "spot_nodes", "not_ready", "cordoned"):
         pools[column] = pools[column].astype("int64")
     pools = pools.sort_values(["cluster", "cpu_allocatable"], ascending=[True, False], ignore_index=True)
@@ -201,8 +198,8 @@ def node_packing(conn: Connection, *, clusters: Sequence[str] = ()) -> pd.DataFr
     for resource in ("cpu", "memory"):
         allocatable = frame[f"{resource}_allocatable"]
         frame[f"{resource}_used"] = frame[f"{resource}_used"].astype("float64")
-        frame[f"{resource}_requested_share"] = _ratio(frame[f"{resource}_requested"], allocatable)
-        frame[f"{resource}_used_share"] = _ratio(frame[f"{resource}_used"], allocatable)
+        frame[f"{resource}_requested_share"] = ratio(frame[f"{resource}_requested"], allocatable)
+        frame[f"{resource}_used_share"] = ratio(frame[f"{resource}_used"], allocatable)
     frame["ready"] = frame["ready"].astype(bool)
     frame["cordoned"] = frame["cordoned"].astype(bool)
     frame["pods"] = frame["pods"].astype("int64")

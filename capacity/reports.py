@@ -21,7 +21,7 @@ import pandas as pd
 from sqlalchemy import Connection
 
 from capacity.analysis.attribution import UNALLOCATED
-from capacity.analysis.costs import IDLE, SUM_COLUMNS, IdleMode, allocate, with_groups
+from capacity.analysis.costs import IDLE, SUM_COLUMNS, IdleMode, allocate, ratio, with_groups
 from capacity.analysis.dimensions import workload_labels
 from capacity.analysis.rightsizing import Policy, recommendations
 from capacity.config import Config
@@ -444,17 +444,13 @@ def _capacity(frame: pd.DataFrame, out: pd.DataFrame, usage_share: pd.Series) ->
     out["gpu_cost"] = frame["gpu_cost"]
     out["total_cost"] = frame["cost"]
     out["idle_cost"] = frame["cpu_idle_cost"] + frame["memory_idle_cost"] + frame["gpu_idle_cost"]
-    out["cpu_allocation"] = _ratio(frame["cpu_requested_cs"], frame["cpu_allocatable_cs"])
-    out["cpu_utilization"] = _ratio(frame["cpu_usage_cs"], frame["cpu_allocatable_cs"] * usage_share)
-    out["memory_allocation"] = _ratio(frame["memory_requested_bs"], frame["memory_allocatable_bs"])
-    out["memory_utilization"] = _ratio(frame["memory_usage_bs"], frame["memory_allocatable_bs"] * usage_share)
+    out["cpu_allocation"] = ratio(frame["cpu_requested_cs"], frame["cpu_allocatable_cs"])
+    out["cpu_utilization"] = ratio(frame["cpu_usage_cs"], frame["cpu_allocatable_cs"] * usage_share)
+    out["memory_allocation"] = ratio(frame["memory_requested_bs"], frame["memory_allocatable_bs"])
+    out["memory_utilization"] = ratio(frame["memory_usage_bs"], frame["memory_allocatable_bs"] * usage_share)
     out["cpu_overcommit_core_hours"] = frame["cpu_overcommit_cs"] / 3600.0
     lead = [PERIOD] if PERIOD in out.columns else []
     return _by_period_then_cost(out, lead)
-
-
-def _ratio(a: pd.Series, b: pd.Series) -> pd.Series:
-    return (a.astype(float) / b.astype(float).where(b > 0)).astype(float)
 
 
 def node_report(nodes: pd.DataFrame) -> pd.DataFrame:
@@ -463,7 +459,7 @@ def node_report(nodes: pd.DataFrame) -> pd.DataFrame:
     if nodes.empty:
         return pd.DataFrame(columns=[*lead, *NODE_COLUMNS])
     out = nodes[[*lead, "cluster", "node", "instance_type", "capacity_type", "node_pool"]].copy()
-    return _capacity(nodes, out, _ratio(nodes["usage_seconds"], nodes["seconds"]))
+    return _capacity(nodes, out, ratio(nodes["usage_seconds"], nodes["seconds"]))
 
 
 def cluster_report(clusters: pd.DataFrame) -> pd.DataFrame:
@@ -476,8 +472,8 @@ def cluster_report(clusters: pd.DataFrame) -> pd.DataFrame:
     if clusters.empty:
         return pd.DataFrame(columns=[*lead, *CLUSTER_COLUMNS])
     out = clusters[[*lead, "cluster"]].copy()
-    out["nodes_average"] = _ratio(clusters["node_seconds"], clusters["seconds"])
-    out = _capacity(clusters, out, _ratio(clusters["usage_seconds"], clusters["node_seconds"]))
+    out["nodes_average"] = ratio(clusters["node_seconds"], clusters["seconds"])
+    out = _capacity(clusters, out, ratio(clusters["usage_seconds"], clusters["node_seconds"]))
     return out[[*lead, *CLUSTER_COLUMNS]]
 
 

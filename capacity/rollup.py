@@ -24,7 +24,7 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
-from typing import Any, Literal, cast
+from typing import Any, Literal, TypeVar, cast
 
 import pandas as pd
 from sqlalchemy import (
@@ -61,6 +61,7 @@ HOUR: Tier = "hour"
 DAY: Tier = "day"
 _STEP = {HOUR: timedelta(hours=1), DAY: timedelta(days=1)}
 Range = tuple[datetime, datetime]
+T = TypeVar("T")
 # cluster id, label (a bucket start, or a period's number), lo, hi
 Span = tuple[int, datetime | int, datetime, datetime]
 
@@ -712,8 +713,12 @@ def _period_chunks(
 ) -> list[Sequence[Range]]:
     """Cut ``periods`` so that a read's spans (per cluster and period, two per tier at most) fit MAX_SPANS."""
     per_period = 2 * max(1, len(_cluster_marks(conn, clusters)))
-    size = max(1, MAX_SPANS // per_period)
-    return [periods[i : i + size] for i in range(0, len(periods), size)]
+    return _chunks(periods, max(1, MAX_SPANS // per_period))
+
+
+def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
+    """Return ``items`` cut into consecutive runs of at most ``size``."""
+    return [items[i : i + size] for i in range(0, len(items), size)]
 
 
 def _tier_ranges(plan: WindowPlan, tier: Tier | None) -> tuple[Range, ...]:
@@ -919,24 +924,18 @@ def workloads_in_window(
         # One SELECT per range: with the ranges OR-ed, SQLite scans the whole tier's index.
         for condition in _range_conditions(table.c.cluster_id, time, scope.ranges or {}):
             selects.append(select(table.c.workload_id).where(*tier_only, condition))
-    if not selects:
-        return pd.DataFrame(columns=["workload_id", "namespace"])
     found: set[int] = set()
-    for start_at in range(0, len(selects), COMPOUND_SELECTS):  # SQLite: 500 terms per compound
-        part = selects[start_at : start_at + COMPOUND_SELECTS]
+    for part in _chunks(selects, COMPOUND_SELECTS):
         query = part[0] if len(part) == 1 else union_all(*part)
         found.update(int(row[0]) for row in _driver_rows(conn, query))
     workloads = _table(m.Workload)
-    frames = []
-    for chunk in _chunks(sorted(found), MAX_SPANS):
-        query = select(workloads.c.id, workloads.c.namespace).where(workloads.c.id.in_(chunk))
-        frames.append(pd.DataFrame(_driver_rows(conn, query), columns=["workload_id", "namespace"]))
-    frame = pd.concat(frames, ignore_index=True) if len(frames) > 1 else frames[0]
+    rows = []
+    for ids in _chunks(sorted(found), MAX_SPANS):
+        rows += _driver_rows(
+            conn, select(workloads.c.id, workloads.c.namespace).where(workloads.c.id.in_(ids))
+        )
+    frame = pd.DataFrame(rows, columns=["workload_id", "namespace"])
     return frame.sort_values("workload_id").reset_index(drop=True)
-
-
-def _chunks(values: list[int], size: int) -> list[list[int]]:
-    return [values[i : i + size] for i in range(0, len(values), size)] or [[]]
 
 
 def _containers_grain(sums: Sequence[str] | None) -> _Grain:

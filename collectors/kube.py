@@ -70,7 +70,7 @@ def _status_message(exc: ApiException) -> str:
             if isinstance(decoded, dict) and decoded.get("message"):
                 return str(decoded["message"]).splitlines()[0]
         except orjson.JSONDecodeError:
-            pass
+            return str(exc.reason or _REASONS.get(exc.status or 0, "error"))  # not a Status body
     return str(exc.reason or _REASONS.get(exc.status or 0, "error"))
 
 
@@ -242,7 +242,7 @@ class KubeSource:
 
 
 class _Expired(Exception):
-    pass
+    """The list's continue token expired (HTTP 410): restart the list from the first page."""
 
 
 def _describe_transport(exc: urllib3.exceptions.HTTPError, timeout: float) -> str:

@@ -224,8 +224,7 @@ class _Server(http.server.ThreadingHTTPServer):
         super().__init__(("127.0.0.1", 0), _Handler)
 
     def handle_error(self, request: Any, client_address: Any) -> None:
-        # Clients that timed out or went away are expected here; stay quiet.
-        pass
+        """Clients that timed out or went away are expected here: stay quiet."""
 
 
 class _Handler(http.server.BaseHTTPRequestHandler):
@@ -246,7 +245,7 @@ class _Handler(http.server.BaseHTTPRequestHandler):
             self.server.api._untrack(self.connection)
 
     def log_message(self, format: str, *args: Any) -> None:
-        pass
+        """No access log: the tests read requests from the server's own record."""
 
     def do_GET(self) -> None:
         try:

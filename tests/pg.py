@@ -110,17 +110,15 @@ def _parent_dir(as_other_user: bool) -> str | None:
     override = os.environ.get("CAPACITY_PG_TMPDIR")
     if override:
         return override
+    fallback = "/tmp" if as_other_user else None
     try:
         st = os.statvfs(RAM_DIR)
         mode = os.stat(RAM_DIR).st_mode
-    except OSError:
-        pass
-    else:
-        roomy = st.f_bavail * st.f_frsize >= RAM_DIR_MIN_FREE
-        usable = os.access(RAM_DIR, os.W_OK | os.X_OK) and (not as_other_user or mode & 0o001)
-        if roomy and usable:
-            return RAM_DIR
-    return "/tmp" if as_other_user else None
+    except OSError:  # no /dev/shm here
+        return fallback
+    roomy = st.f_bavail * st.f_frsize >= RAM_DIR_MIN_FREE
+    usable = os.access(RAM_DIR, os.W_OK | os.X_OK) and (not as_other_user or mode & 0o001)
+    return RAM_DIR if roomy and usable else fallback
 
 
 def _free_port() -> int:

@@ -114,7 +114,7 @@ def test_serve_preloads_then_runs_streamlit_in_process(monkeypatch: pytest.Monke
 
 
 class Exec(Exception):
-    pass
+    """Raised by the stand-in for os.execve: carries the command the CLI would have run."""
 
 
 def test_dashboard_command_execs_the_preloading_server(

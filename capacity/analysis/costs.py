@@ -217,7 +217,8 @@ def _hashable(key: Sequence[object]) -> tuple[object, ...]:
     return tuple(None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else v for v in key)
 
 
-def _ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
+def ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
+    """Return numerator / denominator as floats, NaN where the denominator is not positive."""
     num = numerator.astype(float)
     den = denominator.astype(float)
     return (num / den.where(den > 0)).astype(float)
@@ -228,10 +229,10 @@ def _derive(grouped: pd.DataFrame) -> pd.DataFrame:
     out = grouped.copy()
     out["cpu_request_core_hours"] = out["cpu_request_cs"] / 3600.0
     out["cpu_usage_core_hours"] = out["cpu_usage_cs"] / 3600.0
-    out["cpu_efficiency"] = _ratio(out["cpu_usage_cs"], out["cpu_request_known_cs"])
+    out["cpu_efficiency"] = ratio(out["cpu_usage_cs"], out["cpu_request_known_cs"])
     out["memory_request_gib_hours"] = out["memory_request_bs"] / GIB / 3600.0
     out["memory_usage_gib_hours"] = out["memory_usage_bs"] / GIB / 3600.0
-    out["memory_efficiency"] = _ratio(out["memory_usage_bs"], out["memory_request_known_bs"])
+    out["memory_efficiency"] = ratio(out["memory_usage_bs"], out["memory_request_known_bs"])
     out["gpu_hours"] = out["gpu_request_s"] / 3600.0
     out["total_cost"] = (
         out["cpu_cost"] + out["memory_cost"] + out["gpu_cost"] + out["shared_cost"] + out["idle_cost"]
@@ -253,4 +254,4 @@ def total_efficiency(
     cpu_w = cpu_cost.where(cpu_efficiency.notna(), 0.0).astype(float)
     mem_w = memory_cost.where(memory_efficiency.notna(), 0.0).astype(float)
     weighted = cpu_efficiency.fillna(0.0) * cpu_w + memory_efficiency.fillna(0.0) * mem_w
-    return _ratio(weighted, cpu_w + mem_w)
+    return ratio(weighted, cpu_w + mem_w)

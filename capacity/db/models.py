@@ -298,18 +298,13 @@ class ContainerRollup(Base):
     cpu_usage_hist: Mapped[dict[str, Any]]  # {bucket: replica-seconds}
 
 
-class NodeRollup(Base):
-    """Node samples summed per hour or per day; idle is summed per sample, never negative."""
+class _NodeSums:
+    """The node sums a rollup holds per bucket (node rollups per node, cluster rollups per cluster).
 
-    __tablename__ = "node_rollups"
-    __table_args__ = (Index("ix_node_rollups_bucket", "tier", "bucket_start"),)
+    ``*_cs`` core-seconds, ``*_bs`` byte-seconds, ``*_s`` device-seconds, costs in money; idle is
+    summed per sample, never negative; ``usage_seconds`` covers the samples whose usage was known.
+    """
 
-    tier: Mapped[str] = mapped_column(String(4), primary_key=True)
-    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"), primary_key=True)
-    bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
-    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), primary_key=True)
-    samples: Mapped[int]
-    seconds: Mapped[float]
     cpu_capacity_cs: Mapped[float]
     memory_capacity_bs: Mapped[float]
     gpu_capacity_s: Mapped[float]
@@ -334,7 +329,21 @@ class NodeRollup(Base):
     gpu_idle_cost: Mapped[float]
 
 
-class ClusterRollup(Base):
+class NodeRollup(_NodeSums, Base):
+    """Node samples summed per hour or per day; idle is summed per sample, never negative."""
+
+    __tablename__ = "node_rollups"
+    __table_args__ = (Index("ix_node_rollups_bucket", "tier", "bucket_start"),)
+
+    tier: Mapped[str] = mapped_column(String(4), primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"), primary_key=True)
+    bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), primary_key=True)
+    samples: Mapped[int]
+    seconds: Mapped[float]
+
+
+class ClusterRollup(_NodeSums, Base):
     """Node samples summed over a cluster's nodes per hour or per day: what cost reports need.
 
     A team report needs only each cluster's idle cost and covered seconds, and a fleet chart its
@@ -350,28 +359,6 @@ class ClusterRollup(Base):
     samples: Mapped[int]
     seconds: Mapped[float]  # seconds the cluster's snapshots stand for (not per node)
     node_seconds: Mapped[float]  # summed over nodes: node_seconds / seconds = average nodes
-    cpu_capacity_cs: Mapped[float]
-    memory_capacity_bs: Mapped[float]
-    gpu_capacity_s: Mapped[float]
-    cpu_allocatable_cs: Mapped[float]
-    memory_allocatable_bs: Mapped[float]
-    cpu_requested_cs: Mapped[float]
-    memory_requested_bs: Mapped[float]
-    gpu_requested_s: Mapped[float]
-    usage_seconds: Mapped[float]
-    cpu_usage_cs: Mapped[float]
-    memory_usage_bs: Mapped[float]
-    cpu_allocated_cs: Mapped[float]
-    memory_allocated_bs: Mapped[float]
-    cpu_overcommit_cs: Mapped[float]
-    memory_overcommit_bs: Mapped[float]
-    cost: Mapped[float]
-    cpu_cost: Mapped[float]
-    memory_cost: Mapped[float]
-    gpu_cost: Mapped[float]
-    cpu_idle_cost: Mapped[float]
-    memory_idle_cost: Mapped[float]
-    gpu_idle_cost: Mapped[float]
 
 
 class RollupWatermark(Base):
