@@ -12,6 +12,7 @@ to load.
 
 from __future__ import annotations
 
+import gc
 import importlib
 import sys
 from collections.abc import Sequence
@@ -107,6 +108,21 @@ def warm_plotly() -> None:
     pio.to_json(fig, validate=False)
 
 
+def quiet_direct_run_check() -> None:
+    """Skip Streamlit's one-off "are we in a REPL?" check on the first element of the first run.
+
+    Streamlit asks it once per process, to warn people who run an app with ``python app.py``.
+    It calls ``inspect.stack()``, which looks up the module of every frame by scanning
+    ``sys.modules``: with the preloaded modules (1,500) that costs 0.05-0.1 s of the first
+    visitor's render. ``streamlit run`` is exactly how this process serves, so there is nothing
+    to warn about. A Streamlit without the flag is left as it is.
+    """
+    from streamlit import delta_generator
+
+    if hasattr(delta_generator, "_use_warning_has_been_displayed"):
+        delta_generator._use_warning_has_been_displayed = True
+
+
 def streamlit_argv(flags: Sequence[str]) -> list[str]:
     """Return the ``sys.argv`` of ``streamlit run dashboard/app.py FLAGS``."""
     return ["streamlit", "run", str(APP), *flags]
@@ -121,6 +137,11 @@ def main(flags: Sequence[str] | None = None) -> None:
         print(f"dashboard: could not warm plotly: {exc}", file=sys.stderr, flush=True)
     from streamlit.web import cli
 
+    quiet_direct_run_check()
+    # Everything imported so far lives as long as the process. Out of the collector's way, the
+    # full collection Streamlit runs after every script run ("runner.postScriptGC") walks only
+    # what the runs allocate: 0.09 s less with the GIL held, on the first render and every rerun.
+    gc.freeze()
     sys.argv = streamlit_argv(sys.argv[1:] if flags is None else flags)
     # What `python -m streamlit` does; click exits the process when the server stops.
     cli.main(prog_name="streamlit")

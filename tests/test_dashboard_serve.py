@@ -105,12 +105,26 @@ def test_a_module_that_fails_to_preload_is_reported_not_fatal() -> None:
 def test_serve_preloads_then_runs_streamlit_in_process(monkeypatch: pytest.MonkeyPatch) -> None:
     calls: list[Any] = []
     monkeypatch.setattr(serve, "preload", lambda: calls.append("preload") or [])
+    monkeypatch.setattr(serve, "quiet_direct_run_check", lambda: calls.append("quiet"))
+    monkeypatch.setattr(serve.gc, "freeze", lambda: calls.append("freeze"))
     monkeypatch.setattr(sys, "argv", ["dashboard/serve.py", *FLAGS])
     monkeypatch.setattr("streamlit.web.cli.main", lambda **kw: calls.append((list(sys.argv), kw)))
     serve.main()
     app = str(ROOT / "dashboard" / "app.py")
-    assert calls == ["preload", (["streamlit", "run", app, *FLAGS], {"prog_name": "streamlit"})]
+    run = (["streamlit", "run", app, *FLAGS], {"prog_name": "streamlit"})
+    assert calls == ["preload", "quiet", "freeze", run]  # frozen last: all that was imported
     assert serve.streamlit_argv(["--x", "1"]) == ["streamlit", "run", app, "--x", "1"]
+
+
+def test_the_direct_run_check_is_skipped_in_the_installed_streamlit() -> None:
+    """The flag exists in this Streamlit (an upgrade that renames it fails here), and is set."""
+    code = (
+        "from streamlit import delta_generator as d\nfrom dashboard import serve\n"
+        "before = d._use_warning_has_been_displayed\nserve.quiet_direct_run_check()\n"
+        "print(before, d._use_warning_has_been_displayed)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, cwd=ROOT, check=True)
+    assert done.stdout.split() == ["False", "True"]
 
 
 class Exec(Exception):
@@ -147,6 +161,7 @@ def test_dashboard_command_execs_the_preloading_server(
     assert command == [
         sys.executable, "-m", "dashboard.serve", *FLAGS,
         "--server.headless", "true", "--browser.gatherUsageStats", "false",
+        "--server.fileWatcherType", "none",
     ]  # fmt: skip
     assert env["CAPACITY_DATABASE_URL"] == f"sqlite:///{db}"
     assert env["CAPACITY_CONFIG"] == str(config)
