@@ -16,7 +16,6 @@ the window: every cent is charged once.
 
 from __future__ import annotations
 
-from collections import defaultdict
 from collections.abc import Sequence
 from typing import Literal
 
@@ -202,19 +201,19 @@ def allocate(
     return result
 
 
-def _cluster_scope(per_cluster: pd.DataFrame, keys: list[str], grouped: pd.DataFrame) -> list[str]:
-    """Return for each row of ``grouped`` the clusters its group spans, sorted and comma-joined."""
-    spans: dict[tuple[object, ...], list[str]] = defaultdict(list)
+def _cluster_scope(per_cluster: pd.DataFrame, keys: list[str], grouped: pd.DataFrame) -> pd.Series:
+    """Return for each row of ``grouped`` the clusters its group spans, sorted and comma-joined.
+
+    A missing key value (NaN or None) is a group of its own: groupby and merge match it.
+    """
     pairs = per_cluster[[*keys, "cluster"]].drop_duplicates().sort_values("cluster", kind="stable")
-    for *key, cluster in pairs.itertuples(index=False, name=None):
-        spans[_hashable(key)].append(str(cluster))
-    rows = grouped[keys].itertuples(index=False, name=None)
-    return [",".join(spans.get(_hashable(key), ())) for key in rows]
-
-
-def _hashable(key: Sequence[object]) -> tuple[object, ...]:
-    """A group key for a dict: a missing value (NaN or None) as None, since NaN != NaN."""
-    return tuple(None if v is None or v is pd.NA or (isinstance(v, float) and v != v) else v for v in key)
+    pairs["cluster"] = pairs["cluster"].astype(str)
+    spans = pairs.groupby(keys, dropna=False, sort=False)["cluster"].transform("size")
+    multi = pairs[spans > 1].groupby(keys, dropna=False, sort=False)["cluster"].agg(",".join)
+    joined = pd.concat([pairs[spans == 1], multi.reset_index()], ignore_index=True)  # one row per group
+    joined = joined.rename(columns={"cluster": "_clusters"})
+    found = grouped[keys].merge(joined, on=keys, how="left", sort=False)["_clusters"]
+    return pd.Series(found.fillna("").to_numpy(dtype=object), index=grouped.index)
 
 
 def ratio(numerator: pd.Series, denominator: pd.Series) -> pd.Series:
