@@ -115,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="cost, utilization and savings reports (CSV, table, JSON)",
         description="Reports over a window: teams (by any configured dimension), namespaces, workloads, "
-        "nodes, recommendations (right-sizing) and chargeback (per team per month). Money is in the "
+        "nodes, recommendations (right-sizing), chargeback (per team per month) and binpacking (nodes per "
+        "pool now vs needed, as requested and right-sized, at the latest snapshots). Money is in the "
         "configured currency; column names carry their units.",
     )
     rep.add_argument("kind", choices=REPORT_KINDS, metavar="KIND", help=", ".join(REPORT_KINDS))
@@ -293,7 +294,9 @@ def cmd_collect(args: argparse.Namespace, config: Config) -> int:
 
 DEMO_INTERVAL = "90m"
 PRICED_KINDS = ("teams", "nodes", "clusters", "chargeback")
-REPORT_KINDS = ("teams", "namespaces", "workloads", "nodes", "clusters", "recommendations", "chargeback")
+REPORT_KINDS = (
+    "teams", "namespaces", "workloads", "nodes", "clusters", "recommendations", "chargeback", "binpacking",
+)  # fmt: skip
 
 
 def _when(text: str, flag: str) -> datetime:

@@ -15,6 +15,7 @@ from sqlalchemy import Connection, Select, and_, case, func, literal, select
 from sqlalchemy.orm import InstrumentedAttribute
 from sqlalchemy.sql.elements import ColumnElement
 
+from capacity.analysis.binpacking import NODE_COLUMNS, POD_COLUMNS
 from capacity.analysis.costs import ratio
 from capacity.db import models as m
 
@@ -243,3 +244,57 @@ def pending_demand(conn: Connection, *, clusters: Sequence[str] = ()) -> pd.Data
         ignore_index=True,
     )
     return frame[PENDING_COLUMNS]
+
+
+def packing_inputs(conn: Connection, *, clusters: Sequence[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Return (pods, nodes) of the latest snapshots for ``capacity.analysis.binpacking.simulate``.
+
+    Pods: those bound to a node and not finished, with their workload (``POD_COLUMNS`` of
+    binpacking). Nodes: every node of the latest snapshots with its pool (``NO_POOL`` when it
+    has none), allocatable and hourly price (``NODE_COLUMNS``).
+    """
+    pods_query = (
+        select(
+            m.Cluster.name.label("cluster"),
+            m.Pod.namespace,
+            m.Workload.kind,
+            m.Workload.name.label("workload"),
+            m.Pod.node_name.label("node"),
+            m.Pod.daemonset,
+            m.Pod.cpu_request,
+            m.Pod.memory_request,
+            m.Pod.gpu_request,
+            m.Pod.cpu_usage,
+            m.Pod.memory_usage,
+        )
+        .join(m.Cluster, m.Cluster.id == m.Pod.cluster_id)
+        .join(m.Workload, m.Workload.id == m.Pod.workload_id)
+        .where(m.Pod.node_name.is_not(None), m.Pod.phase.not_in(("Succeeded", "Failed")))
+    )
+    if clusters:
+        pods_query = pods_query.where(m.Pod.cluster_id.in_(_cluster_ids(clusters)))
+    pods = pd.DataFrame([tuple(row) for row in conn.execute(pods_query)], columns=POD_COLUMNS)
+    pods["daemonset"] = pods["daemonset"].astype(bool)
+    for column in ("cpu_request", "memory_request", "gpu_request", "cpu_usage", "memory_usage"):
+        pods[column] = pods[column].astype("float64")
+
+    latest = _latest(clusters).subquery()
+    ns = m.NodeSample
+    nodes_query = (
+        select(
+            m.Cluster.name.label("cluster"),
+            m.Node.name.label("node"),
+            func.coalesce(m.Node.node_pool, NO_POOL).label("pool"),
+            ns.cpu_allocatable,
+            ns.memory_allocatable,
+            ns.gpu_allocatable,
+            ns.pods_allocatable,
+            ns.hourly_price,
+        )
+        .select_from(ns)
+        .join(latest, and_(latest.c.cluster_id == ns.cluster_id, latest.c.taken_at == ns.taken_at))
+        .join(m.Node, m.Node.id == ns.node_id)
+        .join(m.Cluster, m.Cluster.id == ns.cluster_id)
+    )
+    nodes = pd.DataFrame([tuple(row) for row in conn.execute(nodes_query)], columns=NODE_COLUMNS)
+    return pods, nodes

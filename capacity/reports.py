@@ -21,10 +21,13 @@ import pandas as pd
 from sqlalchemy import Connection
 
 from capacity.analysis.attribution import UNALLOCATED
+from capacity.analysis.binpacking import simulate
 from capacity.analysis.costs import IDLE, SUM_COLUMNS, IdleMode, allocate, ratio, with_groups
 from capacity.analysis.dimensions import workload_labels
 from capacity.analysis.rightsizing import Policy, recommendations
 from capacity.config import Config
+from capacity.errors import CapacityError
+from capacity.inventory import packing_inputs
 from capacity.rollup import (
     cluster_periods,
     cluster_window,
@@ -37,7 +40,7 @@ from capacity.rollup import (
 
 Kind = Literal["teams", "namespaces", "workloads", "nodes", "clusters", "recommendations", "chargeback"]
 KINDS: tuple[str, ...] = (
-    "teams", "namespaces", "workloads", "nodes", "clusters", "recommendations", "chargeback",
+    "teams", "namespaces", "workloads", "nodes", "clusters", "recommendations", "chargeback", "binpacking",
 )  # fmt: skip
 Step = Literal["day", "week", "month"]
 
@@ -275,6 +278,8 @@ def build_report(
     ``reads`` shares window reads with other reports over the same window (see ``Reads``).
     """
     reads = reads or Reads()
+    if request.kind == "binpacking":
+        return _binpacking(conn, request, config, reads)
     step = request.step or ("month" if request.kind == "chargeback" else None)  # chargeback: per month
     spans = periods(request.start, request.end, step)
     # Savings are a figure for now, not per period: right-size once over the last
@@ -303,6 +308,19 @@ def build_report(
     if request.teams and "team" in result.columns:
         result = result[result["team"].isin(request.teams)].reset_index(drop=True)
     return result
+
+
+def _binpacking(conn: Connection, request: ReportRequest, config: Config, reads: Reads) -> pd.DataFrame:
+    """Pack each pool's pods at the latest snapshots, as requested and right-sized (see binpacking).
+
+    The right-sizing is the recommendations report of the request's window. The packing is of
+    whole pools, which teams share: a team filter does not apply, and there is no step.
+    """
+    if request.step is not None:
+        raise CapacityError("binpacking packs the latest snapshot of each cluster: it takes no --step")
+    recs = _recommendations(conn, request, config, request.start, request.end, reads)
+    pods, nodes = packing_inputs(conn, clusters=request.clusters)
+    return simulate(pods, nodes, recs)
 
 
 def _policy(config: Config) -> Policy:

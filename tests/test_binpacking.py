@@ -1,0 +1,223 @@
+"""Bin-packing: first-fit decreasing against a one-pod-at-a-time reference, the per-pool simulation
+on hand-built frames, its inputs read from SQLite and PostgreSQL, and the report and CLI."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import factories as f
+import numpy as np
+import pandas as pd
+import pytest
+from sqlalchemy import Engine
+
+from capacity import inventory
+from capacity.analysis.binpacking import (
+    COLUMNS,
+    HOURS_PER_MONTH,
+    NODE_COLUMNS,
+    POD_COLUMNS,
+    first_fit_decreasing,
+    simulate,
+)
+from capacity.cli import main
+from capacity.config import Config
+from capacity.db.engine import open_store
+from capacity.db.store import write_snapshot
+from capacity.errors import CapacityError
+from capacity.records import Resources, Snapshot
+from capacity.reports import ReportRequest, build_report
+
+GIB = f.GIB
+
+
+def reference_ffd(requests: np.ndarray, node: np.ndarray) -> int:
+    """First-fit decreasing one pod at a time, in plain Python, in the same order."""
+    requests = np.asarray(requests, dtype="float64")
+    fits = [r for r in requests if all(r <= node + 1e-9)]
+    oversized = len(requests) - len(fits)
+    share = [max((r[i] / node[i] if node[i] > 0 else 0.0) for i in range(len(node))) for r in fits]
+    order = sorted(range(len(fits)), key=lambda i: (-share[i], *(-fits[i][j] for j in range(len(node)))))
+    free: list[np.ndarray] = []
+    for i in order:
+        pod = fits[i]
+        for room in free:
+            if all(room >= pod - 1e-9):
+                room -= pod
+                break
+        else:
+            free.append(node - pod)
+    return len(free) + oversized
+
+
+def pods(cpu: list[float], memory: list[float] | None = None) -> np.ndarray:
+    memory = memory if memory is not None else [0.0] * len(cpu)
+    return np.column_stack([cpu, memory, np.zeros(len(cpu)), np.ones(len(cpu))])
+
+
+def test_ffd_small_cases() -> None:
+    node = np.array([1.0, 10.0, 0.0, 110.0])
+    assert first_fit_decreasing(pods([0.6, 0.6, 0.6, 0.4, 0.4, 0.4]), node).nodes == 3  # 0.6 + 0.4 each
+    assert first_fit_decreasing(pods([0.5] * 4, [1.0] * 4), np.array([1.0, 1.5, 0.0, 110.0])).nodes == 4
+    assert first_fit_decreasing(pods([0.1] * 10), np.array([4.0, 1.0, 0.0, 3.0])).nodes == 4  # 3 pods a node
+    big = first_fit_decreasing(pods([2.0, 0.5]), np.array([1.0, 1.0, 0.0, 10.0]))
+    assert (big.nodes, big.oversized) == (2, 1)  # the 2-core pod has a node of its own
+    gpus = np.column_stack([[0.1] * 4, [0.0] * 4, [1.0] * 4, [1.0] * 4])
+    assert first_fit_decreasing(gpus, np.array([8.0, 8.0, 1.0, 110.0])).nodes == 4  # one GPU a node
+    assert first_fit_decreasing(np.empty((0, 4)), node).nodes == 0
+
+
+@pytest.mark.parametrize("seed", range(40))
+def test_ffd_equals_one_pod_at_a_time(seed: int) -> None:
+    """Placing replicas a node at a time gives exactly the nodes one-by-one first fit gives."""
+    rng = np.random.default_rng(seed)
+    shapes = rng.choice([0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.5], size=(12, 2))
+    replicas = rng.integers(1, 25, size=12)
+    requests = np.repeat(shapes, replicas, axis=0) * [1.0, GIB]
+    requests = np.column_stack([requests, np.zeros(len(requests)), np.ones(len(requests))])
+    node = np.array([4.0, 8.0 * GIB, 0.0, float(rng.integers(5, 40))])
+    packed = first_fit_decreasing(requests[rng.permutation(len(requests))], node)
+    assert packed.nodes == reference_ffd(requests, node)
+    # never fewer than any single resource needs, never more than one node per pod
+    fitting = requests[(requests <= node).all(axis=1)]
+    bound = max(math.ceil(fitting[:, i].sum() / node[i] - 1e-9) for i in (0, 1, 3))
+    assert bound <= packed.nodes - packed.oversized <= len(fitting)
+
+
+# --- the simulation on hand-built frames ---------------------------------------------------------
+
+
+def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
+    """prod/general: 4 nodes of 3.9 cores, a 0.4-core DaemonSet on each, six 1.3-core web pods."""
+    nodes = pd.DataFrame(
+        [("prod", f"n{i}", "general", 3.9, 15 * GIB, 0.0, 110, 0.2) for i in range(4)],
+        columns=NODE_COLUMNS,
+    )
+    rows = [
+        ("prod", "kube-system", "DaemonSet", "agent", f"n{i}", True, 0.4, 0.5 * GIB, 0.0, 0.1, GIB)
+        for i in range(4)
+    ]
+    rows += [
+        ("prod", "shop", "Deployment", "web", f"n{i % 4}", False, 1.3, GIB, 0.0, 0.5, GIB) for i in range(6)
+    ]
+    return pd.DataFrame(rows, columns=POD_COLUMNS), nodes
+
+
+def test_daemonsets_take_room_on_every_node() -> None:
+    pod_frame, node_frame = frames()
+    row = simulate(pod_frame, node_frame).iloc[0]
+    # 3.9 - 0.4 = 3.5 cores a node: two web pods each (three without the DaemonSet), three nodes
+    assert (row["nodes"], row["nodes_needed"], row["nodes_needed_rightsized"]) == (4, 3, 3)
+    assert row["monthly_savings_packing"] == pytest.approx(0.2 * HOURS_PER_MONTH)
+    assert row["monthly_cost"] == pytest.approx(4 * 0.2 * HOURS_PER_MONTH)
+    assert row["pods"] == 10 and row["oversized_pods"] == 0
+    assert row["cpu_requested"] == pytest.approx(4 * 0.4 + 6 * 1.3)
+    assert row["cpu_allocation"] == pytest.approx((4 * 0.4 + 6 * 1.3) / (4 * 3.9))
+    assert row["cpu_utilization_packed"] == pytest.approx((4 * 0.1 + 6 * 0.5) / (3 * 3.9))
+    assert list(simulate(pod_frame, node_frame).columns) == COLUMNS
+
+
+def test_rightsized_requests_need_fewer_nodes() -> None:
+    pod_frame, node_frame = frames()
+    recs = pd.DataFrame(
+        [("prod", "shop", "Deployment", "web", "app", 1.3, 1.0, GIB, GIB)],
+        columns=[
+            "cluster", "namespace", "workload_kind", "workload", "container", "cpu_request",
+            "cpu_recommended", "memory_request_bytes", "memory_recommended_bytes",
+        ],
+    )  # fmt: skip
+    row = simulate(pod_frame, node_frame, recs).iloc[0]
+    # 1.0-core pods: three a node, two nodes
+    assert (row["nodes_needed"], row["nodes_needed_rightsized"]) == (3, 2)
+    assert row["monthly_savings_rightsized"] == pytest.approx(2 * 0.2 * HOURS_PER_MONTH)
+    assert row["cpu_requested_rightsized"] == pytest.approx(6 * 1.0 + 2 * 0.4)  # DaemonSets on 2 nodes
+    # a container without a recommendation ("not enough data") keeps its request
+    unknown = recs.assign(cpu_recommended=np.nan, memory_recommended_bytes=np.nan)
+    assert simulate(pod_frame, node_frame, unknown).iloc[0]["nodes_needed_rightsized"] == 3
+
+
+def test_pools_are_packed_apart_and_vanished_nodes_ignored() -> None:
+    pod_frame, node_frame = frames()
+    gpu_node = pd.DataFrame([("prod", "g0", "gpu", 7.9, 60 * GIB, 1.0, 110, 1.2)], columns=NODE_COLUMNS)
+    extra = pd.DataFrame(
+        [
+            ("prod", "ml", "Deployment", "train", "g0", False, 1.0, GIB, 1.0, None, None),
+            ("prod", "shop", "Deployment", "web", "gone-node", False, 1.5, GIB, 0.0, None, None),
+        ],
+        columns=POD_COLUMNS,
+    )
+    table = simulate(pd.concat([pod_frame, extra], ignore_index=True), pd.concat([node_frame, gpu_node]))
+    by_pool = table.set_index("pool")
+    assert by_pool.loc["gpu", "nodes_needed"] == 1  # its one GPU
+    assert by_pool.loc["general", "nodes_needed"] == 3  # the pod on a vanished node is not packed
+    assert by_pool.loc["general", "pods"] == 10
+    assert math.isnan(by_pool.loc["gpu", "cpu_used"])  # no usage known: NaN, not 0
+
+
+# --- from the store: SQLite and PostgreSQL -------------------------------------------------------
+
+
+def packed_snapshot() -> Snapshot:
+    base = f.snapshot("prod", f.T0, workloads=1, nodes=4)
+    agent = [
+        dataclasses.replace(
+            f.pod("kube-system", "agent", f"agent-{i}", n.name),
+            request=Resources(0.4, 0.5 * GIB, 0.0),
+            daemonset=True,
+        )
+        for i, n in enumerate(base.nodes)
+    ]
+    web = [
+        dataclasses.replace(
+            f.pod("shop", "web-0", f"web-0-{i}", base.nodes[i % 4].name), request=Resources(1.3, GIB, 0.0)
+        )
+        for i in range(6)
+    ]
+    done = dataclasses.replace(f.pod("shop", "web-0", "web-0-done", base.nodes[0].name), phase="Succeeded")
+    pending = f.pod("shop", "web-0", "web-0-pending", None)
+    return dataclasses.replace(base, pods=[*agent, *web, done, pending])
+
+
+@pytest.fixture
+def store(db_url: str) -> Iterator[Engine]:
+    engine = open_store(db_url)
+    with engine.begin() as conn:
+        write_snapshot(conn, packed_snapshot(), nominal_interval_seconds=300)
+    yield engine
+    engine.dispose()
+
+
+def test_packing_inputs_read_the_latest_bound_pods_and_nodes(store: Engine) -> None:
+    with store.connect() as conn:
+        pod_frame, node_frame = inventory.packing_inputs(conn)
+        none_pods, none_nodes = inventory.packing_inputs(conn, clusters=["nope"])
+    assert len(node_frame) == 4 and set(node_frame["pool"]) == {"general"}
+    assert node_frame["cpu_allocatable"].tolist() == [3.9] * 4
+    assert len(pod_frame) == 10  # not the finished pod, not the pending one
+    assert int(pod_frame["daemonset"].sum()) == 4
+    assert pod_frame["cpu_request"].sum() == pytest.approx(4 * 0.4 + 6 * 1.3)
+    assert none_pods.empty and none_nodes.empty
+    row = simulate(pod_frame, node_frame).iloc[0]
+    assert (row["nodes"], row["nodes_needed"]) == (4, 3)
+
+
+def test_binpacking_report_and_cli(store: Engine, tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    request = ReportRequest("binpacking", f.T0 - timedelta(days=1), f.T0 + timedelta(minutes=1))
+    with store.connect() as conn:
+        table = build_report(conn, request, Config())
+        with pytest.raises(CapacityError, match="no --step"):
+            build_report(conn, dataclasses.replace(request, step="day"), Config())
+    assert list(table.columns) == COLUMNS
+    assert table[["nodes", "nodes_needed"]].values.tolist() == [[4, 3]]
+    out = tmp_path / "packing.csv"
+    url = store.url.render_as_string(hide_password=False)
+    code = main(["--db", url, "report", "binpacking", "--end", "2026-11-01T00:01:00Z", "--window", "2d",
+                 "--format", "csv", "--output", str(out)])  # fmt: skip
+    assert code == 0
+    written = pd.read_csv(out)
+    assert list(written.columns) == COLUMNS
+    assert written[["pool", "nodes", "nodes_needed"]].values.tolist() == [["general", 4, 3]]
