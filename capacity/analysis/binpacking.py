@@ -52,8 +52,8 @@ def first_fit_decreasing(requests: np.ndarray, node: np.ndarray) -> Packed:
     the pod's slot), ``node`` what one node offers of each. Pods are taken largest first (by
     their largest share of a node), and each goes to the first open node with room for all of
     it; a pod bigger than an empty node is counted in ``oversized`` and needs a node of its own.
-    Identical pods (replicas) are placed a node at a time: as many as fit in the first node with
-    room, which is what placing them one by one would do.
+    Identical pods (replicas) are placed together: each open node, in order, takes as many as it
+    has room for, then new nodes take the rest, which is what placing them one by one would do.
     """
     node = np.asarray(node, dtype="float64")
     requests = np.asarray(requests, dtype="float64").reshape(-1, len(node))
@@ -72,19 +72,25 @@ def first_fit_decreasing(requests: np.ndarray, node: np.ndarray) -> Packed:
     free = np.tile(node, (len(requests), 1))  # at most one node per pod; the first `opened` are open
     opened = 0
     for size, count in zip(requests[starts], counts.tolist(), strict=True):
-        left = int(count)
-        first = 0  # nodes before the last one that took this size have no room for it any more
-        while left:
-            room = (free[first:opened] >= size - _EPS).all(axis=1)
-            hit = int(room.argmax()) + first if room.any() else opened
-            if hit == opened:
-                opened += 1
-            used = size > 0
-            per_node = int(np.floor((free[hit][used] + _EPS) / size[used]).min()) if used.any() else left
-            placed = min(left, per_node)
-            free[hit] -= placed * size
-            left -= placed
-            first = hit + 1
+        used = size > 0
+        # how many of this size each open node still takes; first fit fills them in order
+        if used.any():
+            takes = np.floor((free[:opened, used] + _EPS) / size[used]).min(axis=1).clip(min=0)
+        else:
+            takes = np.full(opened, float(count))
+        filled = np.cumsum(takes)
+        if opened and filled[-1] >= count:
+            last = int(np.searchsorted(filled, count))  # the node that takes the last one
+            takes = takes[: last + 1]
+            takes[last] -= filled[last] - count
+        free[: len(takes)] -= takes[:, None] * size
+        left = count - int(takes.sum())
+        if left:  # new nodes, each holding as many as an empty node takes (at least one: they fit)
+            per_node = int(np.floor((node[used] + _EPS) / size[used]).min()) if used.any() else left
+            new = -(-left // per_node)
+            free[opened : opened + new] -= per_node * size
+            free[opened + new - 1] += (per_node * new - left) * size  # the last one holds the rest
+            opened += new
     return Packed(opened + oversized, oversized)
 
 
