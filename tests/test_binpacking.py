@@ -117,6 +117,7 @@ def test_daemonsets_take_room_on_every_node() -> None:
     assert row["pods"] == 10 and row["oversized_pods"] == 0
     assert row["cpu_requested"] == pytest.approx(4 * 0.4 + 6 * 1.3)
     assert row["cpu_allocation"] == pytest.approx((4 * 0.4 + 6 * 1.3) / (4 * 3.9))
+    assert row["cpu_allocatable_packed"] == pytest.approx(3 * 3.9)
     assert row["cpu_utilization_packed"] == pytest.approx((4 * 0.1 + 6 * 0.5) / (3 * 3.9))
     assert list(simulate(pod_frame, node_frame).columns) == COLUMNS
 

@@ -13,6 +13,7 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
+from capacity import inventory
 from capacity.analysis.costs import IDLE
 from capacity.config import Config
 from capacity.db.engine import open_store
@@ -22,6 +23,7 @@ from capacity.reports import render as render_report
 from collectors.demo import plan, write_history
 from dashboard import figures, summary
 from dashboard.filters import window_bounds
+from dashboard.views import savings as savings_view
 
 APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
 NOW = datetime(2026, 11, 20, 15, 7, tzinfo=UTC)
@@ -243,7 +245,20 @@ def test_savings_page_filters_and_risks(
     assert metrics(app)["Savings / month"] == summary.money(float(recs["monthly_savings"].sum()))
     at_risk = summary.risks(recs)
     assert metrics(app)["Risks"] == str(len(at_risk)) and len(at_risk) > 0
-    assert len(app.dataframe) == 2  # right-sizing, risks
+    assert len(app.dataframe) == 3  # right-sizing, risks, nodes now vs needed
+    packing = report(fleet_url, "binpacking", start, end)
+    now, needed = int(packing["nodes"].sum()), int(packing["nodes_needed_rightsized"].sum())
+    assert metrics(app)["Nodes now → needed"] == f"{now:,} → {needed:,}"
+    assert metrics(app)["Node savings / month"] == summary.money(
+        float(packing["monthly_savings_rightsized"].clip(lower=0).sum())
+    )
+    shown = app.dataframe[2].value
+    pd.testing.assert_frame_equal(shown.reset_index(drop=True), packing[savings_view.PACKING_SHOWN])
+    engine = open_store(fleet_url)
+    with engine.connect() as conn:
+        latest_nodes = len(inventory.node_packing(conn))  # one row per node of the latest snapshots
+    engine.dispose()
+    assert now == latest_nodes and 0 < needed < now
     app.multiselect(key="action").select("increase").run()
     ok(app)
     increases = recs[recs["action"] == "increase"]["monthly_savings"]  # the resource that goes down

@@ -26,8 +26,9 @@ _EPS = 1e-9
 COLUMNS = [
     "cluster", "pool", "nodes", "nodes_needed", "nodes_needed_rightsized", "node_hourly_cost",
     "monthly_cost", "monthly_savings_packing", "monthly_savings_rightsized", "pods", "oversized_pods",
-    "cpu_allocatable", "cpu_requested", "cpu_requested_rightsized", "cpu_used",
-    "memory_allocatable", "memory_requested", "memory_requested_rightsized", "memory_used",
+    "cpu_allocatable", "cpu_allocatable_packed", "cpu_requested", "cpu_requested_rightsized", "cpu_used",
+    "memory_allocatable", "memory_allocatable_packed", "memory_requested", "memory_requested_rightsized",
+    "memory_used",
     "cpu_allocation", "cpu_allocation_packed", "cpu_utilization", "cpu_utilization_packed",
     "memory_allocation", "memory_allocation_packed", "memory_utilization", "memory_utilization_packed",
 ]  # fmt: skip
@@ -183,19 +184,21 @@ def simulate(pods: pd.DataFrame, nodes: pd.DataFrame, recs: pd.DataFrame | None 
                 "memory_requested_rightsized": float(packed["memory_rightsized"].sum())
                 + ds_memory * rightsized.nodes,
                 "memory_used": float(in_pool["memory_usage"].astype("float64").sum(min_count=1)),
-                "_packed_cpu": size[0] * rightsized.nodes,
-                "_packed_memory": size[1] * rightsized.nodes,
+                "cpu_allocatable_packed": size[0] * rightsized.nodes,
+                "memory_allocatable_packed": size[1] * rightsized.nodes,
             }
         )
-    table = pd.DataFrame(rows, columns=[*COLUMNS, "_packed_cpu", "_packed_memory"])
+    table = pd.DataFrame(rows, columns=COLUMNS)
     table["cpu_allocation"] = ratio(table["cpu_requested"], table["cpu_allocatable"])
-    table["cpu_allocation_packed"] = ratio(table["cpu_requested_rightsized"], table["_packed_cpu"])
+    table["cpu_allocation_packed"] = ratio(table["cpu_requested_rightsized"], table["cpu_allocatable_packed"])
     table["cpu_utilization"] = ratio(table["cpu_used"], table["cpu_allocatable"])
-    table["cpu_utilization_packed"] = ratio(table["cpu_used"], table["_packed_cpu"])
+    table["cpu_utilization_packed"] = ratio(table["cpu_used"], table["cpu_allocatable_packed"])
     table["memory_allocation"] = ratio(table["memory_requested"], table["memory_allocatable"])
-    table["memory_allocation_packed"] = ratio(table["memory_requested_rightsized"], table["_packed_memory"])
+    table["memory_allocation_packed"] = ratio(
+        table["memory_requested_rightsized"], table["memory_allocatable_packed"]
+    )
     table["memory_utilization"] = ratio(table["memory_used"], table["memory_allocatable"])
-    table["memory_utilization_packed"] = ratio(table["memory_used"], table["_packed_memory"])
+    table["memory_utilization_packed"] = ratio(table["memory_used"], table["memory_allocatable_packed"])
     table = table.sort_values(
         ["monthly_savings_rightsized", "cluster", "pool"], ascending=[False, True, True]
     )

@@ -1,4 +1,5 @@
-"""Savings: right-sizing per workload container (current vs recommended), the total, and the risks."""
+"""Savings: right-sizing per workload container (current vs recommended), the total, the risks,
+and the nodes each pool would need with its pods packed (as requested and right-sized)."""
 
 from __future__ import annotations
 
@@ -102,6 +103,11 @@ def render() -> None:
         key="dl_recommendations",
     )
 
+    _risks_section(at_risk, cur, f.window)
+    _packing_section(f.report("binpacking"), cur, f.window)
+
+
+def _risks_section(at_risk: pd.DataFrame, cur: str, window: str) -> None:
     st.subheader("Risks")
     if at_risk.empty:
         st.success("No container needs more than it requests, and none was OOM-killed.")
@@ -114,9 +120,87 @@ def render() -> None:
     st.download_button(
         f"Download CSV ({len(at_risk)} rows)",
         data.csv_bytes(at_risk),
-        file_name=f"risks-{f.window}.csv",
+        file_name=f"risks-{window}.csv",
         mime="text/csv",
         key="dl_risks",
+    )
+
+
+PACKING_SHOWN = [
+    "cluster", "pool", "nodes", "nodes_needed", "nodes_needed_rightsized", "monthly_savings_packing",
+    "monthly_savings_rightsized", "cpu_allocation", "cpu_allocation_packed", "memory_allocation",
+    "memory_allocation_packed", "cpu_utilization", "cpu_utilization_packed", "oversized_pods",
+]  # fmt: skip
+
+
+def _share(label: str) -> st.column_config.NumberColumn:
+    return st.column_config.NumberColumn(label, format="percent")
+
+
+def _packing_section(packing: pd.DataFrame, cur: str, window: str) -> None:
+    st.subheader("Nodes now vs needed")
+    if packing.empty:
+        st.info("No nodes in the latest snapshots of the selected clusters.")
+        return
+    now, needed = int(packing["nodes"].sum()), int(packing["nodes_needed_rightsized"].sum())
+    cols = st.columns(3)
+    cols[0].metric(
+        "Nodes now → needed",
+        f"{now:,} → {needed:,}",
+        help="Right-sized requests packed first-fit decreasing into each pool's usual node size, "
+        "DaemonSets on every node; as requested today they need "
+        f"{int(packing['nodes_needed'].sum()):,}.",
+    )
+    cols[1].metric(
+        "Node savings / month",
+        money(float(packing["monthly_savings_rightsized"].clip(lower=0).sum()), cur),
+        help="Nodes no longer needed × the pool's mean node price × 730 h (pools that need more nodes "
+        "are not netted off). Not to be added to the right-sizing savings above: the same requests, "
+        "priced as whole nodes.",
+    )
+    known = packing[packing["cpu_used"].notna()]
+    cols[2].metric(
+        "CPU utilization now → packed",
+        "n/a"
+        if known.empty
+        else f"{known['cpu_used'].sum() / known['cpu_allocatable'].sum():.0%} → "
+        f"{known['cpu_used'].sum() / known['cpu_allocatable_packed'].sum():.0%}",
+        help="Node CPU usage / allocatable, of the nodes now and of the nodes the right-sized packing "
+        "needs (pools that report usage).",
+    )
+    st.dataframe(
+        packing[PACKING_SHOWN],
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "nodes_needed": st.column_config.NumberColumn("needed (as requested)"),
+            "nodes_needed_rightsized": st.column_config.NumberColumn("needed (right-sized)"),
+            "monthly_savings_packing": st.column_config.NumberColumn(
+                f"savings / month, as requested ({cur})", format="%.2f"
+            ),
+            "monthly_savings_rightsized": st.column_config.NumberColumn(
+                f"savings / month, right-sized ({cur})", format="%.2f"
+            ),
+            "cpu_allocation": _share("CPU requested now"),
+            "cpu_allocation_packed": _share("CPU requested packed"),
+            "memory_allocation": _share("memory requested now"),
+            "memory_allocation_packed": _share("memory requested packed"),
+            "cpu_utilization": _share("CPU used now"),
+            "cpu_utilization_packed": _share("CPU used packed"),
+            "oversized_pods": st.column_config.NumberColumn("pods larger than a node"),
+        },
+    )
+    st.caption(
+        "At each cluster's latest snapshot. A pod stays in its pool (its selectors and affinities put it "
+        "there); anti-affinity, topology spread and disruption budgets are not modelled, so these are "
+        "the fewest nodes a scheduler could reach. Negative savings: the pool needs more nodes than run."
+    )
+    st.download_button(
+        f"Download CSV (capacity report binpacking, {len(packing)} pools)",
+        data.csv_bytes(packing),
+        file_name=f"binpacking-{window}.csv",
+        mime="text/csv",
+        key="dl_binpacking",
     )
 
 
