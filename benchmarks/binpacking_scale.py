@@ -2,8 +2,9 @@
 
 Builds the simulation's input frames for a fleet of N nodes (3 clusters, 8 pools each, mixed
 node sizes, two DaemonSet pods per node) and ~30 pods per node from workloads of 1-60 replicas
-with a handful of request shapes each, plus a recommendations frame that right-sizes every
-workload, then times ``capacity.analysis.binpacking.simulate`` (both packings) at 1/10 of the
+with requests scaled to their pool's nodes, grouped as ``inventory.packing_inputs`` reads them
+(a row per workload and request shape, DaemonSet pods a row per node), plus a recommendations
+frame that right-sizes every workload, then times ``capacity.analysis.binpacking.simulate`` (both packings) at 1/10 of the
 fleet and at the full fleet, in one run. Prints seconds, pods per second, the scaling ratio
 (10x the pods should cost about 10x), and the peak Python memory of the simulation.
 
@@ -44,7 +45,8 @@ def fleet(nodes: int, pods_per_node: int, seed: int = 7) -> tuple[pd.DataFrame, 
     target = nodes * pods_per_node
     workload = 0
     pools = list(by_pool)
-    while len(pod_rows) < target:
+    placed = 0
+    while placed < target:
         cluster, pool = pools[rng.integers(len(pools))]
         names = by_pool[(cluster, pool)]
         replicas = int(rng.integers(1, 61))
@@ -54,17 +56,34 @@ def fleet(nodes: int, pods_per_node: int, seed: int = 7) -> tuple[pd.DataFrame, 
         memory = float(rng.choice([0.125, 0.25, 0.5, 0.75, 1.0])) * GIB * node_cpu / 8
         gpu = 1.0 if pool.endswith(("3", "7")) and replicas <= 3 and rng.random() < 0.1 else 0.0
         name = f"w{workload}"
-        for _ in range(replicas):
-            node = names[int(rng.integers(len(names)))]
-            pod_rows.append(
-                (cluster, "ns", "Deployment", name, node, False, cpu, memory, gpu, cpu * 0.4, memory * 0.6)
-            )
+        # one row per workload: what packing_inputs reads, grouped by pool, workload and requests
+        pod_rows.append(
+            (cluster, pool, None, "ns", "Deployment", name, False, replicas, cpu, memory, gpu,
+             replicas * cpu * 0.4, replicas * memory * 0.6)
+        )  # fmt: skip
+        placed += replicas
         rec_rows.append((cluster, "ns", "Deployment", name, "app", cpu, cpu * 0.6, memory, memory * 0.8))
         workload += 1
-    for cluster, node in zip(node_frame["cluster"], node_frame["node"], strict=True):
-        for ds in ("agent", "cni"):
+    for cluster, node, pool in zip(
+        node_frame["cluster"], node_frame["node"], node_frame["pool"], strict=True
+    ):
+        for ds in ("agent", "cni"):  # DaemonSet pods: a group per node
             pod_rows.append(
-                (cluster, "kube-system", "DaemonSet", ds, node, True, 0.1, 0.2 * GIB, 0.0, 0.05, 0.1 * GIB)
+                (
+                    cluster,
+                    pool,
+                    node,
+                    "kube-system",
+                    "DaemonSet",
+                    ds,
+                    True,
+                    1,
+                    0.1,
+                    0.2 * GIB,
+                    0.0,
+                    0.05,
+                    0.1 * GIB,
+                )
             )
     pods = pd.DataFrame(pod_rows, columns=POD_COLUMNS)
     recs = pd.DataFrame(
@@ -76,14 +95,16 @@ def fleet(nodes: int, pods_per_node: int, seed: int = 7) -> tuple[pd.DataFrame, 
 
 
 def timed(nodes: int, pods_per_node: int) -> tuple[float, int, int, pd.DataFrame]:
+    """Return (seconds, pods, peak traced bytes, table): timed untraced, then run again traced."""
     pods, node_frame, recs = fleet(nodes, pods_per_node)
-    tracemalloc.start()
     started = time.perf_counter()
     table = simulate(pods, node_frame, recs)
     seconds = time.perf_counter() - started
+    tracemalloc.start()  # tracing slows allocation down: a second run, for the peak only
+    simulate(pods, node_frame, recs)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    return seconds, len(pods), peak, table
+    return seconds, int(pods["pods"].sum()), peak, table
 
 
 def main() -> None:

@@ -249,42 +249,53 @@ def pending_demand(conn: Connection, *, clusters: Sequence[str] = ()) -> pd.Data
 def packing_inputs(conn: Connection, *, clusters: Sequence[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return (pods, nodes) of the latest snapshots for ``capacity.analysis.binpacking.simulate``.
 
-    Pods: those bound to a node and not finished, with their workload (``POD_COLUMNS`` of
-    binpacking). Nodes: every node of the latest snapshots with its pool (``NO_POOL`` when it
-    has none), allocatable and hourly price (``NODE_COLUMNS``).
+    Pods (``POD_COLUMNS``): those bound to a node of the latest snapshot and not finished,
+    grouped in SQL by pool, workload and requests (``pods`` counts them, usage is summed); a
+    DaemonSet group is per node. Nodes (``NODE_COLUMNS``): every node of the latest snapshots with
+    its pool (``NO_POOL`` when it has none), allocatable and hourly price.
     """
+    latest = _latest(clusters).subquery()
+    ns = m.NodeSample
+    pool = func.coalesce(m.Node.node_pool, NO_POOL)
+    node = case((m.Pod.daemonset.is_(True), m.Pod.node_name), else_=None)
+    keys = [m.Cluster.name, pool, node, m.Pod.namespace, m.Workload.kind, m.Workload.name, m.Pod.daemonset,
+            m.Pod.cpu_request, m.Pod.memory_request, m.Pod.gpu_request]  # fmt: skip
     pods_query = (
         select(
             m.Cluster.name.label("cluster"),
+            pool.label("pool"),
+            node.label("node"),
             m.Pod.namespace,
             m.Workload.kind,
             m.Workload.name.label("workload"),
-            m.Pod.node_name.label("node"),
             m.Pod.daemonset,
+            func.count().label("pods"),
             m.Pod.cpu_request,
             m.Pod.memory_request,
             m.Pod.gpu_request,
-            m.Pod.cpu_usage,
-            m.Pod.memory_usage,
+            func.sum(m.Pod.cpu_usage).label("cpu_usage"),
+            func.sum(m.Pod.memory_usage).label("memory_usage"),
         )
+        .select_from(m.Pod)
+        .join(m.Node, and_(m.Node.cluster_id == m.Pod.cluster_id, m.Node.name == m.Pod.node_name))
+        .join(ns, ns.node_id == m.Node.id)
+        .join(latest, and_(latest.c.cluster_id == ns.cluster_id, latest.c.taken_at == ns.taken_at))
         .join(m.Cluster, m.Cluster.id == m.Pod.cluster_id)
         .join(m.Workload, m.Workload.id == m.Pod.workload_id)
-        .where(m.Pod.node_name.is_not(None), m.Pod.phase.not_in(("Succeeded", "Failed")))
+        .where(m.Pod.phase.not_in(("Succeeded", "Failed")))
+        .group_by(*keys)
     )
-    if clusters:
-        pods_query = pods_query.where(m.Pod.cluster_id.in_(_cluster_ids(clusters)))
     pods = pd.DataFrame([tuple(row) for row in conn.execute(pods_query)], columns=POD_COLUMNS)
     pods["daemonset"] = pods["daemonset"].astype(bool)
+    pods["pods"] = pods["pods"].astype("int64")
     for column in ("cpu_request", "memory_request", "gpu_request", "cpu_usage", "memory_usage"):
         pods[column] = pods[column].astype("float64")
 
-    latest = _latest(clusters).subquery()
-    ns = m.NodeSample
     nodes_query = (
         select(
             m.Cluster.name.label("cluster"),
             m.Node.name.label("node"),
-            func.coalesce(m.Node.node_pool, NO_POOL).label("pool"),
+            pool.label("pool"),
             ns.cpu_allocatable,
             ns.memory_allocatable,
             ns.gpu_allocatable,

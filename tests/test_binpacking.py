@@ -98,12 +98,26 @@ def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
         columns=NODE_COLUMNS,
     )
     rows = [
-        ("prod", "kube-system", "DaemonSet", "agent", f"n{i}", True, 0.4, 0.5 * GIB, 0.0, 0.1, GIB)
+        (
+            "prod",
+            "general",
+            f"n{i}",
+            "kube-system",
+            "DaemonSet",
+            "agent",
+            True,
+            1,
+            0.4,
+            0.5 * GIB,
+            0.0,
+            0.1,
+            GIB,
+        )
         for i in range(4)
-    ]
-    rows += [
-        ("prod", "shop", "Deployment", "web", f"n{i % 4}", False, 1.3, GIB, 0.0, 0.5, GIB) for i in range(6)
-    ]
+    ]  # DaemonSet pods count per node; the six web pods are one group
+    rows.append(
+        ("prod", "general", None, "shop", "Deployment", "web", False, 6, 1.3, GIB, 0.0, 6 * 0.5, 6 * GIB)
+    )
     return pd.DataFrame(rows, columns=POD_COLUMNS), nodes
 
 
@@ -146,15 +160,30 @@ def test_pools_are_packed_apart_and_vanished_nodes_ignored() -> None:
     gpu_node = pd.DataFrame([("prod", "g0", "gpu", 7.9, 60 * GIB, 1.0, 110, 1.2)], columns=NODE_COLUMNS)
     extra = pd.DataFrame(
         [
-            ("prod", "ml", "Deployment", "train", "g0", False, 1.0, GIB, 1.0, None, None),
-            ("prod", "shop", "Deployment", "web", "gone-node", False, 1.5, GIB, 0.0, None, None),
+            ("prod", "gpu", None, "ml", "Deployment", "train", False, 1, 1.0, GIB, 1.0, None, None),
+            # a DaemonSet pod on a node gone from the latest snapshot: not counted
+            (
+                "prod",
+                "general",
+                "gone-node",
+                "kube-system",
+                "DaemonSet",
+                "agent",
+                True,
+                1,
+                3.0,
+                GIB,
+                0.0,
+                0.1,
+                GIB,
+            ),
         ],
         columns=POD_COLUMNS,
     )
     table = simulate(pd.concat([pod_frame, extra], ignore_index=True), pd.concat([node_frame, gpu_node]))
     by_pool = table.set_index("pool")
     assert by_pool.loc["gpu", "nodes_needed"] == 1  # its one GPU
-    assert by_pool.loc["general", "nodes_needed"] == 3  # the pod on a vanished node is not packed
+    assert by_pool.loc["general", "nodes_needed"] == 3  # not 6: the 3-core DaemonSet is on no node of ours
     assert by_pool.loc["general", "pods"] == 10
     assert math.isnan(by_pool.loc["gpu", "cpu_used"])  # no usage known: NaN, not 0
 
@@ -180,7 +209,8 @@ def packed_snapshot() -> Snapshot:
     ]
     done = dataclasses.replace(f.pod("shop", "web-0", "web-0-done", base.nodes[0].name), phase="Succeeded")
     pending = f.pod("shop", "web-0", "web-0-pending", None)
-    return dataclasses.replace(base, pods=[*agent, *web, done, pending])
+    elsewhere = f.pod("shop", "web-0", "web-0-elsewhere", "prod-node-gone")
+    return dataclasses.replace(base, pods=[*agent, *web, done, pending, elsewhere])
 
 
 @pytest.fixture
@@ -198,9 +228,14 @@ def test_packing_inputs_read_the_latest_bound_pods_and_nodes(store: Engine) -> N
         none_pods, none_nodes = inventory.packing_inputs(conn, clusters=["nope"])
     assert len(node_frame) == 4 and set(node_frame["pool"]) == {"general"}
     assert node_frame["cpu_allocatable"].tolist() == [3.9] * 4
-    assert len(pod_frame) == 10  # not the finished pod, not the pending one
-    assert int(pod_frame["daemonset"].sum()) == 4
-    assert pod_frame["cpu_request"].sum() == pytest.approx(4 * 0.4 + 6 * 1.3)
+    # not the finished pod, the pending one, nor the one on a node the latest snapshot lacks
+    assert int(pod_frame["pods"].sum()) == 10
+    daemons = pod_frame[pod_frame["daemonset"]]
+    assert sorted(daemons["node"]) == [f"prod-node-{i}" for i in range(4)]  # one group per node
+    web = pod_frame[~pod_frame["daemonset"]].iloc[0]
+    assert (web["workload"], web["pods"], web["cpu_request"]) == ("web-0", 6, 1.3)
+    assert web["cpu_usage"] == pytest.approx(6 * 0.1)  # summed over the group
+    assert (pod_frame["cpu_request"] * pod_frame["pods"]).sum() == pytest.approx(4 * 0.4 + 6 * 1.3)
     assert none_pods.empty and none_nodes.empty
     row = simulate(pod_frame, node_frame).iloc[0]
     assert (row["nodes"], row["nodes_needed"]) == (4, 3)

@@ -32,7 +32,7 @@ COLUMNS = [
     "cpu_allocation", "cpu_allocation_packed", "cpu_utilization", "cpu_utilization_packed",
     "memory_allocation", "memory_allocation_packed", "memory_utilization", "memory_utilization_packed",
 ]  # fmt: skip
-POD_COLUMNS = ["cluster", "namespace", "kind", "workload", "node", "daemonset", "cpu_request",
+POD_COLUMNS = ["cluster", "pool", "node", "namespace", "kind", "workload", "daemonset", "pods", "cpu_request",
                "memory_request", "gpu_request", "cpu_usage", "memory_usage"]  # fmt: skip
 NODE_COLUMNS = ["cluster", "node", "pool", "cpu_allocatable", "memory_allocatable", "gpu_allocatable",
                 "pods_allocatable", "hourly_price"]  # fmt: skip
@@ -127,65 +127,96 @@ def rightsized_requests(pods: pd.DataFrame, recs: pd.DataFrame) -> pd.DataFrame:
 def simulate(pods: pd.DataFrame, nodes: pd.DataFrame, recs: pd.DataFrame | None = None) -> pd.DataFrame:
     """Return one row per (cluster, pool): nodes now, nodes needed as requested and right-sized.
 
-    ``pods`` has ``POD_COLUMNS`` (pods bound to a node and not finished), ``nodes`` has
-    ``NODE_COLUMNS`` with ``pool`` filled, ``recs`` the recommendations report (or None:
-    right-sized equals requested). Columns: ``COLUMNS``. Savings are per month at the pool's
-    mean node price; negative when the pods need more nodes than run now. ``*_packed`` shares
-    are over the right-sized packing's nodes, whose DaemonSets keep their requests.
+    ``pods`` has ``POD_COLUMNS``: groups of ``pods`` identical pods of a workload in a pool
+    (requests per pod, usage summed over the group), bound to a node and not finished; a
+    DaemonSet group names its node, since DaemonSets count per node. A group whose node is named
+    but not among ``nodes`` (gone since) is left out. ``nodes`` has ``NODE_COLUMNS``; ``recs``
+    is the recommendations report (None: right-sized equals requested). Columns: ``COLUMNS``.
+    Savings are per month at the pool's mean node price; negative when the pods need more nodes
+    than run now. ``*_packed`` columns are of the right-sized packing's nodes, on which the
+    DaemonSets keep their requests.
     """
     pods = rightsized_requests(pods, recs if recs is not None else pd.DataFrame())
-    located = pods.merge(nodes[["cluster", "node", "pool"]], on=["cluster", "node"], how="inner")
+    pools = nodes[["cluster", "pool"]].drop_duplicates().sort_values(["cluster", "pool"])
+    pool_index = pd.MultiIndex.from_frame(pools)
+    # pods and nodes sorted by their pool's number; a pool's rows are one slice of each
+    pod_pool = pool_index.get_indexer(pd.MultiIndex.from_frame(pods[["cluster", "pool"]].astype(object)))
+    known = pd.MultiIndex.from_frame(nodes[["cluster", "node"]]).get_indexer(
+        pd.MultiIndex.from_frame(pods[["cluster", "node"]].astype(object))
+    )
+    keep = (pod_pool >= 0) & (pods["node"].isna().to_numpy() | (known >= 0))
+    order = np.argsort(pod_pool[keep], kind="stable")
+    pods = pods[keep].iloc[order]
+    pod_bounds = np.searchsorted(pod_pool[keep][order], np.arange(len(pools) + 1))
+    node_pool = pool_index.get_indexer(pd.MultiIndex.from_frame(nodes[["cluster", "pool"]]))
+    node_order = np.argsort(node_pool, kind="stable")
+    node_bounds = np.searchsorted(node_pool[node_order], np.arange(len(pools) + 1))
+
+    count = pods["pods"].to_numpy(dtype="int64")
+    requested = pods[["cpu_request", "memory_request", "gpu_request"]].to_numpy(dtype="float64")
+    rightsized = np.column_stack([pods["cpu_rightsized"], pods["memory_rightsized"], pods["gpu_request"]])
+    used = pods[["cpu_usage", "memory_usage"]].to_numpy(dtype="float64")
+    daemon = pods["daemonset"].to_numpy(dtype=bool)
+    daemon_node = pods["node"].to_numpy(dtype=object)
+    offered = nodes[
+        ["cpu_allocatable", "memory_allocatable", "gpu_allocatable", "pods_allocatable"]
+    ].to_numpy(dtype="float64")[node_order]
+    price = nodes["hourly_price"].to_numpy(dtype="float64")[node_order]
+
     rows = []
-    for (cluster, pool), pool_nodes in nodes.groupby(["cluster", "pool"], sort=True):
-        in_pool = located[(located["cluster"] == cluster) & (located["pool"] == pool)]
-        daemons = in_pool[in_pool["daemonset"].astype(bool)]
-        packed = in_pool[~in_pool["daemonset"].astype(bool)]
-        size = _node_size(pool_nodes)
-        per_node = daemons.groupby("node")[["cpu_request", "memory_request"]].sum()
-        ds_cpu = float(per_node["cpu_request"].max()) if len(per_node) else 0.0
-        ds_memory = float(per_node["memory_request"].max()) if len(per_node) else 0.0
-        ds_pods = int(daemons.groupby("node").size().max()) if len(daemons) else 0
-        ds_gpu = float(daemons.groupby("node")["gpu_request"].sum().max()) if len(daemons) else 0.0
-        room = np.maximum(
-            np.array([size[0] - ds_cpu, size[1] - ds_memory, size[2] - ds_gpu, size[3] - ds_pods]), 0
-        )
-        slot = np.ones(len(packed))
+    for number, (cluster, pool) in enumerate(pools.itertuples(index=False, name=None)):
+        at = slice(pod_bounds[number], pod_bounds[number + 1])
+        on = slice(node_bounds[number], node_bounds[number + 1])
+        size = _node_size(offered[on])
+        # DaemonSets: the most any one node carries, on every node (pods count as slots)
+        ds = np.zeros(4)
+        is_ds = daemon[at]
+        if is_ds.any():
+            _, per_node = np.unique(daemon_node[at][is_ds].astype(str), return_inverse=True)
+            weights = (
+                np.column_stack([requested[at][is_ds], np.ones(int(is_ds.sum()))]) * count[at][is_ds, None]
+            )
+            ds = np.array([np.bincount(per_node, weights=weights[:, i]).max() for i in range(4)])
+        room = np.maximum(size - ds, 0.0)
+        packed = ~is_ds
+        replicas = count[at][packed]
+        slots = np.ones((int(packed.sum()), 1))
         as_requested = first_fit_decreasing(
-            np.column_stack([packed["cpu_request"], packed["memory_request"], packed["gpu_request"], slot]),
-            room,
+            np.repeat(np.hstack([requested[at][packed], slots]), replicas, axis=0), room
         )
-        rightsized = first_fit_decreasing(
-            np.column_stack(
-                [packed["cpu_rightsized"], packed["memory_rightsized"], packed["gpu_request"], slot]
-            ),
-            room,
+        right = first_fit_decreasing(
+            np.repeat(np.hstack([rightsized[at][packed], slots]), replicas, axis=0), room
         )
-        price = float(pool_nodes["hourly_price"].astype("float64").mean())
-        count = len(pool_nodes)
+        mean_price = float(price[on].mean())
+        now = on.stop - on.start
+        totals = (requested[at] * count[at, None]).sum(axis=0)
+        totals_rightsized = (rightsized[at][packed] * replicas[:, None]).sum(axis=0)
+        usage = [
+            np.nan if np.isnan(used[at][:, i]).all() else float(np.nansum(used[at][:, i])) for i in (0, 1)
+        ]
         rows.append(
             {
                 "cluster": cluster,
                 "pool": pool,
-                "nodes": count,
+                "nodes": now,
                 "nodes_needed": as_requested.nodes,
-                "nodes_needed_rightsized": rightsized.nodes,
-                "node_hourly_cost": price,
-                "monthly_cost": float(pool_nodes["hourly_price"].astype("float64").sum()) * HOURS_PER_MONTH,
-                "monthly_savings_packing": (count - as_requested.nodes) * price * HOURS_PER_MONTH,
-                "monthly_savings_rightsized": (count - rightsized.nodes) * price * HOURS_PER_MONTH,
-                "pods": len(in_pool),
-                "oversized_pods": rightsized.oversized,
-                "cpu_allocatable": float(pool_nodes["cpu_allocatable"].sum()),
-                "cpu_requested": float(in_pool["cpu_request"].sum()),
-                "cpu_requested_rightsized": float(packed["cpu_rightsized"].sum()) + ds_cpu * rightsized.nodes,
-                "cpu_used": float(in_pool["cpu_usage"].astype("float64").sum(min_count=1)),
-                "memory_allocatable": float(pool_nodes["memory_allocatable"].sum()),
-                "memory_requested": float(in_pool["memory_request"].sum()),
-                "memory_requested_rightsized": float(packed["memory_rightsized"].sum())
-                + ds_memory * rightsized.nodes,
-                "memory_used": float(in_pool["memory_usage"].astype("float64").sum(min_count=1)),
-                "cpu_allocatable_packed": size[0] * rightsized.nodes,
-                "memory_allocatable_packed": size[1] * rightsized.nodes,
+                "nodes_needed_rightsized": right.nodes,
+                "node_hourly_cost": mean_price,
+                "monthly_cost": float(price[on].sum()) * HOURS_PER_MONTH,
+                "monthly_savings_packing": (now - as_requested.nodes) * mean_price * HOURS_PER_MONTH,
+                "monthly_savings_rightsized": (now - right.nodes) * mean_price * HOURS_PER_MONTH,
+                "pods": int(count[at].sum()),
+                "oversized_pods": right.oversized,
+                "cpu_allocatable": float(offered[on, 0].sum()),
+                "cpu_allocatable_packed": float(size[0]) * right.nodes,
+                "cpu_requested": float(totals[0]),
+                "cpu_requested_rightsized": float(totals_rightsized[0] + ds[0] * right.nodes),
+                "cpu_used": usage[0],
+                "memory_allocatable": float(offered[on, 1].sum()),
+                "memory_allocatable_packed": float(size[1]) * right.nodes,
+                "memory_requested": float(totals[1]),
+                "memory_requested_rightsized": float(totals_rightsized[1] + ds[1] * right.nodes),
+                "memory_used": usage[1],
             }
         )
     table = pd.DataFrame(rows, columns=COLUMNS)
@@ -205,10 +236,7 @@ def simulate(pods: pd.DataFrame, nodes: pd.DataFrame, recs: pd.DataFrame | None 
     return table[COLUMNS].reset_index(drop=True)
 
 
-def _node_size(nodes: pd.DataFrame) -> tuple[float, float, float, int]:
+def _node_size(offered: np.ndarray) -> np.ndarray:
     """Return the (cpu, memory, gpu, pods) allocatable most nodes of a pool have (ties: the largest)."""
-    sizes = nodes.groupby(
-        ["cpu_allocatable", "memory_allocatable", "gpu_allocatable", "pods_allocatable"]
-    ).size()
-    most = sizes[sizes == sizes.max()].index.max()
-    return float(most[0]), float(most[1]), float(most[2]), int(most[3])
+    sizes, counts = np.unique(offered, axis=0, return_counts=True)  # sorted: the last of a tie is largest
+    return np.asarray(sizes[np.flatnonzero(counts == counts.max())[-1]], dtype="float64")
