@@ -38,6 +38,11 @@ def _display(frame: pd.DataFrame) -> pd.DataFrame:
     return out[SHOWN]
 
 
+def _download(frame: pd.DataFrame, label: str, file_name: str, key: str) -> None:
+    """A CSV download of ``frame`` with the columns of its ``capacity report``."""
+    st.download_button(label, data.csv_bytes(frame), file_name=file_name, mime="text/csv", key=key)
+
+
 def _multiselect(label: str, options: list[str], key: str) -> list[str]:
     if key not in st.session_state:
         st.session_state[key] = [v for v in st.query_params.get_all(key) if v in options]
@@ -95,12 +100,8 @@ def render() -> None:
 
     st.subheader("Right-sizing")
     st.dataframe(_display(picked), hide_index=True, width="stretch", column_config=_column_config(cur))
-    st.download_button(
-        f"Download CSV ({len(picked)} rows)",
-        data.csv_bytes(picked),
-        file_name=f"recommendations-{f.window}.csv",
-        mime="text/csv",
-        key="dl_recommendations",
+    _download(
+        picked, f"Download CSV ({len(picked)} rows)", f"recommendations-{f.window}.csv", "dl_recommendations"
     )
 
     _risks_section(at_risk, cur, f.window)
@@ -117,13 +118,7 @@ def _risks_section(at_risk: pd.DataFrame, cur: str, window: str) -> None:
         lambda row: ["background-color: #fde2e1" if row["oom_kills"] > 0 else "" for _ in row], axis=1
     )
     st.dataframe(styled, hide_index=True, width="stretch", column_config=_column_config(cur))
-    st.download_button(
-        f"Download CSV ({len(at_risk)} rows)",
-        data.csv_bytes(at_risk),
-        file_name=f"risks-{window}.csv",
-        mime="text/csv",
-        key="dl_risks",
-    )
+    _download(at_risk, f"Download CSV ({len(at_risk)} rows)", f"risks-{window}.csv", "dl_risks")
 
 
 PACKING_SHOWN = [
@@ -195,13 +190,8 @@ def _packing_section(packing: pd.DataFrame, cur: str, window: str) -> None:
         "there); anti-affinity, topology spread and disruption budgets are not modelled, so these are "
         "the fewest nodes a scheduler could reach. Negative savings: the pool needs more nodes than run."
     )
-    st.download_button(
-        f"Download CSV (capacity report binpacking, {len(packing)} pools)",
-        data.csv_bytes(packing),
-        file_name=f"binpacking-{window}.csv",
-        mime="text/csv",
-        key="dl_binpacking",
-    )
+    label = f"Download CSV (capacity report binpacking, {len(packing)} pools)"
+    _download(packing, label, f"binpacking-{window}.csv", "dl_binpacking")
 
 
 if __name__ == "__main__":
