@@ -22,6 +22,7 @@ from capacity.analysis.binpacking import (
     NODE_COLUMNS,
     POD_COLUMNS,
     first_fit_decreasing,
+    rightsized_requests,
     simulate,
 )
 from capacity.cli import main
@@ -38,7 +39,8 @@ GIB = f.GIB
 def reference_ffd(requests: np.ndarray, node: np.ndarray) -> int:
     """First-fit decreasing one pod at a time, in plain Python, in the same order."""
     requests = np.asarray(requests, dtype="float64")
-    fits = [r for r in requests if all(r <= node + 1e-9)]
+    tolerance = np.abs(node) * 1e-9
+    fits = [r for r in requests if all(r <= node + tolerance)]
     oversized = len(requests) - len(fits)
     share = [max((r[i] / node[i] if node[i] > 0 else 0.0) for i in range(len(node))) for r in fits]
     order = sorted(range(len(fits)), key=lambda i: (-share[i], *(-fits[i][j] for j in range(len(node)))))
@@ -46,7 +48,7 @@ def reference_ffd(requests: np.ndarray, node: np.ndarray) -> int:
     for i in order:
         pod = fits[i]
         for room in free:
-            if all(room >= pod - 1e-9):
+            if all(room + tolerance >= pod):
                 room -= pod
                 break
         else:
@@ -69,6 +71,10 @@ def test_ffd_small_cases() -> None:
     gpus = np.column_stack([[0.1] * 4, [0.0] * 4, [1.0] * 4, [1.0] * 4])
     assert first_fit_decreasing(gpus, np.array([8.0, 8.0, 1.0, 110.0])).nodes == 4  # one GPU a node
     assert first_fit_decreasing(np.empty((0, 4)), node).nodes == 0
+    only_big = first_fit_decreasing(pods([2.0, 3.0]), np.array([1.0, 1.0, 0.0, 10.0]))
+    assert (only_big.nodes, only_big.oversized) == (2, 2)  # nothing fits: no crash, a node each
+    no_slots = first_fit_decreasing(pods([0.1, 0.1]), np.array([1.0, 1.0, 0.0, 0.0]))
+    assert (no_slots.nodes, no_slots.oversized) == (2, 2)
 
 
 @pytest.mark.parametrize("seed", range(40))
@@ -78,13 +84,14 @@ def test_ffd_equals_one_pod_at_a_time(seed: int) -> None:
     shapes = rng.choice([0.05, 0.1, 0.25, 0.5, 1.0, 1.5, 2.0, 3.5], size=(12, 2))
     replicas = rng.integers(1, 25, size=12)
     requests = np.repeat(shapes, replicas, axis=0) * [1.0, GIB]
-    requests = np.column_stack([requests, np.zeros(len(requests)), np.ones(len(requests))])
-    node = np.array([4.0, 8.0 * GIB, 0.0, float(rng.integers(5, 40))])
+    gpus = np.repeat(rng.random(12) < 0.2, replicas).astype(float)
+    requests = np.column_stack([requests, gpus, np.ones(len(requests))])
+    node = np.array([4.0, 8.0 * GIB, float(rng.integers(0, 3)), float(rng.integers(5, 40))])
     packed = first_fit_decreasing(requests[rng.permutation(len(requests))], node)
     assert packed.nodes == reference_ffd(requests, node)
     # never fewer than any single resource needs, never more than one node per pod
     fitting = requests[(requests <= node).all(axis=1)]
-    bound = max(math.ceil(fitting[:, i].sum() / node[i] - 1e-9) for i in (0, 1, 3))
+    bound = max(math.ceil(fitting[:, i].sum() / node[i] - 1e-9) for i in (0, 1, 2, 3) if node[i] > 0)
     assert bound <= packed.nodes - packed.oversized <= len(fitting)
 
 
@@ -132,7 +139,8 @@ def test_daemonsets_take_room_on_every_node() -> None:
     assert row["cpu_requested"] == pytest.approx(4 * 0.4 + 6 * 1.3)
     assert row["cpu_allocation"] == pytest.approx((4 * 0.4 + 6 * 1.3) / (4 * 3.9))
     assert row["cpu_allocatable_packed"] == pytest.approx(3 * 3.9)
-    assert row["cpu_utilization_packed"] == pytest.approx((4 * 0.1 + 6 * 0.5) / (3 * 3.9))
+    # the web pods' usage moves with them; the DaemonSets' goes with the 3 nodes left
+    assert row["cpu_utilization_packed"] == pytest.approx((3 * 0.1 + 6 * 0.5) / (3 * 3.9))
     assert list(simulate(pod_frame, node_frame).columns) == COLUMNS
 
 
@@ -153,6 +161,66 @@ def test_rightsized_requests_need_fewer_nodes() -> None:
     # a container without a recommendation ("not enough data") keeps its request
     unknown = recs.assign(cpu_recommended=np.nan, memory_recommended_bytes=np.nan)
     assert simulate(pod_frame, node_frame, unknown).iloc[0]["nodes_needed_rightsized"] == 3
+
+
+def test_recommendations_replace_todays_request_not_the_windows_average() -> None:
+    pod_frame, _ = frames()
+    recs = pd.DataFrame(
+        [("prod", "shop", "Deployment", "web", "app", 0.55, 0.3, GIB, GIB)],  # requests averaged: 0.55
+        columns=[
+            "cluster", "namespace", "workload_kind", "workload", "container", "cpu_request",
+            "cpu_recommended", "memory_request_bytes", "memory_recommended_bytes",
+        ],
+    )  # fmt: skip
+    rightsized = rightsized_requests(pod_frame, recs)
+    web = rightsized[rightsized["workload"] == "web"].iloc[0]
+    assert web["cpu_rightsized"] == pytest.approx(0.3)  # every container recommended: their sum
+    partly = recs.assign(memory_recommended_bytes=np.nan)  # memory: not enough data
+    web = rightsized_requests(pod_frame, partly).query("workload == 'web'").iloc[0]
+    assert web["cpu_rightsized"] == pytest.approx(1.3 + 0.3 - 0.55)  # today's request moved by the change
+    assert web["memory_rightsized"] == GIB
+
+
+def test_mixed_sizes_are_priced_by_the_nodes_they_need() -> None:
+    """Two 3.9-core nodes at 0.2/h and one 15.9-core node at 0.8/h; a 12-core pod needs the big one."""
+    nodes = pd.DataFrame(
+        [("prod", "s0", "mixed", 3.9, 15 * GIB, 0.0, 110, 0.2),
+         ("prod", "s1", "mixed", 3.9, 15 * GIB, 0.0, 110, 0.2),
+         ("prod", "b0", "mixed", 15.9, 60 * GIB, 0.0, 110, 0.8)],
+        columns=NODE_COLUMNS,
+    )  # fmt: skip
+    pod_frame = pd.DataFrame(
+        [("prod", "mixed", None, "ml", "Deployment", "big", False, 1, 12.0, GIB, 0.0, 6.0, GIB),
+         ("prod", "mixed", None, "shop", "Deployment", "web", False, 2, 1.0, GIB, 0.0, 1.0, GIB)],
+        columns=POD_COLUMNS,
+    )  # fmt: skip
+    row = simulate(pod_frame, nodes).iloc[0]
+    assert (row["nodes"], row["nodes_needed"], row["oversized_pods"]) == (3, 2, 1)
+    assert row["node_hourly_cost"] == pytest.approx(0.2)  # the packing size's price, not the mean
+    # one small node for the web pods and the big one for the 12-core pod: the second small one goes
+    assert row["monthly_savings_packing"] == pytest.approx(0.2 * HOURS_PER_MONTH)
+
+
+def test_never_more_nodes_than_today_when_the_pool_is_one_size() -> None:
+    """Per-resource DaemonSet room is conservative, and FFD a heuristic: today's placement caps it."""
+    nodes = pd.DataFrame(
+        [("prod", f"n{i}", "p", 4.0, 4 * GIB, 0.0, 110, 0.2) for i in range(2)], columns=NODE_COLUMNS
+    )
+    pod_frame = pd.DataFrame(
+        [("prod", "p", "n0", "kube-system", "DaemonSet", "a", True, 1, 1.0, 0.0, 0.0, None, None),
+         ("prod", "p", "n1", "kube-system", "DaemonSet", "b", True, 1, 0.0, GIB, 0.0, None, None),
+         ("prod", "p", None, "shop", "Deployment", "x", False, 2, 1.5, 2 * GIB, 0.0, None, None),
+         ("prod", "p", None, "shop", "Deployment", "y", False, 2, 2.0, 1.5 * GIB, 0.0, None, None)],
+        columns=POD_COLUMNS,
+    )  # fmt: skip
+    room = np.array([3.0, 3 * GIB, 0.0, 109.0])  # 1 core and 1 GiB off every node
+    packed = pod_frame[~pod_frame["daemonset"]]
+    sizes = np.repeat(packed[["cpu_request", "memory_request", "gpu_request"]].to_numpy(), [2, 2], axis=0)
+    assert first_fit_decreasing(np.column_stack([sizes, np.ones(4)]), room).nodes == 4
+    row = simulate(pod_frame, nodes).iloc[0]
+    assert (row["nodes_needed"], row["nodes_needed_rightsized"]) == (2, 2)  # as today, not 4
+    assert row["monthly_savings_packing"] == 0.0
+    assert math.isnan(row["cpu_used"])  # usage unknown: NaN
 
 
 def test_pools_are_packed_apart_and_vanished_nodes_ignored() -> None:

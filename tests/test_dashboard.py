@@ -252,6 +252,12 @@ def test_savings_page_filters_and_risks(
     assert metrics(app)["Node savings / month"] == summary.money(
         float(packing["monthly_savings_rightsized"].clip(lower=0).sum())
     )
+    known = packing[packing["cpu_used"].notna()]
+    assert len(known) == len(packing)  # the demo fleet reports usage everywhere
+    now_share = known["cpu_used"].sum() / known["cpu_allocatable"].sum()
+    packed_share = known["cpu_used_packed"].sum() / known["cpu_allocatable_packed"].sum()
+    assert metrics(app)["CPU utilization now → packed"] == f"{now_share:.0%} → {packed_share:.0%}"
+    assert packed_share > now_share  # fewer nodes, the same work
     shown = app.dataframe[2].value
     pd.testing.assert_frame_equal(shown.reset_index(drop=True), packing[savings_view.PACKING_SHOWN])
     engine = open_store(fleet_url)

@@ -2,11 +2,15 @@
 
 Per (cluster, node pool) at the latest snapshot: the pods bound to the pool's nodes are packed
 first-fit decreasing, on CPU, memory, GPUs and the pod count at once, into nodes of the pool's most
-common allocatable size. DaemonSet pods are not packed: they run on every node, so each node
-offers its allocatable minus the pool's per-node DaemonSet requests (the largest seen on one
-node). A pod stays in its pool (its selectors, affinities and tolerations put it there); within
-a pool it may go to any node. Anti-affinity, topology spread and disruption budgets are not
-modelled: the result is a lower bound a scheduler approaches, as in DESIGN's "Savings".
+common allocatable size (a pod bigger than that gets a node of the pool's largest size).
+DaemonSet pods are not packed: they run on every node, so each node offers its allocatable minus
+the pool's per-node DaemonSet requests (per resource, the most seen on one node). A pod stays in
+its pool (its selectors, affinities and tolerations put it there); within a pool it may go to
+any node. Anti-affinity, topology spread and disruption budgets are not modelled, and first fit
+decreasing is a heuristic (within 11/9 of the optimum plus a node or so): the figure is what a
+packing scheduler would reach, not a proof of the minimum. In a pool of one node size, today's
+placement is itself a packing, so it is never more than the nodes running now (as requested,
+and right-sized when no request goes up). Cost: nodes of the packing size at their mean price.
 
 Pure functions: frames in, frames out. CPU in cores, memory in bytes.
 """
@@ -27,8 +31,8 @@ COLUMNS = [
     "cluster", "pool", "nodes", "nodes_needed", "nodes_needed_rightsized", "node_hourly_cost",
     "monthly_cost", "monthly_savings_packing", "monthly_savings_rightsized", "pods", "oversized_pods",
     "cpu_allocatable", "cpu_allocatable_packed", "cpu_requested", "cpu_requested_rightsized", "cpu_used",
-    "memory_allocatable", "memory_allocatable_packed", "memory_requested", "memory_requested_rightsized",
-    "memory_used",
+    "cpu_used_packed", "memory_allocatable", "memory_allocatable_packed", "memory_requested",
+    "memory_requested_rightsized", "memory_used", "memory_used_packed",
     "cpu_allocation", "cpu_allocation_packed", "cpu_utilization", "cpu_utilization_packed",
     "memory_allocation", "memory_allocation_packed", "memory_utilization", "memory_utilization_packed",
 ]  # fmt: skip
@@ -58,11 +62,12 @@ def first_fit_decreasing(requests: np.ndarray, node: np.ndarray) -> Packed:
     """
     node = np.asarray(node, dtype="float64")
     requests = np.asarray(requests, dtype="float64").reshape(-1, len(node))
-    if len(requests) == 0:
-        return Packed(0, 0)
-    fits = (requests <= node + _EPS).all(axis=1)
+    tolerance = np.abs(node) * _EPS  # relative: a byte is nothing next to a node's memory
+    fits = (requests <= node + tolerance).all(axis=1)
     oversized = int((~fits).sum())
     requests = requests[fits]
+    if len(requests) == 0:
+        return Packed(oversized, oversized)
     shares = np.where(node > 0, requests / np.where(node > 0, node, 1.0), 0.0)
     # largest share first, then by each resource: identical pods end up next to each other
     keys = [-requests[:, i] for i in reversed(range(requests.shape[1]))]
@@ -76,7 +81,7 @@ def first_fit_decreasing(requests: np.ndarray, node: np.ndarray) -> Packed:
         used = size > 0
         # how many of this size each open node still takes; first fit fills them in order
         if used.any():
-            takes = np.floor((free[:opened, used] + _EPS) / size[used]).min(axis=1).clip(min=0)
+            takes = np.floor((free[:opened, used] + tolerance[used]) / size[used]).min(axis=1).clip(min=0)
         else:
             takes = np.full(opened, float(count))
         filled = np.cumsum(takes)
@@ -87,7 +92,9 @@ def first_fit_decreasing(requests: np.ndarray, node: np.ndarray) -> Packed:
         free[: len(takes)] -= takes[:, None] * size
         left = count - int(takes.sum())
         if left:  # new nodes, each holding as many as an empty node takes (at least one: they fit)
-            per_node = int(np.floor((node[used] + _EPS) / size[used]).min()) if used.any() else left
+            per_node = (
+                int(np.floor((node[used] + tolerance[used]) / size[used]).min()) if used.any() else left
+            )
             new = -(-left // per_node)
             free[opened : opened + new] -= per_node * size
             free[opened + new - 1] += (per_node * new - left) * size  # the last one holds the rest
@@ -98,9 +105,11 @@ def first_fit_decreasing(requests: np.ndarray, node: np.ndarray) -> Packed:
 def rightsized_requests(pods: pd.DataFrame, recs: pd.DataFrame) -> pd.DataFrame:
     """Return ``pods`` with ``cpu_rightsized`` and ``memory_rightsized`` per pod.
 
-    A pod's request changes by its workload's (recommended − current) per replica, summed over
-    the containers with a recommendation; containers without one ("not enough data") keep
-    their request. Raised requests (under-provisioned, OOM-killed) are raised here too.
+    When every container of the workload has a recommendation, a pod requests their sum. When
+    some lack one ("not enough data"), the pod's request changes by (recommended − request) of
+    those that have one, the request being the window's average (an approximation when the
+    requests changed within the window). Raised requests (under-provisioned, OOM-killed) are
+    raised here too.
     """
     out = pods.copy()
     out["cpu_rightsized"] = out["cpu_request"].astype("float64")
@@ -113,14 +122,20 @@ def rightsized_requests(pods: pd.DataFrame, recs: pd.DataFrame) -> pd.DataFrame:
     deltas["memory_delta"] = (
         (recs["memory_recommended_bytes"] - recs["memory_request_bytes"]).astype("float64").fillna(0.0)
     )
-    per_workload = deltas.groupby(keys, dropna=False)[["cpu_delta", "memory_delta"]].sum().reset_index()
+    deltas["cpu_new"] = recs["cpu_recommended"].astype("float64")
+    deltas["memory_new"] = recs["memory_recommended_bytes"].astype("float64")
+    deltas["known"] = deltas["cpu_new"].notna() & deltas["memory_new"].notna()
+    grouped = deltas.groupby(keys, dropna=False)
+    per_workload = grouped[["cpu_delta", "memory_delta", "cpu_new", "memory_new"]].sum().reset_index()
+    per_workload["all_known"] = grouped["known"].all().to_numpy()
     merged = out[keys].merge(per_workload, on=keys, how="left")
-    out["cpu_rightsized"] = (out["cpu_rightsized"] + merged["cpu_delta"].fillna(0.0).to_numpy()).clip(
-        lower=0.0
-    )
-    out["memory_rightsized"] = (
-        out["memory_rightsized"] + merged["memory_delta"].fillna(0.0).to_numpy()
-    ).clip(lower=0.0)
+    whole = merged["all_known"].fillna(False).astype(bool).to_numpy()
+    for resource in ("cpu", "memory"):
+        shifted = (
+            out[f"{resource}_rightsized"].to_numpy() + merged[f"{resource}_delta"].fillna(0.0).to_numpy()
+        )
+        new = np.where(whole, merged[f"{resource}_new"].to_numpy(dtype="float64", na_value=np.nan), shifted)
+        out[f"{resource}_rightsized"] = np.clip(new, 0.0, None)
     return out
 
 
@@ -187,49 +202,79 @@ def simulate(pods: pd.DataFrame, nodes: pd.DataFrame, recs: pd.DataFrame | None 
         right = first_fit_decreasing(
             np.repeat(np.hstack([rightsized[at][packed], slots]), replicas, axis=0), room
         )
-        mean_price = float(price[on].mean())
         now = on.stop - on.start
+        same = (offered[on] == size).all(axis=1)
+        largest = (offered[on] == offered[on][np.lexsort(offered[on].T[::-1])[-1]]).all(axis=1)
+        size_price, largest_price = float(price[on][same].mean()), float(price[on][largest].mean())
+        needed = as_requested.nodes
+        needed_rightsized = right.nodes
+        if same.all():
+            # today's placement fits `now` nodes of this size: first fit decreasing, a heuristic,
+            # may need more; so may the conservative DaemonSet room (each resource's largest)
+            needed = min(needed, now)
+            if (rightsized[at][packed] <= requested[at][packed]).all():
+                needed_rightsized = min(needed_rightsized, needed)
+        cost_now = float(price[on].sum()) * HOURS_PER_MONTH
+        # nodes of the packing size, and a node of the pool's largest size per oversized pod
+        big = [min(as_requested.oversized, needed), min(right.oversized, needed_rightsized)]
+        cost = [
+            ((n - b) * size_price + b * largest_price) * HOURS_PER_MONTH
+            for n, b in zip((needed, needed_rightsized), big, strict=True)
+        ]
+
+        # DaemonSet usage goes with the number of nodes; the rest moves with its pods
+        ds_share = needed_rightsized / now if now else 0.0
+        usage_packed = [
+            float(np.nansum(used[at][packed, i]) + np.nansum(used[at][is_ds, i]) * ds_share) for i in (0, 1)
+        ]
         totals = (requested[at] * count[at, None]).sum(axis=0)
         totals_rightsized = (rightsized[at][packed] * replicas[:, None]).sum(axis=0)
+        # no pod: nothing used; pods whose usage is unknown: NaN, not 0
         usage = [
-            np.nan if np.isnan(used[at][:, i]).all() else float(np.nansum(used[at][:, i])) for i in (0, 1)
+            np.nan if len(used[at]) and np.isnan(used[at][:, i]).all() else float(np.nansum(used[at][:, i]))
+            for i in (0, 1)
         ]
+        usage_packed = [np.nan if usage[i] != usage[i] else usage_packed[i] for i in (0, 1)]
         rows.append(
             {
                 "cluster": cluster,
                 "pool": pool,
                 "nodes": now,
-                "nodes_needed": as_requested.nodes,
-                "nodes_needed_rightsized": right.nodes,
-                "node_hourly_cost": mean_price,
-                "monthly_cost": float(price[on].sum()) * HOURS_PER_MONTH,
-                "monthly_savings_packing": (now - as_requested.nodes) * mean_price * HOURS_PER_MONTH,
-                "monthly_savings_rightsized": (now - right.nodes) * mean_price * HOURS_PER_MONTH,
+                "nodes_needed": needed,
+                "nodes_needed_rightsized": needed_rightsized,
+                "node_hourly_cost": size_price,
+                "monthly_cost": cost_now,
+                "monthly_savings_packing": cost_now - cost[0],
+                "monthly_savings_rightsized": cost_now - cost[1],
                 "pods": int(count[at].sum()),
                 "oversized_pods": right.oversized,
                 "cpu_allocatable": float(offered[on, 0].sum()),
-                "cpu_allocatable_packed": float(size[0]) * right.nodes,
+                "cpu_allocatable_packed": float(size[0]) * needed_rightsized,
                 "cpu_requested": float(totals[0]),
-                "cpu_requested_rightsized": float(totals_rightsized[0] + ds[0] * right.nodes),
+                "cpu_requested_rightsized": float(totals_rightsized[0] + ds[0] * needed_rightsized),
                 "cpu_used": usage[0],
+                "cpu_used_packed": usage_packed[0],
                 "memory_allocatable": float(offered[on, 1].sum()),
-                "memory_allocatable_packed": float(size[1]) * right.nodes,
+                "memory_allocatable_packed": float(size[1]) * needed_rightsized,
                 "memory_requested": float(totals[1]),
-                "memory_requested_rightsized": float(totals_rightsized[1] + ds[1] * right.nodes),
+                "memory_requested_rightsized": float(totals_rightsized[1] + ds[1] * needed_rightsized),
                 "memory_used": usage[1],
+                "memory_used_packed": usage_packed[1],
             }
         )
     table = pd.DataFrame(rows, columns=COLUMNS)
     table["cpu_allocation"] = ratio(table["cpu_requested"], table["cpu_allocatable"])
     table["cpu_allocation_packed"] = ratio(table["cpu_requested_rightsized"], table["cpu_allocatable_packed"])
     table["cpu_utilization"] = ratio(table["cpu_used"], table["cpu_allocatable"])
-    table["cpu_utilization_packed"] = ratio(table["cpu_used"], table["cpu_allocatable_packed"])
+    table["cpu_utilization_packed"] = ratio(table["cpu_used_packed"], table["cpu_allocatable_packed"])
     table["memory_allocation"] = ratio(table["memory_requested"], table["memory_allocatable"])
     table["memory_allocation_packed"] = ratio(
         table["memory_requested_rightsized"], table["memory_allocatable_packed"]
     )
     table["memory_utilization"] = ratio(table["memory_used"], table["memory_allocatable"])
-    table["memory_utilization_packed"] = ratio(table["memory_used"], table["memory_allocatable_packed"])
+    table["memory_utilization_packed"] = ratio(
+        table["memory_used_packed"], table["memory_allocatable_packed"]
+    )
     table = table.sort_values(
         ["monthly_savings_rightsized", "cluster", "pool"], ascending=[False, True, True]
     )

@@ -132,6 +132,16 @@ def _share(label: str) -> st.column_config.NumberColumn:
     return st.column_config.NumberColumn(label, format="percent")
 
 
+def _utilization(packing: pd.DataFrame) -> str:
+    """Return "now → packed" CPU utilization over the pools whose usage is known, or "n/a"."""
+    known = packing[packing["cpu_used"].notna()]
+    now = float(known["cpu_allocatable"].sum())
+    packed = float(known["cpu_allocatable_packed"].sum())
+    if known.empty or now <= 0 or packed <= 0:
+        return "n/a"
+    return f"{known['cpu_used'].sum() / now:.0%} → {known['cpu_used_packed'].sum() / packed:.0%}"
+
+
 def _packing_section(packing: pd.DataFrame, cur: str, window: str) -> None:
     st.subheader("Nodes now vs needed")
     if packing.empty:
@@ -153,15 +163,11 @@ def _packing_section(packing: pd.DataFrame, cur: str, window: str) -> None:
         "are not netted off). Not to be added to the right-sizing savings above: the same requests, "
         "priced as whole nodes.",
     )
-    known = packing[packing["cpu_used"].notna()]
     cols[2].metric(
         "CPU utilization now → packed",
-        "n/a"
-        if known.empty
-        else f"{known['cpu_used'].sum() / known['cpu_allocatable'].sum():.0%} → "
-        f"{known['cpu_used'].sum() / known['cpu_allocatable_packed'].sum():.0%}",
-        help="Node CPU usage / allocatable, of the nodes now and of the nodes the right-sized packing "
-        "needs (pools that report usage).",
+        _utilization(packing),
+        help="CPU used by the pods / allocatable CPU, of the nodes now and of the nodes the right-sized "
+        "packing needs (pools whose usage is known; DaemonSet usage goes with the node count).",
     )
     st.dataframe(
         packing[PACKING_SHOWN],
@@ -186,9 +192,10 @@ def _packing_section(packing: pd.DataFrame, cur: str, window: str) -> None:
         },
     )
     st.caption(
-        "At each cluster's latest snapshot. A pod stays in its pool (its selectors and affinities put it "
-        "there); anti-affinity, topology spread and disruption budgets are not modelled, so these are "
-        "the fewest nodes a scheduler could reach. Negative savings: the pool needs more nodes than run."
+        "At each cluster's latest snapshot, first fit decreasing into each pool's usual node size. A pod "
+        "stays in its pool (its selectors and affinities put it there); anti-affinity, topology spread and "
+        "disruption budgets are not modelled: what a packing scheduler would reach, not a proven minimum. "
+        "Negative savings: the pool needs more nodes than run."
     )
     label = f"Download CSV (capacity report binpacking, {len(packing)} pools)"
     _download(packing, label, f"binpacking-{window}.csv", "dl_binpacking")
