@@ -93,7 +93,7 @@ def cost_over_time(
         return _empty(title)
     df = frame[["period_start", key, "total_cost"]].copy()
     df[key] = top_with_other(df, key, "total_cost", top)
-    df = df.groupby(["period_start", key], as_index=False)["total_cost"].sum()
+    df = df.groupby(["period_start", key])["total_cost"].sum().reset_index()
     order = df.groupby(key)["total_cost"].sum().sort_values(ascending=False).index.tolist()
     order = [k for k in order if k not in (OTHER, IDLE)] + [k for k in (OTHER, IDLE) if k in order]
     fig = go.Figure()
@@ -117,7 +117,7 @@ def cost_bars(
     title = title or f"Cost by {key} ({currency})"
     if frame.empty:
         return _empty(title)
-    df = frame.groupby(key, as_index=False)["total_cost"].sum()
+    df = frame.groupby(key)["total_cost"].sum().reset_index()
     df = df.sort_values("total_cost", ascending=False).head(top).iloc[::-1]
     names = df[key].astype(str)
     fig = go.Figure(

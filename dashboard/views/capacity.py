@@ -2,12 +2,17 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 import streamlit as st
 
 from dashboard import capacity_data as cd
 from dashboard import capacity_figures as cf
 from dashboard import data
+
+if TYPE_CHECKING:
+    from streamlit.elements.lib.column_types import ColumnConfig  # Streamlit's own column type
 
 GIB = cf.GIB
 
@@ -44,7 +49,7 @@ def _pool_table(pools: pd.DataFrame) -> pd.DataFrame:
     return table
 
 
-def _share_column(label: str) -> st.column_config.ProgressColumn:
+def _share_column(label: str) -> ColumnConfig:
     return st.column_config.ProgressColumn(label, format="percent", min_value=0.0, max_value=1.0)
 
 

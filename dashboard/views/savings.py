@@ -3,16 +3,21 @@ and the nodes each pool would need with its pods packed (as requested and right-
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 import streamlit as st
 
 from dashboard import data, filters
 from dashboard.summary import money, risks
 
+if TYPE_CHECKING:
+    from streamlit.elements.lib.column_types import ColumnConfig  # Streamlit's own column type
+
 MIB = 1024.0**2
 
 
-def _column_config(cur: str) -> dict[str, object]:
+def _column_config(cur: str) -> dict[str, ColumnConfig]:
     cores = st.column_config.NumberColumn
     return {
         "replicas": st.column_config.NumberColumn("replicas (avg)", format="%.1f"),
@@ -128,7 +133,7 @@ PACKING_SHOWN = [
 ]  # fmt: skip
 
 
-def _share(label: str) -> st.column_config.NumberColumn:
+def _share(label: str) -> ColumnConfig:
     return st.column_config.NumberColumn(label, format="percent")
 
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import pandas as pd
 import streamlit as st
 
@@ -9,6 +11,9 @@ from capacity.analysis.costs import IDLE
 from dashboard import data, figures, filters, slots
 from dashboard.filters import Filters
 from dashboard.summary import money, percent
+
+if TYPE_CHECKING:
+    from streamlit.elements.lib.column_types import ColumnConfig  # Streamlit's own column type
 
 IDLE_MODES = {"share": "shared to teams", "separate": "shown as its own row"}
 EFFICIENCY = ["cpu_efficiency", "memory_efficiency", "total_efficiency"]
@@ -21,8 +26,8 @@ WORKLOAD_SHOWN = ["kind", "workload", "total_cost", *EFFICIENCY, "cpu_request_co
                   "monthly_savings"]  # fmt: skip
 
 
-def _money_columns(cur: str, frame: pd.DataFrame) -> dict[str, object]:
-    config: dict[str, object] = {
+def _money_columns(cur: str, frame: pd.DataFrame) -> dict[str, ColumnConfig]:
+    config: dict[str, ColumnConfig] = {
         c: st.column_config.NumberColumn(c.replace("_", " ") + f" ({cur})", format="%.2f")
         for c in ("cpu_cost", "memory_cost", "gpu_cost", "shared_cost", "idle_cost", "total_cost")
         if c in frame
