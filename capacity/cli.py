@@ -116,7 +116,9 @@ def build_parser() -> argparse.ArgumentParser:
         help="cost, utilization and savings reports (CSV, table, JSON)",
         description="Reports over a window: teams (by any configured dimension), namespaces, workloads, "
         "nodes, recommendations (right-sizing), chargeback (per team per month) and binpacking (nodes per "
-        "pool now vs needed, as requested and right-sized, at the latest snapshots). Money is in the "
+        "pool now vs needed, as requested and right-sized, at the latest snapshots) and forecast (per "
+        "cluster, the trend of requested CPU and memory over the window's days and the date it reaches "
+        "allocatable). Money is in the "
         "configured currency; column names carry their units.",
     )
     rep.add_argument("kind", choices=REPORT_KINDS, metavar="KIND", help=", ".join(REPORT_KINDS))
@@ -296,6 +298,7 @@ DEMO_INTERVAL = "90m"
 PRICED_KINDS = ("teams", "nodes", "clusters", "chargeback")
 REPORT_KINDS = (
     "teams", "namespaces", "workloads", "nodes", "clusters", "recommendations", "chargeback", "binpacking",
+    "forecast",
 )  # fmt: skip
 
 

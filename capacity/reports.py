@@ -11,6 +11,7 @@ reports over the same window (a dashboard page) read the database once.
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 from collections.abc import Callable, Hashable
 from dataclasses import dataclass
@@ -24,6 +25,7 @@ from capacity.analysis.attribution import UNALLOCATED
 from capacity.analysis.binpacking import simulate
 from capacity.analysis.costs import IDLE, SUM_COLUMNS, IdleMode, allocate, ratio, with_groups
 from capacity.analysis.dimensions import workload_labels
+from capacity.analysis.forecast import forecast
 from capacity.analysis.rightsizing import Policy, recommendations
 from capacity.config import Config
 from capacity.errors import CapacityError
@@ -41,6 +43,7 @@ from capacity.rollup import (
 Kind = Literal["teams", "namespaces", "workloads", "nodes", "clusters", "recommendations", "chargeback"]
 KINDS: tuple[str, ...] = (
     "teams", "namespaces", "workloads", "nodes", "clusters", "recommendations", "chargeback", "binpacking",
+    "forecast",
 )  # fmt: skip
 Step = Literal["day", "week", "month"]
 
@@ -280,6 +283,13 @@ def build_report(
     reads = reads or Reads()
     if request.kind == "binpacking":
         return _binpacking(conn, request, config, reads)
+    if request.kind == "forecast":
+        if request.step is not None:
+            raise CapacityError("forecast fits a line through the window's days: it takes no --step")
+        daily = build_report(
+            conn, dataclasses.replace(request, kind="clusters", step="day"), config, reads=reads
+        )
+        return forecast(daily, request.end)
     step = request.step or ("month" if request.kind == "chargeback" else None)  # chargeback: per month
     spans = periods(request.start, request.end, step)
     # Savings are a figure for now, not per period: right-size once over the last

@@ -144,10 +144,16 @@ def sidebar(status: pd.DataFrame) -> Filters:
     return Filters(url, window, start, end, clusters, teams, first)
 
 
+def rendered() -> Filters | None:
+    """Return the filters app.py rendered for this run, or None (a page run on its own)."""
+    filters = st.session_state.get("_filters")
+    return filters if isinstance(filters, Filters) else None
+
+
 def current() -> Filters:
     """Return the filters app.py rendered for this run."""
-    filters = st.session_state.get("_filters")
-    if not isinstance(filters, Filters):
+    filters = rendered()
+    if filters is None:
         raise RuntimeError("filters not rendered: run the dashboard through dashboard/app.py")
     return filters
 

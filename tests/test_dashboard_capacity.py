@@ -5,6 +5,7 @@ from __future__ import annotations
 import dataclasses
 from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 
 import factories as f
 import pandas as pd
@@ -581,3 +582,33 @@ def test_demo_fleet_inventory_is_consistent(demo_url: str) -> None:
     assert pools["cpu_requested"].sum() == pytest.approx(packing["cpu_requested"].sum())
     assert (pools["cpu_headroom"] <= pools["cpu_allocatable"] - pools["cpu_requested"] + 1e-9).all()
     assert set(fresh["median_interval_seconds"]) == {3600.0}
+
+
+def test_capacity_page_forecasts_over_the_sidebar_window(
+    demo_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Through app.py (the shared filters): the forecast table is the forecast report of the window."""
+    from capacity.db.queries import cluster_status
+    from capacity.reports import ReportRequest, build_report
+    from dashboard.filters import window_bounds
+
+    monkeypatch.setenv("CAPACITY_DATABASE_URL", demo_url)
+    monkeypatch.delenv("CAPACITY_CONFIG", raising=False)
+    app = AppTest.from_file(
+        str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py"), default_timeout=60
+    )
+    app.switch_page("views/capacity.py")
+    app.query_params["window"] = "1d"
+    app.run()
+    assert not app.exception, [e.value for e in app.exception]
+    engine = open_store(demo_url)
+    try:
+        with engine.connect() as conn:
+            start, end = window_bounds(max(s.latest_snapshot for s in cluster_status(conn)), "1d")
+            expected = build_report(conn, ReportRequest("forecast", start, end), Config())
+    finally:
+        engine.dispose()
+    shown = app.dataframe[-1].value
+    pd.testing.assert_frame_equal(shown.reset_index(drop=True), expected)
+    assert len(expected) == 3 and (expected["days"] >= 1).all()
+    assert any(s.value == "Forecast" for s in app.subheader)

@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard import capacity_data as cd
 from dashboard import capacity_figures as cf
-from dashboard import data
+from dashboard import data, filters
 
 if TYPE_CHECKING:
     from streamlit.elements.lib.column_types import ColumnConfig  # Streamlit's own column type
@@ -204,3 +204,40 @@ def render() -> None:
     _pools_section(pools)
     _packing_section(cd.node_packing(url, clusters))
     _pending_section(pending)
+    _forecast_section()
+
+
+def _forecast_section() -> None:
+    f = filters.rendered()
+    if f is None:  # the page run on its own, without app.py's window: no history to draw from
+        return
+    st.subheader("Forecast")
+    table = f.report("forecast")
+    if table.empty:
+        st.info("No snapshots in this window to draw a trend from.")
+        return
+    growth = st.column_config.NumberColumn
+    st.dataframe(
+        table,
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "days": st.column_config.NumberColumn("days of data"),
+            "cpu_allocatable": growth("CPU allocatable", format="%.1f"),
+            "cpu_requested": growth("CPU requested (trend)", format="%.1f"),
+            "cpu_requested_growth_per_week": growth("CPU growth / week", format="%+.2f"),
+            "cpu_full_in_days": growth("CPU full in (days)", format="%.0f"),
+            "cpu_full_on": st.column_config.TextColumn("CPU full on"),
+            "memory_allocatable_gib": growth("memory allocatable (GiB)", format="%.0f"),
+            "memory_requested_gib": growth("memory requested (GiB, trend)", format="%.0f"),
+            "memory_requested_growth_gib_per_week": growth("memory growth / week (GiB)", format="%+.1f"),
+            "memory_full_in_days": growth("memory full in (days)", format="%.0f"),
+            "memory_full_on": st.column_config.TextColumn("memory full on"),
+        },
+    )
+    st.caption(
+        f"A straight line through each day's average requests over the window ({f.window}), read at its end; "
+        "'full on' is where it meets today's allocatable (empty: requests are not growing). A trend, "
+        "not a plan: launches, batch peaks and autoscaled pools are not in it."
+    )
+    _download(table, "forecast", "dl_forecast")

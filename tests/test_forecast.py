@@ -1,0 +1,116 @@
+"""Capacity forecast: the trend line on hand-built daily frames, and the report and CLI over a store."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from capacity.analysis.forecast import COLUMNS, forecast, trend
+from capacity.cli import main
+from capacity.config import Config
+from capacity.db.engine import open_store
+from capacity.errors import CapacityError
+from capacity.reports import ReportRequest, build_report
+from collectors.demo import plan, write_history
+
+END = datetime(2026, 11, 20, tzinfo=UTC)
+GIB = 1024.0**3
+
+
+def daily(
+    requested: list[float], allocatable: float = 100.0, *, hours: list[float] | None = None
+) -> pd.DataFrame:
+    """Clusters report stepped by day ending at END: ``requested`` cores (and GiB) per day."""
+    n = len(requested)
+    hours = hours or [24.0] * n
+    starts = [(END - timedelta(days=n - i)).strftime("%Y-%m-%dT%H:%M:%SZ") for i in range(n)]
+    return pd.DataFrame(
+        {
+            "period_start": starts,
+            "cluster": "prod",
+            "hours": hours,
+            "cpu_requested_core_hours": [r * h for r, h in zip(requested, hours, strict=True)],
+            "cpu_allocatable_core_hours": [allocatable * h for h in hours],
+            "memory_requested_gib_hours": [2 * r * h for r, h in zip(requested, hours, strict=True)],
+            "memory_allocatable_gib_hours": [2 * allocatable * h for h in hours],
+        }
+    )
+
+
+def test_trend_is_the_weighted_least_squares_line() -> None:
+    days = np.array([-3.0, -2.0, -1.0])
+    assert trend(days, np.array([7.0, 8.0, 9.0]), np.ones(3)) == pytest.approx((10.0, 1.0))
+    # a day that holds an hour counts for an hour: the line follows the full days
+    now, slope = trend(
+        np.array([-3.0, -2.0, -1.0, -0.5]), np.array([7.0, 8.0, 9.0, 50.0]), np.array([24, 24, 24, 1.0])
+    )
+    assert slope < 3.0 and now < 15.0
+    assert trend(days, np.array([5.0, 5.0, 5.0]), np.ones(3)) == (5.0, 0.0)
+
+
+def test_linear_growth_reaches_allocatable_on_its_date() -> None:
+    # +2 cores a day, from 60: the line reads 80 at the end, 100 in 10 days
+    row = forecast(daily([60 + 2 * i + 1 for i in range(10)]), END).iloc[0]
+    assert list(forecast(daily([1.0] * 5), END).columns) == COLUMNS
+    assert row["days"] == 10
+    assert row["cpu_requested"] == pytest.approx(80.0)
+    assert row["cpu_requested_growth_per_week"] == pytest.approx(14.0)
+    assert row["cpu_full_in_days"] == pytest.approx(10.0)
+    assert row["cpu_full_on"] == "2026-11-30"
+    assert row["memory_requested_gib"] == pytest.approx(160.0)  # twice the cores, twice the allocatable
+    assert row["memory_full_in_days"] == pytest.approx(10.0)
+
+
+def test_flat_shrinking_full_and_short_histories() -> None:
+    flat = forecast(daily([50.0] * 7), END).iloc[0]
+    assert flat["cpu_requested_growth_per_week"] == 0.0
+    assert math.isnan(flat["cpu_full_in_days"]) and flat["cpu_full_on"] == ""
+    shrinking = forecast(daily([70.0 - i for i in range(7)]), END).iloc[0]
+    assert shrinking["cpu_requested_growth_per_week"] < 0 and shrinking["cpu_full_on"] == ""
+    full = forecast(daily([110.0, 111.0, 112.0]), END).iloc[0]
+    assert full["cpu_full_in_days"] == 0.0 and full["cpu_full_on"] == "2026-11-20"
+    short = forecast(daily([10.0, 20.0]), END).iloc[0]  # two days: no trend yet
+    assert math.isnan(short["cpu_requested_growth_per_week"]) and short["cpu_full_on"] == ""
+    assert short["cpu_requested"] == 20.0
+    empty_days = daily([60.0, 0.0, 62.0, 64.0], hours=[24.0, 0.0, 24.0, 24.0])
+    assert forecast(empty_days, END).iloc[0]["days"] == 3  # a day without snapshots is no data
+
+
+@pytest.fixture(scope="module")
+def fleet_db(tmp_path_factory: pytest.TempPathFactory) -> str:
+    url = f"sqlite:///{tmp_path_factory.mktemp('forecast')}/fleet.db"
+    engine = open_store(url)
+    write_history(plan(days=4, interval_seconds=3600, seed=3, now=END), engine, config=Config(), workers=1)
+    engine.dispose()
+    return url
+
+
+def test_forecast_report_follows_the_clusters_report(fleet_db: str, tmp_path: Path) -> None:
+    engine = open_store(fleet_db)
+    request = ReportRequest("forecast", END - timedelta(days=4), END)
+    try:
+        with engine.connect() as conn:
+            table = build_report(conn, request, Config())
+            days = build_report(conn, ReportRequest("clusters", request.start, END, step="day"), Config())
+            with pytest.raises(CapacityError, match="no --step"):
+                build_report(conn, ReportRequest("forecast", request.start, END, step="week"), Config())
+    finally:
+        engine.dispose()
+    assert sorted(table["cluster"]) == sorted(days["cluster"].unique())
+    for row in table.itertuples():
+        mine = days[(days["cluster"] == row.cluster) & (days["hours"] > 0)]
+        assert row.days == len(mine)
+        last = mine.iloc[-1]
+        assert row.cpu_allocatable == pytest.approx(last["cpu_allocatable_core_hours"] / last["hours"])
+        average = mine["cpu_requested_core_hours"].sum() / mine["hours"].sum()
+        assert 0.5 * average < row.cpu_requested < 1.5 * average  # the line runs through the days
+    out = tmp_path / "forecast.csv"
+    code = main(["--db", fleet_db, "report", "forecast", "--end", "2026-11-20", "--window", "4d",
+                 "--format", "csv", "--output", str(out)])  # fmt: skip
+    assert code == 0
+    assert list(pd.read_csv(out).columns) == COLUMNS
