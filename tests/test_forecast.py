@@ -69,16 +69,61 @@ def test_linear_growth_reaches_allocatable_on_its_date() -> None:
 def test_flat_shrinking_full_and_short_histories() -> None:
     flat = forecast(daily([50.0] * 7), END).iloc[0]
     assert flat["cpu_requested_growth_per_week"] == 0.0
-    assert math.isnan(flat["cpu_full_in_days"]) and flat["cpu_full_on"] == ""
+    assert math.isnan(flat["cpu_full_in_days"]) and flat["cpu_full_on"] is None
     shrinking = forecast(daily([70.0 - i for i in range(7)]), END).iloc[0]
-    assert shrinking["cpu_requested_growth_per_week"] < 0 and shrinking["cpu_full_on"] == ""
+    assert shrinking["cpu_requested_growth_per_week"] < 0 and shrinking["cpu_full_on"] is None
     full = forecast(daily([110.0, 111.0, 112.0]), END).iloc[0]
     assert full["cpu_full_in_days"] == 0.0 and full["cpu_full_on"] == "2026-11-20"
-    short = forecast(daily([10.0, 20.0]), END).iloc[0]  # two days: no trend yet
-    assert math.isnan(short["cpu_requested_growth_per_week"]) and short["cpu_full_on"] == ""
-    assert short["cpu_requested"] == 20.0
+    short = forecast(daily([10.0, 20.0]), END).iloc[0]  # two days: no trend yet, their average
+    assert math.isnan(short["cpu_requested_growth_per_week"]) and short["cpu_full_on"] is None
+    assert short["cpu_requested"] == 15.0
+    over = forecast(daily([120.0, 130.0]), END).iloc[0]  # no trend, but already over allocatable
+    assert over["cpu_full_in_days"] == 0.0 and over["cpu_full_on"] == "2026-11-20"
+    thin = forecast(daily([10.0, 20.0, 30.0], hours=[1.0, 24.0, 1.0]), END).iloc[0]
+    assert math.isnan(thin["cpu_requested_growth_per_week"])  # three dates, 26 hours: too little
     empty_days = daily([60.0, 0.0, 62.0, 64.0], hours=[24.0, 0.0, 24.0, 24.0])
     assert forecast(empty_days, END).iloc[0]["days"] == 3  # a day without snapshots is no data
+
+
+def test_partial_first_and_last_days_sit_where_their_hours_are() -> None:
+    """A cluster that started at 20:00 and whose data ends at 06:00: exact growth, exact slope."""
+
+    def cores(day: float) -> float:  # +2 cores a day, `day` in days before END
+        return 80.0 + 2.0 * day
+
+    frame = daily(
+        [cores(-4 + 22 / 24), cores(-2.5), cores(-1.5), cores(-1 + 3 / 24)], hours=[4.0, 24.0, 24.0, 6.0]
+    )
+    row = forecast(frame, END).iloc[0]
+    assert row["cpu_requested_growth_per_week"] == pytest.approx(14.0)
+    assert row["last_data"] == "2026-11-19T06:00:00+00:00"
+    assert row["cpu_requested"] == pytest.approx(cores(-1 + 6 / 24))  # read where the data ends
+
+
+def test_days_count_by_their_hours() -> None:
+    """A one-hour last day far off the line moves it a twentieth of what a full day would."""
+    values = [60.0, 62.0, 64.0, 66.0, 300.0]
+    hour = forecast(daily(values, hours=[24.0, 24.0, 24.0, 24.0, 1.0]), END).iloc[0]
+    day = forecast(daily(values), END).iloc[0]
+    off_by_hour = hour["cpu_requested_growth_per_week"] - 14.0
+    off_by_day = day["cpu_requested_growth_per_week"] - 14.0
+    assert 0 < off_by_hour < off_by_day / 10
+
+
+def test_a_cluster_that_stopped_is_not_extrapolated_to_the_end() -> None:
+    frame = daily([70.0 + i for i in range(10)] + [0.0] * 10, hours=[24.0] * 10 + [0.0] * 10)
+    row = forecast(frame, END).iloc[0]
+    assert row["last_data"] == "2026-11-10T00:00:00+00:00"
+    assert row["cpu_requested"] == pytest.approx(79.5)  # the line at its last data, not 10 days on
+    assert row["cpu_full_in_days"] == pytest.approx(20.5)
+    assert row["cpu_full_on"] == "2026-11-30"  # counted from its last data
+
+
+def test_a_nearly_flat_trend_gives_no_date() -> None:
+    frame = daily([50.0 + 1e-6 * i for i in range(7)])  # full in ~50 million days
+    row = forecast(frame, END).iloc[0]
+    assert row["cpu_requested_growth_per_week"] > 0
+    assert math.isnan(row["cpu_full_in_days"]) and row["cpu_full_on"] is None
 
 
 @pytest.fixture(scope="module")
@@ -107,8 +152,9 @@ def test_forecast_report_follows_the_clusters_report(fleet_db: str, tmp_path: Pa
         assert row.days == len(mine)
         last = mine.iloc[-1]
         assert row.cpu_allocatable == pytest.approx(last["cpu_allocatable_core_hours"] / last["hours"])
-        average = mine["cpu_requested_core_hours"].sum() / mine["hours"].sum()
-        assert 0.5 * average < row.cpu_requested < 1.5 * average  # the line runs through the days
+    # the report is the forecast of the window's daily cluster rows (the line's math is tested above)
+    pd.testing.assert_frame_equal(table, forecast(days, END))
+    assert table["cpu_requested_growth_per_week"].notna().all()  # 4 days of hourly snapshots: a trend
     out = tmp_path / "forecast.csv"
     code = main(["--db", fleet_db, "report", "forecast", "--end", "2026-11-20", "--window", "4d",
                  "--format", "csv", "--output", str(out)])  # fmt: skip

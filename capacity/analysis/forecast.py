@@ -2,8 +2,8 @@
 
 From the clusters report stepped by day: each day's average requested and allocatable cores
 (GiB), a least-squares line through the requested ones (days weighted by the hours their
-snapshots cover, so a partial first or last day counts for what it holds), read at the end of
-the window. The date requests reach allocatable is where that line crosses today's allocatable
+snapshots cover, so a partial first or last day counts for what it holds), read where the
+cluster's data ends. The date requests reach allocatable is where that line crosses today's allocatable
 (the latest day's): "now" when requests already exceed it, none when they do not grow. A
 straight line over a few weeks is a trend, not a plan: batch peaks, launches and autoscaled
 node pools are not in it.
@@ -19,9 +19,11 @@ import numpy as np
 import pandas as pd
 
 MIN_DAYS = 3  # days with data a trend needs
+MIN_HOURS = 48.0  # and the hours they must hold between them
+HORIZON_DAYS = 3650.0  # a date further out than ten years is no date
 PERIOD = "period_start"
 COLUMNS = [
-    "cluster", "days", "cpu_allocatable", "cpu_requested", "cpu_requested_growth_per_week",
+    "cluster", "days", "last_data", "cpu_allocatable", "cpu_requested", "cpu_requested_growth_per_week",
     "cpu_full_in_days", "cpu_full_on", "memory_allocatable_gib", "memory_requested_gib",
     "memory_requested_growth_gib_per_week", "memory_full_in_days", "memory_full_on",
 ]  # fmt: skip
@@ -48,21 +50,36 @@ def _until_full(requested: float, slope: float, allocatable: float) -> float:
 
 
 def forecast(daily: pd.DataFrame, end: datetime, *, min_days: int = MIN_DAYS) -> pd.DataFrame:
-    """Return one row per cluster of the clusters report stepped by day (``daily``), ending at ``end``.
+    """Return one row per cluster of the clusters report stepped by day (``daily``) over [.., ``end``).
 
-    ``days`` counts the days with data; with fewer than ``min_days`` the growth and dates are
-    NaN. Requested values are the trend line's at ``end``; allocatable is the latest day's.
-    ``*_full_on`` is a UTC date (``YYYY-MM-DD``), empty when requests do not grow.
+    ``days`` counts the days with data and ``last_data`` is when the cluster's data ends (the
+    line is read there, so a cluster that stopped collecting is not extrapolated to ``end``).
+    A trend needs ``min_days`` days holding ``MIN_HOURS`` hours; without one, requested is the
+    days' average and growth is NaN. Allocatable is the latest day's. ``*_full_on`` is a UTC date
+    (``YYYY-MM-DD``), empty when requests do not grow (or not within ``HORIZON_DAYS``).
     """
     rows = []
     data = daily[daily["hours"] > 0]
+    window_end = (
+        pd.Timestamp(end).tz_convert("UTC") if pd.Timestamp(end).tzinfo else pd.Timestamp(end, tz="UTC")
+    )
     for cluster, part in data.groupby("cluster", sort=True):
         part = part.sort_values(PERIOD)
         starts = pd.to_datetime(part[PERIOD], utc=True)
         hours = part["hours"].to_numpy(dtype="float64")
-        # each day's midpoint, in days before the end (negative)
-        middle = (starts - pd.Timestamp(end)).dt.total_seconds().to_numpy() / 86400.0 + hours / 48.0
-        row: dict[str, object] = {"cluster": cluster, "days": len(part)}
+        # A day's data sits at its middle, except on the cluster's first day (it started that
+        # day: its hours end at the day's end) and last day (it stopped: they start at the start).
+        epoch = pd.Timestamp(0, tz="UTC")
+        begin = (starts - epoch).dt.total_seconds().to_numpy() / 86400.0  # in days since the epoch
+        day_end = ((starts.dt.floor("D") - epoch).dt.total_seconds().to_numpy() / 86400.0) + 1.0
+        first = np.minimum(day_end, (window_end - epoch).total_seconds() / 86400.0)
+        middle = (begin + first) / 2.0
+        middle[0] = first[0] - hours[0] / 48.0
+        middle[-1] = begin[-1] + hours[-1] / 48.0
+        last = begin[-1] + hours[-1] / 24.0  # where the cluster's data ends, in days since the epoch
+        last_data = pd.Timestamp(last * 86400.0, unit="s", tz="UTC")
+        row: dict[str, object] = {"cluster": cluster, "days": len(part), "last_data": last_data.isoformat()}
+        trending = len(part) >= min_days and hours.sum() >= MIN_HOURS
         for prefix, unit, growth in (
             ("cpu", "", "growth_per_week"),
             ("memory", "_gib", "growth_gib_per_week"),
@@ -71,17 +88,21 @@ def forecast(daily: pd.DataFrame, end: datetime, *, min_days: int = MIN_DAYS) ->
             requested = part[f"{prefix}_requested_{hours_unit}"].to_numpy(dtype="float64") / hours
             allocatable = part[f"{prefix}_allocatable_{hours_unit}"].to_numpy(dtype="float64") / hours
             latest = float(allocatable[-1])
-            if len(part) >= min_days:
-                now, slope = trend(middle, requested, hours)
-                days_left = _until_full(now, slope, latest)
+            if trending:
+                now, slope = trend(middle - last, requested, hours)
             else:
-                now, slope, days_left = float(requested[-1]), float("nan"), float("nan")
+                now, slope = float((requested * hours).sum() / hours.sum()), float("nan")
+            days_left = _until_full(now, 0.0 if slope != slope else slope, latest)
+            if days_left > HORIZON_DAYS:
+                days_left = float("nan")
             row[f"{prefix}_allocatable{unit}"] = latest
             row[f"{prefix}_requested{unit}"] = now
             row[f"{prefix}_requested_{growth}"] = slope * 7.0
             row[f"{prefix}_full_in_days"] = days_left
             row[f"{prefix}_full_on"] = (
-                "" if days_left != days_left else (end + timedelta(days=days_left)).strftime("%Y-%m-%d")
+                None
+                if days_left != days_left
+                else (last_data + timedelta(days=days_left)).strftime("%Y-%m-%d")
             )
         rows.append(row)
     return pd.DataFrame(rows, columns=COLUMNS)

@@ -223,6 +223,7 @@ def _forecast_section() -> None:
         width="stretch",
         column_config={
             "days": st.column_config.NumberColumn("days of data"),
+            "last_data": st.column_config.TextColumn("data until (UTC)"),
             "cpu_allocatable": growth("CPU allocatable", format="%.1f"),
             "cpu_requested": growth("CPU requested (trend)", format="%.1f"),
             "cpu_requested_growth_per_week": growth("CPU growth / week", format="%+.2f"),
@@ -236,8 +237,9 @@ def _forecast_section() -> None:
         },
     )
     st.caption(
-        f"A straight line through each day's average requests over the window ({f.window}), read at its end; "
-        "'full on' is where it meets today's allocatable (empty: requests are not growing). A trend, "
-        "not a plan: launches, batch peaks and autoscaled pools are not in it."
+        f"A straight line through each day's average requests over the window ({f.window}), read where the "
+        "cluster's data ends; 'full on' is where it meets today's allocatable. Empty: requests are not "
+        "growing, or the window holds too little for a trend (3 days, 48 hours). A trend, not a plan: "
+        "launches, batch peaks and autoscaled pools are not in it."
     )
     _download(table, "forecast", "dl_forecast")
