@@ -327,6 +327,7 @@ def cmd_compact(args: argparse.Namespace, config: Config) -> int:
     print(
         f"compact: {result.clusters} clusters; rolled up {result.hours_rolled} hours and "
         f"{result.days_rolled} days ({result.rollup_rows} rows); deleted {deleted}"
+        + (f"; rolled {result.late_hours} hours again for late snapshots" if result.late_hours else "")
     )
     return 0
 

@@ -444,6 +444,7 @@ class CompactResult:
     days_rolled: int  # (cluster, day) buckets computed
     rollup_rows: int  # container and node rollup rows written
     deleted: dict[str, int] = field(default_factory=dict)  # table (rollups: "table:tier") -> rows
+    late_hours: int = 0  # (cluster, hour) buckets rolled again for snapshots that came late
 
 
 @contextmanager
@@ -526,28 +527,75 @@ def _roll(conn: Connection, cid: int, tier: Tier, starts: list[datetime]) -> int
     return written
 
 
-def _roll_hours(conn: Connection, cid: int) -> tuple[int, int]:
+def _late_buckets(
+    conn: Connection,
+    cid: int,
+    tier: Tier,
+    counted: dict[datetime, int],
+    since: datetime,
+    until: datetime | None,
+) -> list[datetime]:
+    """Return the rolled-up ``tier`` buckets in [since, until) whose node samples differ from ``counted``.
+
+    ``counted`` holds the node samples per bucket that its source holds now (snapshots for
+    hours, hourly rollups for days); a bucket rolled up before a late snapshot arrived holds fewer.
+    """
+    if until is None or until <= since:
+        return []
+    rolled = {
+        floor_bucket(start, tier): int(samples)
+        for start, samples in conn.execute(
+            select(CLR.c.bucket_start, CLR.c.samples).where(
+                CLR.c.tier == tier,
+                CLR.c.cluster_id == cid,
+                CLR.c.bucket_start >= since,
+                CLR.c.bucket_start < until,
+            )
+        )
+    }
+    # more than rolled: a late arrival; fewer is retention at work on the oldest bucket
+    return sorted(b for b, n in counted.items() if since <= b < until and n > rolled.get(b, 0))
+
+
+def _roll_hours(conn: Connection, cid: int, raw_since: datetime) -> tuple[int, int, int]:
+    """Roll up the complete hours not rolled yet, and roll again those a late snapshot joined.
+
+    ``raw_since``: raw rows before it may be gone (retention), so an hour before it is never
+    rolled again (its late snapshots stay out of the rollups, and retention deletes them).
+    Returns (hours, rows written, late hours).
+    """
     _lock_cluster(conn, cid)
     oldest, newest = conn.execute(
         select(func.min(SNAP.c.taken_at), func.max(SNAP.c.taken_at)).where(SNAP.c.cluster_id == cid)
     ).one()
     if newest is None:
-        return 0, 0
+        return 0, 0, 0
     until = floor_bucket(newest, HOUR)  # the newest snapshot's hour is still filling
-    since = _watermark(conn, cid, HOUR) or floor_bucket(oldest, HOUR)
+    rolled_until = _watermark(conn, cid, HOUR)
+    since = rolled_until or floor_bucket(oldest, HOUR)
     weights: dict[datetime, int] = defaultdict(int)
+    samples: dict[datetime, int] = defaultdict(int)
     for taken, nodes, containers in conn.execute(
         select(SNAP.c.taken_at, SNAP.c.node_count, SNAP.c.container_count).where(
-            SNAP.c.cluster_id == cid, SNAP.c.taken_at >= since, SNAP.c.taken_at < until
+            SNAP.c.cluster_id == cid, SNAP.c.taken_at < until
         )
     ):
-        weights[floor_bucket(taken, HOUR)] += 1 + nodes + containers
+        bucket = floor_bucket(taken, HOUR)
+        samples[bucket] += int(nodes)
+        if taken >= since:
+            weights[bucket] += 1 + nodes + containers
+    # A snapshot written after its hour was rolled up (a late collector, a backfill): roll the
+    # hour again while all its raw rows are still kept, and its day with it (_roll_days).
+    horizon = floor_bucket(raw_since, HOUR) + _STEP[HOUR]  # hours that retention has not touched
+    late = _late_buckets(conn, cid, HOUR, samples, horizon, rolled_until)
+    for bucket in late:
+        weights[bucket] = 1
     written = sum(_roll(conn, cid, HOUR, batch) for batch in _batches(weights))
     _set_watermark(conn, cid, HOUR, until)
-    return len(weights), written
+    return len(weights), written, len(late)
 
 
-def _roll_days(conn: Connection, cid: int) -> tuple[int, int]:
+def _roll_days(conn: Connection, cid: int, raw_since: datetime) -> tuple[int, int]:
     _lock_cluster(conn, cid)
     hours_until = _watermark(conn, cid, HOUR)
     if hours_until is None:
@@ -557,7 +605,17 @@ def _roll_days(conn: Connection, cid: int) -> tuple[int, int]:
     if newest is not None:
         until = min(until, floor_bucket(newest, DAY))
     since = _watermark(conn, cid, DAY)
-    if since is not None and until <= since:
+    # days rolled up before one of their hours was rolled again (see _roll_hours)
+    horizon = floor_bucket(raw_since, DAY)
+    hourly: dict[datetime, int] = defaultdict(int)
+    for start, samples in conn.execute(
+        select(CLR.c.bucket_start, CLR.c.samples).where(
+            CLR.c.tier == HOUR, CLR.c.cluster_id == cid, CLR.c.bucket_start >= horizon
+        )
+    ):
+        hourly[floor_bucket(start, DAY)] += int(samples)
+    late = _late_buckets(conn, cid, DAY, hourly, horizon, since)
+    if since is not None and until <= since and not late:
         return 0, 0  # the usual case after a collection: no new complete day
     weights: dict[datetime, int] = defaultdict(int)
     for table in (CR, NR):
@@ -568,6 +626,8 @@ def _roll_days(conn: Connection, cid: int) -> tuple[int, int]:
             query = query.where(table.c.bucket_start >= since)
         for start, rows in conn.execute(query.group_by(table.c.bucket_start)):
             weights[floor_bucket(start, DAY)] += int(rows)
+    for day in late:
+        weights[day] = max(weights[day], 1)
     written = sum(_roll(conn, cid, DAY, batch) for batch in _batches(weights))
     _set_watermark(conn, cid, DAY, until)
     return len(weights), written
@@ -643,7 +703,9 @@ def compact(
     transaction), each cluster's hourly step, daily step and retention step run in a transaction
     of their own, so a failure leaves every cluster at a consistent watermark; given a Connection
     inside a transaction, everything runs in the caller's transaction. Idempotent: a second run
-    with nothing new computes nothing and deletes nothing.
+    with nothing new computes nothing and deletes nothing. An hour that got a snapshot after it
+    was rolled up (more node samples in its snapshots than in its rollup) is rolled again, with
+    its day, while its raw rows are all kept (``retention.raw_days``).
     """
     now = _utc(now or datetime.now(UTC))
     table = _table(m.Cluster)
@@ -652,19 +714,25 @@ def compact(
         query = query.where(table.c.name.in_(clusters))
     with _transaction(target) as conn:
         cids = [int(c) for c in conn.execute(query).scalars()]
-    hours = days = rows = 0
+    hours = days = rows = late = 0
     deleted = dict.fromkeys(RETENTION_KEYS, 0)
+    raw_since = now - timedelta(days=retention.raw_days)
     for cid in cids:
         with _transaction(target) as conn:
-            buckets, written = _roll_hours(conn, cid)
-        hours, rows = hours + buckets, rows + written
+            buckets, written, late_hours = _roll_hours(conn, cid, raw_since)
+        hours, rows, late = hours + buckets, rows + written, late + late_hours
         with _transaction(target) as conn:
-            buckets, written = _roll_days(conn, cid)
+            buckets, written = _roll_days(conn, cid, raw_since)
         days, rows = days + buckets, rows + written
         with _transaction(target) as conn:
             _apply_retention(conn, cid, retention, now, deleted)
     return CompactResult(
-        clusters=len(cids), hours_rolled=hours, days_rolled=days, rollup_rows=rows, deleted=deleted
+        clusters=len(cids),
+        hours_rolled=hours,
+        days_rolled=days,
+        rollup_rows=rows,
+        deleted=deleted,
+        late_hours=late,
     )
 
 

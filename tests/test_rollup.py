@@ -15,7 +15,7 @@ import pandas as pd
 import psycopg
 import pytest
 from psycopg import sql
-from sqlalchemy import Engine, Table, create_engine, func, insert, select
+from sqlalchemy import Engine, Table, create_engine, delete, func, insert, select
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
@@ -745,3 +745,44 @@ def test_workloads_in_a_window_are_those_with_sums_there(
             pairs = set(zip(sums["workload_id"], sums["namespace"], strict=True))
             assert set(zip(ids["workload_id"], ids["namespace"], strict=True)) == pairs
     assert len(pairs) == 0  # the empty window
+
+
+# --- late snapshots -------------------------------------------------------------------------------
+
+LATE = 13  # a collection `indices` skips: written here after its hour and day are rolled up
+
+
+def test_a_late_snapshot_is_rolled_into_its_hour_and_day(engine: Engine) -> None:
+    now = T0 + 3 * DAY
+    compact(engine, retention=KEEP_ALL, now=now)
+    assert LATE not in indices("alpha")
+    write_history(engine, "alpha", [LATE], newest=-1)
+    result = compact(engine, retention=KEEP_ALL, now=now)
+    assert result.late_hours == 1
+    assert (result.hours_rolled, result.days_rolled) == (1, 1)  # its hour, and its day from the hours
+    late = {w: (containers(engine, w), nodes(engine, w), clusters(engine, w)) for w in (FULL, PARTIAL)}
+    again = compact(engine, retention=KEEP_ALL, now=now)
+    assert (again.hours_rolled, again.days_rolled, again.late_hours) == (0, 0, 0)
+
+    # the same rollups as from scratch, where the snapshot is one like the others
+    with engine.begin() as conn:
+        for model in (m.ContainerRollup, m.NodeRollup, m.ClusterRollup, m.RollupWatermark):
+            conn.execute(delete(model))
+    compact(engine, retention=KEEP_ALL, now=now)
+    for window, (got_containers, got_nodes, got_clusters) in late.items():
+        assert_same_containers(got_containers, containers(engine, window))
+        assert_same_nodes(got_nodes, nodes(engine, window))
+        assert_same_clusters(got_clusters, clusters(engine, window))
+
+
+def test_a_snapshot_later_than_raw_retention_leaves_its_hour_as_it_was(engine: Engine) -> None:
+    """Its hour's other raw rows are gone: rolling it again would lose them."""
+    now = T0 + 3 * DAY
+    short = Retention(raw_days=1, hourly_days=3650, daily_days=3650)
+    compact(engine, retention=short, now=now)  # raw rows of the first two days are gone
+    before = dump(engine)
+    write_history(engine, "alpha", [LATE], newest=-1)
+    result = compact(engine, retention=short, now=now)
+    assert result.late_hours == 0
+    assert dump(engine) == before  # and retention deleted the late rows
+    assert count(engine, m.Snapshot, m.Snapshot.taken_at == taken_at("alpha", LATE)) == 0
