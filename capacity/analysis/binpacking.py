@@ -147,9 +147,9 @@ def simulate(pods: pd.DataFrame, nodes: pd.DataFrame, recs: pd.DataFrame | None 
     DaemonSet group names its node, since DaemonSets count per node. A group whose node is named
     but not among ``nodes`` (gone since) is left out. ``nodes`` has ``NODE_COLUMNS``; ``recs``
     is the recommendations report (None: right-sized equals requested). Columns: ``COLUMNS``.
-    Savings are per month at the pool's mean node price; negative when the pods need more nodes
-    than run now. ``*_packed`` columns are of the right-sized packing's nodes, on which the
-    DaemonSets keep their requests.
+    Savings are per month: the nodes now less the nodes needed, each at its size's mean price;
+    negative when the pods need more than run now. ``*_packed`` columns are of the right-sized
+    packing's nodes, on which the DaemonSets keep their requests.
     """
     pods = rightsized_requests(pods, recs if recs is not None else pd.DataFrame())
     pools = nodes[["cluster", "pool"]].drop_duplicates().sort_values(["cluster", "pool"])
@@ -182,7 +182,7 @@ def simulate(pods: pd.DataFrame, nodes: pd.DataFrame, recs: pd.DataFrame | None 
     for number, (cluster, pool) in enumerate(pools.itertuples(index=False, name=None)):
         at = slice(pod_bounds[number], pod_bounds[number + 1])
         on = slice(node_bounds[number], node_bounds[number + 1])
-        size = _node_size(offered[on])
+        size, largest_size = _node_sizes(offered[on])
         # DaemonSets: the most any one node carries, on every node (pods count as slots)
         ds = np.zeros(4)
         is_ds = daemon[at]
@@ -204,7 +204,7 @@ def simulate(pods: pd.DataFrame, nodes: pd.DataFrame, recs: pd.DataFrame | None 
         )
         now = on.stop - on.start
         same = (offered[on] == size).all(axis=1)
-        largest = (offered[on] == offered[on][np.lexsort(offered[on].T[::-1])[-1]]).all(axis=1)
+        largest = (offered[on] == largest_size).all(axis=1)
         size_price, largest_price = float(price[on][same].mean()), float(price[on][largest].mean())
         needed = as_requested.nodes
         needed_rightsized = right.nodes
@@ -222,66 +222,59 @@ def simulate(pods: pd.DataFrame, nodes: pd.DataFrame, recs: pd.DataFrame | None 
             for n, b in zip((needed, needed_rightsized), big, strict=True)
         ]
 
-        # DaemonSet usage goes with the number of nodes; the rest moves with its pods
-        ds_share = needed_rightsized / now if now else 0.0
-        usage_packed = [
-            float(np.nansum(used[at][packed, i]) + np.nansum(used[at][is_ds, i]) * ds_share) for i in (0, 1)
-        ]
         totals = (requested[at] * count[at, None]).sum(axis=0)
         totals_rightsized = (rightsized[at][packed] * replicas[:, None]).sum(axis=0)
-        # no pod: nothing used; pods whose usage is unknown: NaN, not 0
-        usage = [
-            np.nan if len(used[at]) and np.isnan(used[at][:, i]).all() else float(np.nansum(used[at][:, i]))
-            for i in (0, 1)
-        ]
-        usage_packed = [np.nan if usage[i] != usage[i] else usage_packed[i] for i in (0, 1)]
-        rows.append(
-            {
-                "cluster": cluster,
-                "pool": pool,
-                "nodes": now,
-                "nodes_needed": needed,
-                "nodes_needed_rightsized": needed_rightsized,
-                "node_hourly_cost": size_price,
-                "monthly_cost": cost_now,
-                "monthly_savings_packing": cost_now - cost[0],
-                "monthly_savings_rightsized": cost_now - cost[1],
-                "pods": int(count[at].sum()),
-                "oversized_pods": right.oversized,
-                "cpu_allocatable": float(offered[on, 0].sum()),
-                "cpu_allocatable_packed": float(size[0]) * needed_rightsized,
-                "cpu_requested": float(totals[0]),
-                "cpu_requested_rightsized": float(totals_rightsized[0] + ds[0] * needed_rightsized),
-                "cpu_used": usage[0],
-                "cpu_used_packed": usage_packed[0],
-                "memory_allocatable": float(offered[on, 1].sum()),
-                "memory_allocatable_packed": float(size[1]) * needed_rightsized,
-                "memory_requested": float(totals[1]),
-                "memory_requested_rightsized": float(totals_rightsized[1] + ds[1] * needed_rightsized),
-                "memory_used": usage[1],
-                "memory_used_packed": usage_packed[1],
+        row: dict[str, object] = {
+            "cluster": cluster,
+            "pool": pool,
+            "nodes": now,
+            "nodes_needed": needed,
+            "nodes_needed_rightsized": needed_rightsized,
+            "node_hourly_cost": size_price,
+            "monthly_cost": cost_now,
+            "monthly_savings_packing": cost_now - cost[0],
+            "monthly_savings_rightsized": cost_now - cost[1],
+            "pods": int(count[at].sum()),
+            "oversized_pods": right.oversized,
+        }
+        for i, resource in enumerate(("cpu", "memory")):
+            # no pod: nothing used; pods whose usage is unknown: NaN, not 0
+            usage = used[at][:, i]
+            unknown = len(usage) > 0 and bool(np.isnan(usage).all())
+            # DaemonSet usage goes with the number of nodes; the rest moves with its pods
+            moved = np.nansum(usage[packed]) + np.nansum(usage[is_ds]) * (
+                needed_rightsized / now if now else 0.0
+            )
+            row |= {
+                f"{resource}_allocatable": float(offered[on, i].sum()),
+                f"{resource}_allocatable_packed": float(size[i]) * needed_rightsized,
+                f"{resource}_requested": float(totals[i]),
+                f"{resource}_requested_rightsized": float(totals_rightsized[i] + ds[i] * needed_rightsized),
+                f"{resource}_used": np.nan if unknown else float(np.nansum(usage)),
+                f"{resource}_used_packed": np.nan if unknown else float(moved),
             }
-        )
+        rows.append(row)
     table = pd.DataFrame(rows, columns=COLUMNS)
-    table["cpu_allocation"] = ratio(table["cpu_requested"], table["cpu_allocatable"])
-    table["cpu_allocation_packed"] = ratio(table["cpu_requested_rightsized"], table["cpu_allocatable_packed"])
-    table["cpu_utilization"] = ratio(table["cpu_used"], table["cpu_allocatable"])
-    table["cpu_utilization_packed"] = ratio(table["cpu_used_packed"], table["cpu_allocatable_packed"])
-    table["memory_allocation"] = ratio(table["memory_requested"], table["memory_allocatable"])
-    table["memory_allocation_packed"] = ratio(
-        table["memory_requested_rightsized"], table["memory_allocatable_packed"]
-    )
-    table["memory_utilization"] = ratio(table["memory_used"], table["memory_allocatable"])
-    table["memory_utilization_packed"] = ratio(
-        table["memory_used_packed"], table["memory_allocatable_packed"]
-    )
+    for resource in ("cpu", "memory"):
+        allocatable, packed_allocatable = (
+            table[f"{resource}_allocatable"],
+            table[f"{resource}_allocatable_packed"],
+        )
+        table[f"{resource}_allocation"] = ratio(table[f"{resource}_requested"], allocatable)
+        table[f"{resource}_allocation_packed"] = ratio(
+            table[f"{resource}_requested_rightsized"], packed_allocatable
+        )
+        table[f"{resource}_utilization"] = ratio(table[f"{resource}_used"], allocatable)
+        table[f"{resource}_utilization_packed"] = ratio(table[f"{resource}_used_packed"], packed_allocatable)
     table = table.sort_values(
         ["monthly_savings_rightsized", "cluster", "pool"], ascending=[False, True, True]
     )
     return table[COLUMNS].reset_index(drop=True)
 
 
-def _node_size(offered: np.ndarray) -> np.ndarray:
-    """Return the (cpu, memory, gpu, pods) allocatable most nodes of a pool have (ties: the largest)."""
-    sizes, counts = np.unique(offered, axis=0, return_counts=True)  # sorted: the last of a tie is largest
-    return np.asarray(sizes[np.flatnonzero(counts == counts.max())[-1]], dtype="float64")
+def _node_sizes(offered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Return the (cpu, memory, gpu, pods) allocatable most nodes of a pool have (ties: the
+    largest), and the largest one."""
+    sizes, counts = np.unique(offered, axis=0, return_counts=True)  # sorted: the last is largest
+    usual = sizes[np.flatnonzero(counts == counts.max())[-1]]
+    return np.asarray(usual, dtype="float64"), np.asarray(sizes[-1], dtype="float64")
