@@ -535,7 +535,7 @@ def _late_buckets(
     since: datetime,
     until: datetime | None,
 ) -> list[datetime]:
-    """Return the rolled-up ``tier`` buckets in [since, until) whose node samples differ from ``counted``.
+    """Return the rolled-up ``tier`` buckets in [since, until) with fewer node samples than ``counted``.
 
     ``counted`` holds the node samples per bucket that its source holds now (snapshots for
     hours, hourly rollups for days); a bucket rolled up before a late snapshot arrived holds fewer.
@@ -573,20 +573,20 @@ def _roll_hours(conn: Connection, cid: int, raw_since: datetime) -> tuple[int, i
     until = floor_bucket(newest, HOUR)  # the newest snapshot's hour is still filling
     rolled_until = _watermark(conn, cid, HOUR)
     since = rolled_until or floor_bucket(oldest, HOUR)
+    # A snapshot written after its hour was rolled up (a late collector, a backfill): roll the
+    # hour again while all its raw rows are still kept, and its day with it (_roll_days).
+    horizon = floor_bucket(raw_since, HOUR) + _STEP[HOUR]  # hours that retention has not touched
     weights: dict[datetime, int] = defaultdict(int)
     samples: dict[datetime, int] = defaultdict(int)
     for taken, nodes, containers in conn.execute(
         select(SNAP.c.taken_at, SNAP.c.node_count, SNAP.c.container_count).where(
-            SNAP.c.cluster_id == cid, SNAP.c.taken_at < until
+            SNAP.c.cluster_id == cid, SNAP.c.taken_at >= min(since, horizon), SNAP.c.taken_at < until
         )
     ):
         bucket = floor_bucket(taken, HOUR)
         samples[bucket] += int(nodes)
         if taken >= since:
             weights[bucket] += 1 + nodes + containers
-    # A snapshot written after its hour was rolled up (a late collector, a backfill): roll the
-    # hour again while all its raw rows are still kept, and its day with it (_roll_days).
-    horizon = floor_bucket(raw_since, HOUR) + _STEP[HOUR]  # hours that retention has not touched
     late = _late_buckets(conn, cid, HOUR, samples, horizon, rolled_until)
     for bucket in late:
         weights[bucket] = 1

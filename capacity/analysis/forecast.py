@@ -60,23 +60,20 @@ def forecast(daily: pd.DataFrame, end: datetime, *, min_days: int = MIN_DAYS) ->
     """
     rows = []
     data = daily[daily["hours"] > 0]
-    window_end = (
-        pd.Timestamp(end).tz_convert("UTC") if pd.Timestamp(end).tzinfo else pd.Timestamp(end, tz="UTC")
-    )
+    end_day = pd.Timestamp(end).timestamp() / 86400.0  # times below are in days since the epoch
+    epoch = pd.Timestamp(0, tz="UTC")
     for cluster, part in data.groupby("cluster", sort=True):
         part = part.sort_values(PERIOD)
         starts = pd.to_datetime(part[PERIOD], utc=True)
         hours = part["hours"].to_numpy(dtype="float64")
         # A day's data sits at its middle, except on the cluster's first day (it started that
         # day: its hours end at the day's end) and last day (it stopped: they start at the start).
-        epoch = pd.Timestamp(0, tz="UTC")
-        begin = (starts - epoch).dt.total_seconds().to_numpy() / 86400.0  # in days since the epoch
-        day_end = ((starts.dt.floor("D") - epoch).dt.total_seconds().to_numpy() / 86400.0) + 1.0
-        first = np.minimum(day_end, (window_end - epoch).total_seconds() / 86400.0)
+        begin = (starts - epoch).dt.total_seconds().to_numpy() / 86400.0
+        first = np.minimum(np.floor(begin) + 1.0, end_day)  # where each day (or the window) ends
         middle = (begin + first) / 2.0
         middle[0] = first[0] - hours[0] / 48.0
         middle[-1] = begin[-1] + hours[-1] / 48.0
-        last = begin[-1] + hours[-1] / 24.0  # where the cluster's data ends, in days since the epoch
+        last = begin[-1] + hours[-1] / 24.0  # where the cluster's data ends
         last_data = pd.Timestamp(last * 86400.0, unit="s", tz="UTC")
         row: dict[str, object] = {"cluster": cluster, "days": len(part), "last_data": last_data.isoformat()}
         trending = len(part) >= min_days and hours.sum() >= MIN_HOURS
