@@ -284,12 +284,7 @@ def build_report(
     if request.kind == "binpacking":
         return _binpacking(conn, request, config, reads)
     if request.kind == "forecast":
-        if request.step is not None:
-            raise CapacityError("forecast fits a line through the window's days: it takes no --step")
-        daily = build_report(
-            conn, dataclasses.replace(request, kind="clusters", step="day"), config, reads=reads
-        )
-        return forecast(daily, request.end)
+        return _forecast(conn, request, config, reads)
     step = request.step or ("month" if request.kind == "chargeback" else None)  # chargeback: per month
     spans = periods(request.start, request.end, step)
     # Savings are a figure for now, not per period: right-size once over the last
@@ -331,6 +326,14 @@ def _binpacking(conn: Connection, request: ReportRequest, config: Config, reads:
     recs = _recommendations(conn, request, config, request.start, request.end, reads)
     pods, nodes = packing_inputs(conn, clusters=request.clusters)
     return simulate(pods, nodes, recs)
+
+
+def _forecast(conn: Connection, request: ReportRequest, config: Config, reads: Reads) -> pd.DataFrame:
+    """Fit each cluster's trend through the window's days (the clusters report stepped by day)."""
+    if request.step is not None:
+        raise CapacityError("forecast fits a line through the window's days: it takes no --step")
+    daily = build_report(conn, dataclasses.replace(request, kind="clusters", step="day"), config, reads=reads)
+    return forecast(daily, request.end)
 
 
 def _policy(config: Config) -> Policy:

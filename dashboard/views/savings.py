@@ -164,9 +164,9 @@ def _packing_section(packing: pd.DataFrame, cur: str, window: str) -> None:
     cols[1].metric(
         "Node savings / month",
         money(float(packing["monthly_savings_rightsized"].clip(lower=0).sum()), cur),
-        help="Nodes no longer needed × the pool's mean node price × 730 h (pools that need more nodes "
-        "are not netted off). Not to be added to the right-sizing savings above: the same requests, "
-        "priced as whole nodes.",
+        help="Per pool, the nodes now less the nodes needed, each at its size's price, × 730 h (pools "
+        "that need more nodes are not netted off). Not to be added to the right-sizing savings above: "
+        "the same requests, priced as whole nodes.",
     )
     cols[2].metric(
         "CPU utilization now → packed",
