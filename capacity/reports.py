@@ -287,11 +287,11 @@ def build_report(
         return _forecast(conn, request, config, reads)
     step = request.step or ("month" if request.kind == "chargeback" else None)  # chargeback: per month
     spans = periods(request.start, request.end, step)
-    # Savings are a figure for now, not per period: right-size once over the last
-    # recommendation window of the request, whatever the step.
+    # Savings are a figure for now, not per period: right-size once, over the recommendation
+    # window ending where the request ends, whatever the step.
     recs = None
     if request.kind in ("teams", "namespaces", "workloads"):
-        recs = _recommendations(conn, request, config, request.start, request.end, reads)
+        recs = _recommendations(conn, request, config, request.end, reads)
     if step is None:
         result = _report(conn, request, config, (request.start, request.end), None, recs, reads)
     elif request.kind == "recommendations":
@@ -318,12 +318,12 @@ def build_report(
 def _binpacking(conn: Connection, request: ReportRequest, config: Config, reads: Reads) -> pd.DataFrame:
     """Pack each pool's pods at the latest snapshots, as requested and right-sized (see binpacking).
 
-    The right-sizing is the recommendations report of the request's window. The packing is of
+    The right-sizing is the recommendations report ending where the request ends. The packing is of
     whole pools, which teams share: a team filter does not apply, and there is no step.
     """
     if request.step is not None:
         raise CapacityError("binpacking packs the latest snapshot of each cluster: it takes no --step")
-    recs = _recommendations(conn, request, config, request.start, request.end, reads)
+    recs = _recommendations(conn, request, config, request.end, reads)
     pods, nodes = packing_inputs(conn, clusters=request.clusters)
     return simulate(pods, nodes, recs)
 
@@ -363,14 +363,17 @@ def _grouped(
 
 
 def _recommendations(
-    conn: Connection, request: ReportRequest, config: Config, start: datetime, end: datetime, reads: Reads
+    conn: Connection, request: ReportRequest, config: Config, end: datetime, reads: Reads
 ) -> pd.DataFrame:
-    """Right-size over the last ``rightsizing.window_days`` of [start, end) (all of it when shorter).
+    """Right-size over the ``rightsizing.window_days`` up to ``end``, whatever the report's start.
 
+    Recommendations are a figure for now, and their evidence is the policy's window (like KRR's
+    history or the VPA recommender's), not the report's: a 1-day report does not right-size on
+    one day of usage, and every window ending at the same time gives the same recommendations.
     The same recommendations, whichever report asks: the Savings table and the teams'
-    savings column agree for any window.
+    savings column agree.
     """
-    start = max(start, end - timedelta(days=config.rightsizing.window_days))
+    start = end - timedelta(days=config.rightsizing.window_days)
     dimension = "team" if request.kind != "teams" else request.by
 
     def compute() -> pd.DataFrame:
@@ -408,7 +411,7 @@ def _report(
     if request.kind == "clusters":
         return cluster_report(reads.clusters(conn, *window, request.clusters, spans))
     if request.kind == "recommendations":
-        return _recommendations(conn, request, config, *window, reads).copy()  # the memo stays as it is
+        return _recommendations(conn, request, config, window[1], reads).copy()  # the memo stays as it is
     # Usage histograms are for right-sizing only: the allocation read skips merging them.
     containers = _grouped(conn, request, config, window, spans, reads, histograms=False)
     # Allocation needs only each cluster's idle cost and covered seconds: cluster rollups.

@@ -3,9 +3,10 @@
 Pages call these wrappers, never SQL. Filters are plain hashable values (the URL, window
 bounds rounded to the minute, tuples of clusters and teams) so that they key the cache.
 Every number a page shows comes from ``capacity.reports.build_report``; no page reads raw
-snapshot rows. Reports over the same window and clusters share their database reads
+snapshot rows. Reports over windows with the same end and clusters share their database reads
 (``capacity.reports.Reads``, kept as long as the reports' cache), so a page's several reports,
-and the sidebar's team list, read each window once.
+and the sidebar's team list, read each window once, and a change of window length does not
+right-size again.
 """
 
 from __future__ import annotations
@@ -86,8 +87,13 @@ def status_frame(url: str) -> pd.DataFrame:
 
 
 @st.cache_resource(ttl=TTL_SECONDS, show_spinner=False, max_entries=16)
-def window_reads(url: str, start: datetime, end: datetime, clusters: tuple[str, ...]) -> Reads:
-    """Return the shared reads of one window and cluster selection (every team filter uses them)."""
+def window_reads(url: str, end: datetime, clusters: tuple[str, ...]) -> Reads:
+    """Return the shared reads of the windows ending at ``end`` for a cluster selection.
+
+    Every team filter and every window length uses them: each read is keyed by its own bounds,
+    and the recommendations, which end where the window ends whatever its start, are computed
+    once for all window lengths.
+    """
     return Reads()
 
 
@@ -96,7 +102,7 @@ def teams_in_window(url: str, start: datetime, end: datetime, clusters: tuple[st
     """Return the teams with containers in the window (the sidebar's choices)."""
     eng = engine(url)
     with translate_db_errors(eng.url), eng.connect() as conn:
-        return team_names(conn, start, end, clusters, config(), reads=window_reads(url, start, end, clusters))
+        return team_names(conn, start, end, clusters, config(), reads=window_reads(url, end, clusters))
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False, max_entries=256)
@@ -122,7 +128,7 @@ def report(
     )
     eng = engine(url)
     with translate_db_errors(eng.url), eng.connect() as conn:
-        return build_report(conn, request, config(), reads=window_reads(url, start, end, clusters))
+        return build_report(conn, request, config(), reads=window_reads(url, end, clusters))
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:

@@ -222,12 +222,30 @@ def test_reports_over_one_window_share_their_reads(fleet_db: str) -> None:
     pd.testing.assert_frame_equal(shared, alone)
     pd.testing.assert_frame_equal(again, alone)
     pd.testing.assert_frame_equal(nodes, nodes_alone)
-    # containers with histograms (right-sizing) serve the allocation read too; recommendations; clusters
-    assert held == 3
-    assert len(reads._memo) == 4  # + nodes; the second teams report and the recommendations read nothing
+    # containers with histograms over the 14 days up to END (right-sizing), containers over the
+    # window (allocation), the recommendations, clusters
+    assert held == 4
+    assert len(reads._memo) == 5  # + nodes; the second teams report and the recommendations read nothing
     # the Savings table and the teams' savings column are the same recommendations
     assert recs["monthly_savings"].sum() == pytest.approx(shared["monthly_savings"].sum(), rel=1e-12)
     assert recs["monthly_savings"].sum() > 0
+
+
+def test_a_window_as_long_as_the_recommendations_reads_containers_once(fleet_db: str) -> None:
+    """A window of exactly ``rightsizing.window_days``: the right-sizing read serves the allocation."""
+    engine = open_store(fleet_db)
+    reads = Reads()
+    try:
+        with engine.connect() as conn:
+            shared = build_report(
+                conn, ReportRequest("teams", END - timedelta(days=14), END), Config(), reads=reads
+            )
+            alone = build_report(conn, ReportRequest("teams", END - timedelta(days=14), END), Config())
+    finally:
+        engine.dispose()
+    reads_of_containers = [key for key in reads._memo if isinstance(key, tuple) and key[0] == "containers"]
+    assert len(reads_of_containers) == 1 and reads_of_containers[0][4] is True  # with histograms
+    pd.testing.assert_frame_equal(shared, alone)
 
 
 def test_team_names_are_the_teams_report_without_idle(fleet_db: str) -> None:
@@ -398,7 +416,7 @@ def test_rightsizing_policy_comes_from_config(
     assert (both["memory_recommended_bytes_p50"] >= both["memory_recommended_bytes"]).all()
 
 
-def test_recommendations_cover_the_last_window_days_of_the_request(fleet_db: str) -> None:
+def test_recommendations_cover_the_window_days_up_to_the_request_end(fleet_db: str) -> None:
     config = Config(rightsizing=Rightsizing(window_days=0.5, min_hours=1))
     engine = open_store(fleet_db)
     try:
@@ -407,11 +425,18 @@ def test_recommendations_cover_the_last_window_days_of_the_request(fleet_db: str
             last = build_report(
                 conn, ReportRequest("recommendations", END - timedelta(hours=12), END), config
             )
+            # a request shorter than the recommendation window still right-sizes over all of it
+            short = build_report(
+                conn, ReportRequest("recommendations", END - timedelta(hours=2), END), config
+            )
+            teams = build_report(conn, ReportRequest("teams", END - timedelta(hours=2), END), config)
             everything = build_report(conn, ReportRequest("recommendations", START, END), Config())
     finally:
         engine.dispose()
     assert len(whole) > 50
     pd.testing.assert_frame_equal(whole, last)
+    pd.testing.assert_frame_equal(whole, short)
+    assert teams["monthly_savings"].sum() == pytest.approx(whole["monthly_savings"].sum(), rel=1e-12)
     # with the default 14 days, the whole 32-hour request is the window: other figures
     assert not whole["cpu_recommended"].equals(everything["cpu_recommended"])
 

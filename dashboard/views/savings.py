@@ -57,13 +57,23 @@ def _multiselect(label: str, options: list[str], key: str) -> list[str]:
     return list(chosen)
 
 
+def _days(days: float) -> str:
+    """Return the recommendation window for people: '14 days', '1 day', '12 hours'."""
+    if days >= 1:
+        return f"{days:g} day{'s' if days != 1 else ''}"
+    return f"{days * 24:g} hours"
+
+
 def render() -> None:
     f = filters.current()
     cur = data.currency()
     st.title("Savings")
+    policy = data.config().rightsizing
     st.caption(
-        "Right-sizing over the selected window: CPU = p95 of per-replica usage, memory = peak working "
-        "set + 15 %, floors 10m / 20 MiB, never below an OOM-kill limit; at least 24 h of data."
+        f"Right-sizing over the {_days(policy.window_days)} up to the window's end (whatever the "
+        f"window's length): CPU = p{policy.cpu_percentile * 100:g} of per-replica usage, memory = peak "
+        f"working set + {policy.memory_margin * 100:g} %, floors 10m / 20 MiB, never below an OOM-kill "
+        f"limit; at least {policy.min_hours:g} h of data."
     )
     recs = f.report("recommendations")
     if recs.empty:
