@@ -162,52 +162,81 @@ def headroom_figure(pools: pd.DataFrame, resource: str = "cpu") -> go.Figure:
     return fig
 
 
-def packing_figure(packing: pd.DataFrame, resource: str = "cpu", *, max_nodes: int = 400) -> go.Figure:
-    """Return nodes sorted by requested share of allocatable (bars, one colour per pool), usage as dots.
+# one cell per node: the colour is the requested share (white empty, dark blue full)
+PACKING_COLORS = [[0.0, "#F1F5FB"], [0.5, "#6BAED6"], [1.0, "#08306B"]]
+PACKING_MAX_HEIGHT = 620
 
-    At most ``max_nodes`` nodes (the fullest) so that a 5,000-node cluster stays readable.
+
+def _grid_columns(nodes: int) -> int:
+    """Return how many node cells a row holds: about three times wider than tall, 10 to 100."""
+    return max(10, min(100, math.ceil(math.sqrt(nodes * 3))))
+
+
+def _percent(value: float | None) -> str:
+    return "unknown" if value is None or math.isnan(value) else f"{value * 100:.0f} %"
+
+
+def packing_figure(packing: pd.DataFrame, resource: str = "cpu", *, columns: int | None = None) -> go.Figure:
+    """Return a heatmap of the nodes: one cell per node, a block of rows per pool, fullest first.
+
+    The colour is the node's requested share of allocatable; the hover names the node and
+    gives its pods and its requested and used shares. One image whatever the node count, so a
+    5,000-node cluster draws as fast as a 50-node one (bars would be one SVG shape per node).
     """
     name = _scale(resource)[0]
-    title = f"Node packing: {name} requested / allocatable"
+    title = f"Node packing: {name} requested / allocatable (one cell per node, fullest first)"
     if packing.empty:
         return _empty(title, "No nodes in the latest snapshots")
-    frame = packing.sort_values(f"{resource}_requested_share", ascending=False, na_position="last")
-    frame = frame.head(max_nodes).reset_index(drop=True)
-    if len(packing) > len(frame):
-        title += f" (fullest {len(frame):,} of {len(packing):,} nodes)"
-    fig = go.Figure()
-    for pool, rows in frame.groupby("pool", sort=True):
-        fig.add_bar(
-            x=rows.index,
-            y=rows[f"{resource}_requested_share"] * 100,
-            name=str(pool),
-            width=0.9,  # one slot per node, whatever the pool's spacing
-            customdata=rows[["node", "cluster", "pods"]],
-            hovertemplate="%{customdata[0]} (%{customdata[1]}, %{customdata[2]} pods)<br>"
-            "requested %{y:.0f} %<extra>%{fullData.name}</extra>",
+    share, used = f"{resource}_requested_share", f"{resource}_used_share"
+    width = columns or _grid_columns(len(packing))
+    z: list[list[float | None]] = []
+    hover: list[list[str]] = []
+    ticks: list[int] = []
+    labels: list[str] = []
+    for pool, rows in packing.groupby("pool", sort=True):
+        rows = rows.sort_values(share, ascending=False, na_position="last", kind="stable")
+        ticks.append(len(z))
+        labels.append(f"{pool} ({len(rows):,})")
+        values = (rows[share].astype("float64") * 100).round(1).tolist()
+        text = [
+            f"{node} · {pods} pods<br>requested {_percent(r)}, used {_percent(u)}"
+            for node, pods, r, u in zip(
+                rows["node"],
+                rows["pods"],
+                rows[share].astype("float64"),
+                rows[used].astype("float64"),
+                strict=True,
+            )
+        ]
+        for at in range(0, len(values), width):
+            pad = width - len(values[at : at + width])
+            z.append([None if v != v else v for v in values[at : at + width]] + [None] * pad)
+            hover.append(text[at : at + width] + [""] * pad)
+    cell = max(6, min(22, (PACKING_MAX_HEIGHT - 90) // len(z)))
+    fig = go.Figure(
+        go.Heatmap(
+            z=z,
+            text=hover,
+            hovertemplate="%{text}<extra></extra>",
+            colorscale=PACKING_COLORS,
+            zmin=0,
+            zmax=100,
+            xgap=1,
+            ygap=1,
+            colorbar={"title": {"text": "% requested"}, "thickness": 12},
         )
-    used = frame[f"{resource}_used_share"].astype("float64")
-    if used.notna().any():
-        fig.add_scatter(
-            x=frame.index,
-            y=used * 100,
-            name="Used",
-            mode="markers",
-            marker={"color": "black", "size": 4},
-            customdata=frame[["node"]],
-            hovertemplate="%{customdata[0]}<br>used %{y:.0f} %<extra></extra>",
-        )
+    )
     fig.update_layout(
         title=title,
-        barmode="overlay",
-        bargap=0.05,
-        xaxis={"title": "nodes, fullest first", "showticklabels": False},
+        xaxis={"visible": False},
         yaxis={
-            "title": "% of allocatable",
-            "range": [0, max(105.0, float((used * 100).max(skipna=True) or 0))],
+            "tickmode": "array",
+            "tickvals": ticks,
+            "ticktext": labels,
+            "autorange": "reversed",
+            "showgrid": False,
         },
-        legend={"orientation": "h", "y": -0.2},
-        height=380,
+        height=90 + cell * len(z),
         margin={"l": 10, "r": 10, "t": 50, "b": 10},
     )
     return fig

@@ -112,6 +112,19 @@ def _wait_for_run(page: Any) -> None:
     )
 
 
+# Notes when the script state becomes "running" after it is installed (a click's rerun started).
+_WATCH_RUN = """() => {
+    window.__sawRun = false;
+    const app = document.querySelector('[data-testid="stApp"]');
+    const seen = () => {
+        if (app.getAttribute('data-test-script-state') === 'running') window.__sawRun = true;
+    };
+    window.__runObserver && window.__runObserver.disconnect();
+    window.__runObserver = new MutationObserver(seen);
+    window.__runObserver.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+}"""
+
+
 def _screenshot(page: Any, path: Path) -> None:
     """Save the whole page: Streamlit scrolls inside its own container, so grow the viewport to it."""
     height = page.evaluate(
@@ -157,6 +170,7 @@ def test_every_page_renders_without_errors(dashboard: str, browser: Any) -> None
     assert set(pages) >= REQUIRED_PAGES, pages
     SCREENSHOTS.mkdir(parents=True, exist_ok=True)
     problems: dict[str, str] = {}
+    tabbed: set[str] = set()
     for name, path in pages.items():
         page = browser.new_page()
         console_errors: list[str] = []
@@ -165,20 +179,46 @@ def test_every_page_renders_without_errors(dashboard: str, browser: Any) -> None
             page.goto(f"{dashboard}/{path}", wait_until="domcontentloaded")
             _wait_for_run(page)
             _screenshot(page, SCREENSHOTS / f"{name}.png")
-            exceptions = page.locator('[data-testid="stException"]')
-            text = page.locator('[data-testid="stMain"]').inner_text()
-            charts = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot .main-svg').count()
-            if exceptions.count():
-                problems[name] = exceptions.first.inner_text()[:2000]
-            elif "Traceback" in text:
-                problems[name] = "a traceback is shown on the page"
-            elif page.locator('[data-testid="stAlertContentError"]').count():
-                problems[name] = page.locator('[data-testid="stAlertContentError"]').first.inner_text()
-            elif name in PAGES_WITH_CHARTS and charts == 0:
-                problems[name] = "no chart was drawn"
-            elif console_errors:
-                problems[name] = "JavaScript error: " + "; ".join(console_errors)[:2000]
+            problem = _problem(page, console_errors, needs_chart=name in PAGES_WITH_CHARTS)
+            if problem:
+                problems[name] = problem
+            # Lazy tabs (Capacity) run only when opened: open each one and check it the same way.
+            tabs = page.locator('[data-testid="stMain"] [role="tab"]')
+            for number in range(tabs.count()):
+                tab = tabs.nth(number)
+                if tab.get_attribute("aria-selected") == "true":
+                    continue
+                label = tab.inner_text().strip()
+                page.evaluate(_WATCH_RUN)
+                tab.click()
+                page.wait_for_function("() => window.__sawRun", timeout=PAGE_SECONDS * 1000)
+                _wait_for_run(page)
+                opened = f"{name}-{re.sub(r'[^a-z0-9]+', '-', label.lower()).strip('-')}"
+                _screenshot(page, SCREENSHOTS / f"{opened}.png")
+                problem = _problem(page, console_errors, needs_chart=False)
+                if problem:
+                    problems[opened] = problem
+                tabbed.add(opened)
         finally:
             page.close()
     assert not problems, problems
-    assert {p.stem for p in SCREENSHOTS.glob("*.png")} >= set(pages)
+    assert {p.stem for p in SCREENSHOTS.glob("*.png")} >= set(pages) | tabbed
+    assert {"capacity-node-packing", "capacity-forecast"} <= tabbed
+
+
+def _problem(page: Any, console_errors: list[str], *, needs_chart: bool) -> str | None:
+    """Return what is wrong on the page as shown: an exception, a traceback, an error box, ..."""
+    exceptions = page.locator('[data-testid="stException"]')
+    text = page.locator('[data-testid="stMain"]').inner_text()
+    charts = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot .main-svg').count()
+    if exceptions.count():
+        return str(exceptions.first.inner_text())[:2000]
+    if "Traceback" in text:
+        return "a traceback is shown on the page"
+    if page.locator('[data-testid="stAlertContentError"]').count():
+        return str(page.locator('[data-testid="stAlertContentError"]').first.inner_text())
+    if needs_chart and charts == 0:
+        return "no chart was drawn"
+    if console_errors:
+        return "JavaScript error: " + "; ".join(console_errors)[:2000]
+    return None

@@ -21,6 +21,7 @@ from capacity.db.store import write_snapshot
 from capacity.records import PodRecord, Resources, Snapshot
 from collectors import demo
 from dashboard import capacity_data, capacity_figures
+from dashboard.views import capacity as capacity_view
 
 GIB = f.GIB
 NOW = f.T0 + timedelta(hours=2)
@@ -362,12 +363,57 @@ def test_pool_figures_stack_to_allocatable(frames: dict[str, pd.DataFrame]) -> N
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_packing_figure_one_trace_per_pool_and_usage(frames: dict[str, pd.DataFrame]) -> None:
-    fig = capacity_figures.packing_figure(frames["packing"], "cpu")
-    assert [t.name for t in fig.data] == ["general", "spot", "Used"]
-    assert max(fig.data[1].y) == pytest.approx(200 / 3.9)
-    capped = capacity_figures.packing_figure(frames["packing"], "memory", max_nodes=2)
-    assert "fullest 2 of 4 nodes" in capped.layout.title.text
+def test_packing_heatmap_one_cell_per_node_a_block_per_pool_fullest_first(
+    frames: dict[str, pd.DataFrame],
+) -> None:
+    packing = frames["packing"]
+    fig = capacity_figures.packing_figure(packing, "cpu", columns=2)
+    (heat,) = fig.data
+    assert heat.type == "heatmap"
+    pools = packing["pool"].value_counts().sort_index()
+    # a block of rows per pool (2 cells a row), labelled on its first row with its node count
+    assert list(fig.layout.yaxis.ticktext) == [f"{pool} ({n})" for pool, n in pools.items()]
+    starts = [0]
+    for n in list(pools)[:-1]:
+        starts.append(starts[-1] + -(-n // 2))
+    assert list(fig.layout.yaxis.tickvals) == starts
+    assert len(heat.z) == sum(-(-n // 2) for n in pools)
+    # every node is one cell with its requested share in percent, fullest first within its pool
+    cells = [v for row in heat.z for v in row if v is not None]
+    assert sorted(cells) == pytest.approx(sorted(round(x * 100, 1) for x in packing["cpu_requested_share"]))
+    for start, n in zip(starts, pools, strict=True):
+        block = [v for row in heat.z[start : start + -(-n // 2)] for v in row if v is not None]
+        assert block == sorted(block, reverse=True) and len(block) == n
+    fullest = packing.sort_values("cpu_requested_share", ascending=False).iloc[0]
+    hovers = [t for row in heat.text for t in row if t]
+    assert len(hovers) == len(packing)
+    assert any(
+        t.startswith(f"{fullest['node']} · {fullest['pods']} pods")
+        and f"requested {fullest['cpu_requested_share'] * 100:.0f} %" in t
+        for t in hovers
+    )
+    memory = capacity_figures.packing_figure(packing, "memory")
+    assert sorted(v for row in memory.data[0].z for v in row if v is not None) == pytest.approx(
+        sorted(round(x * 100, 1) for x in packing["memory_requested_share"])
+    )
+    assert len(memory.data[0].z[0]) == 10  # a row holds at least 10 cells
+
+
+def test_packing_heatmap_stays_one_image_at_5000_nodes() -> None:
+    nodes = pd.DataFrame(
+        {
+            "node": [f"n{i}" for i in range(5000)],
+            "pool": ["a" if i % 3 else "b" for i in range(5000)],
+            "pods": 10,
+            "cpu_requested_share": [(i % 100) / 100 for i in range(5000)],
+            "cpu_used_share": float("nan"),
+        }
+    )
+    fig = capacity_figures.packing_figure(nodes, "cpu")
+    assert len(fig.data) == 1 and len(fig.data[0].z[0]) == 100
+    assert sum(v is not None for row in fig.data[0].z for v in row) == 5000
+    assert fig.layout.height <= capacity_figures.PACKING_MAX_HEIGHT
+    assert "used unknown" in fig.data[0].text[0][0]
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
@@ -497,13 +543,26 @@ def test_capacity_page_shows_pools_packing_and_pending(
         "Spot nodes": "25 %",
         "Pending pods": "3",
     }
-    assert len(app.get("plotly_chart")) == 4  # pools, headroom, packing, pending
-    pools, packing, pending = (d.value for d in app.dataframe)
+    assert [t.label for t in app.tabs] == list(capacity_view.TABS)
+    # only the open tab (the first) runs: the pools' two charts and table
+    assert len(app.get("plotly_chart")) == 2  # pools, headroom
+    (pools,) = (d.value for d in app.dataframe)
     assert list(pools["pool"]) == ["general", "spot", "general"]
     assert pools["memory_allocatable_gib"].iloc[0] == pytest.approx(30.0)
+    assert len(app.get("download_button")) == 1
+
+    packing_tab = run_page(_capacity_page, fleet_url, monkeypatch, capacity_tab="Node packing")
+    assert len(packing_tab.get("plotly_chart")) == 1
+    (packing,) = (d.value for d in packing_tab.dataframe)
     assert len(packing) == 3  # the first cluster in the packing select box: prod
+    assert packing_tab.selectbox[0].value == "prod"
+
+    pending_tab = run_page(_capacity_page, fleet_url, monkeypatch, capacity_tab="Unscheduled demand")
+    (pending,) = (d.value for d in pending_tab.dataframe)
     assert list(pending["workload"]) == ["etl", "web-0"]
-    assert len(app.get("download_button")) == 3
+    assert len(pending_tab.get("plotly_chart")) == 1
+    # the headline numbers are on every tab
+    assert {m.label: m.value for m in pending_tab.metric} == metrics
 
 
 @pytest.mark.parametrize("key", ["cluster", "clusters"])
@@ -512,8 +571,11 @@ def test_capacity_page_filters_clusters_from_the_url(
 ) -> None:
     app = run_page(_capacity_page, fleet_url, monkeypatch, **{key: "staging"})
     assert {m.label: m.value for m in app.metric}["Nodes"] == "1"
-    assert any("No pending pods" in s.value for s in app.success)
     assert list(app.dataframe[0].value["cluster"]) == ["staging"]
+    pending = run_page(
+        _capacity_page, fleet_url, monkeypatch, capacity_tab="Unscheduled demand", **{key: "staging"}
+    )
+    assert any("No pending pods" in s.value for s in pending.success)
 
 
 def test_health_page_shows_freshness_gaps_and_warnings(
@@ -599,6 +661,7 @@ def test_capacity_page_forecasts_over_the_sidebar_window(
     )
     app.switch_page("views/capacity.py")
     app.query_params["window"] = "1d"
+    app.query_params["capacity_tab"] = "Forecast"
     app.run()
     assert not app.exception, [e.value for e in app.exception]
     engine = open_store(demo_url)
@@ -611,4 +674,4 @@ def test_capacity_page_forecasts_over_the_sidebar_window(
     shown = app.dataframe[-1].value
     pd.testing.assert_frame_equal(shown.reset_index(drop=True), expected)
     assert len(expected) == 3 and (expected["days"] >= 1).all()
-    assert any(s.value == "Forecast" for s in app.subheader)
+    assert len(app.dataframe) == 1  # the Forecast tab alone ran

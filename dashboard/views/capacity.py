@@ -1,7 +1,13 @@
-"""Capacity: node pools, headroom, node packing and unscheduled demand at the latest snapshots."""
+"""Capacity: node pools, headroom, node packing and unscheduled demand at the latest snapshots.
+
+Below the headline numbers, one tab per view (pools, packing, unscheduled demand, forecast).
+Only the open tab runs and draws, and the open tab is in the URL (``?capacity_tab=Node+packing``),
+so a link reopens it.
+"""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import pandas as pd
@@ -83,8 +89,11 @@ def _summary(pools: pd.DataFrame, pending: pd.DataFrame) -> None:
     )
 
 
+TABS = ("Node pools", "Node packing", "Unscheduled demand", "Forecast")
+TAB_KEY = "capacity_tab"
+
+
 def _pools_section(pools: pd.DataFrame) -> None:
-    st.subheader("Node pools")
     resource = st.segmented_control(
         "Resource",
         ["cpu", "memory"],
@@ -122,7 +131,6 @@ def _pools_section(pools: pd.DataFrame) -> None:
 
 
 def _packing_section(packing: pd.DataFrame) -> None:
-    st.subheader("Node packing")
     clusters = sorted(packing["cluster"].unique())
     left, right = st.columns([2, 1])
     cluster = (
@@ -164,7 +172,6 @@ def _packing_section(packing: pd.DataFrame) -> None:
 
 
 def _pending_section(pending: pd.DataFrame) -> None:
-    st.subheader("Unscheduled demand")
     if pending.empty:
         st.success("No pending pods without a node: every pod found a place.")
         return
@@ -201,17 +208,25 @@ def render() -> None:
     )
     pending = cd.pending_demand(url, clusters)
     _summary(pools, pending)
-    _pools_section(pools)
-    _packing_section(cd.node_packing(url, clusters))
-    _pending_section(pending)
-    _forecast_section()
+    # Lazy tabs: only the open one runs (and reads), the others cost nothing until opened.
+    tabs = st.tabs(list(TABS), key=TAB_KEY, bind="query-params")
+    sections: tuple[Callable[[], None], ...] = (
+        lambda: _pools_section(pools),
+        lambda: _packing_section(cd.node_packing(url, clusters)),
+        lambda: _pending_section(pending),
+        _forecast_section,
+    )
+    for tab, section in zip(tabs, sections, strict=True):
+        if tab.open:
+            with tab:
+                section()
 
 
 def _forecast_section() -> None:
     f = filters.rendered()
     if f is None:  # the page run on its own, without app.py's window: no history to draw from
+        st.info("The forecast needs the dashboard's window: open this page through `capacity dashboard`.")
         return
-    st.subheader("Forecast")
     table = f.report("forecast")
     if table.empty:
         st.info("No snapshots in this window to draw a trend from.")
