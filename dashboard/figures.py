@@ -6,6 +6,7 @@ palette (the same name gives the same colour in every session and on every page)
 
 from __future__ import annotations
 
+import math
 import zlib
 from collections.abc import Iterable, Sequence
 from datetime import datetime
@@ -29,6 +30,41 @@ PALETTE: tuple[str, ...] = tuple(
 )
 FIXED_COLORS = {IDLE: "#c7c7c7", UNALLOCATED: "#7f7f7f", SHARED: "#bcbd22", OTHER: "#9e9e9e"}
 _LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "legend": {"traceorder": "normal"}}
+# Room for labels, from their length: a 12 px label character (Streamlit's Source Sans) is under
+# 7 px wide. A legend entry adds its symbol and padding.
+CHAR_PX = 7
+LEGEND_ENTRY_PX = 45
+LABEL_CHARS = 30  # longer names are cut in legends and on axes ("…"); hovers keep them whole
+VALUE_AXIS_PX = 75  # tick values such as "12.5k" and the axis title beside them
+DATE_AXIS_PX = 50  # dates, with the year on a second line under the first tick
+
+
+def short(name: str, chars: int = LABEL_CHARS) -> str:
+    """Return ``name`` cut to ``chars`` characters (with "…") for a legend or an axis."""
+    return name if len(name) <= chars else name[: chars - 1] + "…"
+
+
+def label_px(labels: Iterable[str]) -> int:
+    """Return the width in pixels of the longest label (as ``short`` shows it)."""
+    return CHAR_PX * max((len(short(str(label))) for label in labels), default=0)
+
+
+def fixed_margins(
+    fig: go.Figure, *, left: int, right: int, top: int = 40, bottom: int = DATE_AXIS_PX
+) -> go.Figure:
+    """Set the margins from the labels and turn plotly's automatic margins off.
+
+    Otherwise plotly.js draws the chart, measures its legend and tick labels, grows the margins
+    to fit them and draws the chart again: in Chromium a third of a chart's drawing time.
+    """
+    fig.update_layout(margin={"l": left, "r": right, "t": top, "b": bottom, "autoexpand": False})
+    fig.update_xaxes(automargin=False)
+    fig.update_yaxes(automargin=False)
+    return fig
+
+
+def _legend_px(names: Iterable[str]) -> int:
+    return LEGEND_ENTRY_PX + label_px(names)
 
 
 def team_color(name: str) -> str:
@@ -102,12 +138,12 @@ def cost_over_time(
         fig.add_bar(
             x=pd.to_datetime(part["period_start"]),
             y=part["total_cost"],
-            name=name,
+            name=short(name),
             marker_color=team_color(name),
             hovertemplate=f"{name}<br>%{{x|%Y-%m-%d}}: %{{y:,.2f}} {currency}<extra></extra>",
         )
     fig.update_layout(title=title, barmode="stack", yaxis_title=currency, **_LAYOUT)
-    return fig
+    return fixed_margins(fig, left=VALUE_AXIS_PX, right=_legend_px(order))
 
 
 def cost_bars(
@@ -130,7 +166,8 @@ def cost_bars(
         )
     )
     fig.update_layout(title=title, xaxis_title=currency, height=max(300, 24 * len(df) + 80), **_LAYOUT)
-    return fig
+    fig.update_yaxes(tickmode="array", tickvals=list(names), ticktext=[short(n) for n in names])
+    return fixed_margins(fig, left=label_px(names) + 15, right=20)
 
 
 def capacity_over_time(
@@ -169,7 +206,7 @@ def capacity_over_time(
             hovertemplate=f"%{{x|%Y-%m-%d}}: %{{y:,.2f}} {unit}<extra>{measure}</extra>",
         )
     fig.update_layout(title=title, yaxis_title=unit, yaxis_rangemode="tozero", **_LAYOUT)
-    return fig
+    return fixed_margins(fig, left=VALUE_AXIS_PX, right=_legend_px(["allocatable", "requested", "used"]))
 
 
 def request_vs_usage(
@@ -187,7 +224,13 @@ def request_vs_usage(
     df = df.assign(_name=names).groupby("_name", as_index=False)[[request, usage]].sum()
     df = df.sort_values(request, ascending=False).head(top)
     fig = go.Figure()
-    fig.add_bar(x=df["_name"], y=df[request], name="requested", marker_color="#1f77b4")
-    fig.add_bar(x=df["_name"], y=df[usage], name="used", marker_color="#ff7f0e")
+    hover = f"%{{x}}: %{{y:,.1f}} {unit}<extra>%{{fullData.name}}</extra>"
+    fig.add_bar(x=df["_name"], y=df[request], name="requested", marker_color="#1f77b4", hovertemplate=hover)
+    fig.add_bar(x=df["_name"], y=df[usage], name="used", marker_color="#ff7f0e", hovertemplate=hover)
     fig.update_layout(title=title, barmode="group", yaxis_title=unit, **_LAYOUT)
-    return fig
+    # names shown cut and slanted at a fixed angle, so their room below the axis is known
+    fig.update_xaxes(
+        tickmode="array", tickvals=list(df["_name"]), ticktext=[short(n) for n in df["_name"]], tickangle=-40
+    )
+    slanted = int(label_px(df["_name"]) * math.sin(math.radians(40))) + 25
+    return fixed_margins(fig, left=VALUE_AXIS_PX, right=_legend_px(["requested", "used"]), bottom=slanted)

@@ -355,6 +355,39 @@ def test_request_vs_usage_bars() -> None:
     assert list(fig.data[0].x) == ["p/y", "p/x"] and list(fig.data[1].y) == [1.0, 5.0]
 
 
+def test_figures_take_their_margins_from_their_labels() -> None:
+    """No automatic margins (plotly.js would draw every chart twice): room from the labels instead."""
+    long = "platform-observability-and-reliability-"  # 39 characters, then a distinct end
+    frame = daily_teams().replace({"team": {"a": long + "one", "b": long + "two", "c": "c"}})
+    fig = figures.cost_over_time(frame, top=5)
+    assert fig.layout.margin.autoexpand is False
+    assert fig.layout.xaxis.automargin is False and fig.layout.yaxis.automargin is False
+    cut = [t.name for t in fig.data if t.name.startswith("platform")]
+    assert len(cut) == 2 and all(len(n) == figures.LABEL_CHARS and n.endswith("…") for n in cut)
+    assert fig.layout.margin.r == figures.LEGEND_ENTRY_PX + figures.CHAR_PX * figures.LABEL_CHARS
+    assert fig.data[0].marker.color == figures.team_color(long + "one")  # colour of the whole name
+    short_only = figures.cost_over_time(daily_teams(), top=5)
+    assert short_only.layout.margin.r == figures.LEGEND_ENTRY_PX + figures.CHAR_PX * len(IDLE)
+    # names cut alike stay two bars; the axis shows them cut, the hover whole
+    bars = figures.cost_bars(frame, key="team")
+    assert {long + "one", long + "two"} <= set(bars.data[0].y)
+    assert len(bars.data[0].y) == frame["team"].nunique()
+    assert max(len(t) for t in bars.layout.yaxis.ticktext) == figures.LABEL_CHARS
+    assert bars.layout.margin.l == figures.CHAR_PX * figures.LABEL_CHARS + 15
+    usage = pd.DataFrame(
+        {
+            "namespace": [long + "one", long + "two"],
+            "team": ["t", "t"],
+            "cpu_request_core_hours": [10.0, 20.0],
+            "cpu_usage_core_hours": [5.0, 1.0],
+        }
+    )
+    slanted = figures.request_vs_usage(usage, label=["namespace"])
+    assert list(slanted.data[0].x) == [long + "two", long + "one"]
+    assert slanted.layout.xaxis.tickangle == -40
+    assert slanted.layout.margin.b > figures.DATE_AXIS_PX
+
+
 def test_fleet_summary_and_formats() -> None:
     teams = pd.DataFrame(
         {
