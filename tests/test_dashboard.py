@@ -192,6 +192,10 @@ def test_overview_on_the_fleet(
     specs = [str(chart.proto.spec) for chart in app.get("plotly_chart")]
     assert all("Cost per day" in s or "allocatable" in s for s in specs), specs[0][:200]
     assert not any("Loading" in s for s in specs)
+    # no table here (the Teams page has it): a link to it, and no table component to load
+    assert not app.dataframe
+    (teams_link,) = app.get("page_link")
+    assert "Teams page" in teams_link.proto.label and teams_link.proto.page.endswith("teams")
     assert all(metric.help for metric in app.metric)
     cost = amount(m["Fleet cost"])
     app.multiselect(key="f_clusters").select("staging-us-central1").run()

@@ -1,4 +1,7 @@
-"""Overview: fleet cost and run rate, efficiency, utilization, idle, savings, and their trends."""
+"""Overview: fleet cost and run rate, efficiency, utilization, idle, savings, and their trends.
+
+Numbers and charts only: the table of teams is the Teams page's, linked at the bottom.
+"""
 
 from __future__ import annotations
 
@@ -48,8 +51,13 @@ def render() -> None:
         figures.capacity_over_time(daily_clusters, resource="memory", end=f.end), width="stretch"
     )
 
-    with tail:
-        _teams_table(teams, cur, f.window)
+    # The table of teams is the Teams page's (sortable, with its drill-down and CSV): a link, so
+    # this page loads no table component (a third of a second of the browser's first render).
+    tail.page_link(
+        "views/teams.py",
+        label="Cost by team, sortable, with drill-down and CSV: the Teams page",
+        icon=":material/groups:",
+    )
 
 
 def _headline(s: FleetSummary, scope: str, cur: str, clusters: pd.DataFrame, hours: float) -> None:
@@ -103,28 +111,6 @@ def _headline(s: FleetSummary, scope: str, cur: str, clusters: pd.DataFrame, hou
             f"{percent(s.total_efficiency)} (cost-weighted CPU and memory efficiency); average allocatable "
             f"{cores(float(clusters['cpu_allocatable_core_hours'].sum()) / max(hours, 1e-9))}."
         )
-
-
-def _teams_table(teams: pd.DataFrame, cur: str, window: str) -> None:
-    st.subheader("Cost by team")
-    st.dataframe(
-        teams[["team", "cluster", "total_cost", "idle_cost", "total_efficiency", "monthly_savings"]],
-        hide_index=True,
-        width="stretch",
-        column_config={
-            "total_cost": st.column_config.NumberColumn(f"cost ({cur})", format="%.2f"),
-            "idle_cost": st.column_config.NumberColumn(f"idle ({cur})", format="%.2f"),
-            "total_efficiency": st.column_config.NumberColumn("efficiency", format="percent"),
-            "monthly_savings": st.column_config.NumberColumn(f"savings / month ({cur})", format="%.2f"),
-        },
-    )
-    st.download_button(
-        "Download CSV (capacity report teams)",
-        data.csv_bytes(teams),
-        file_name=f"teams-{window}.csv",
-        mime="text/csv",
-        key="dl_overview_teams",
-    )
 
 
 if __name__ == "__main__":
