@@ -11,6 +11,8 @@ import math
 import pandas as pd
 import plotly.graph_objects as go
 
+from dashboard.figures import DATE_AXIS_PX, VALUE_AXIS_PX, fixed_margins, label_px, legend_px, short
+
 GIB = 2.0**30
 RESOURCES = {"cpu": ("CPU", "cores", 1.0), "memory": ("Memory", "GiB", GIB)}
 
@@ -46,9 +48,14 @@ def human_cores(value: float | None) -> str:
 
 
 def human_duration(seconds: float | None) -> str:
-    """Return a duration as '45 s', '12 min', '3.5 h' or '2.0 days', or '—' when unknown."""
+    """Return a duration as '45 s', '12 min', '3.5 h' or '2.0 days', or '—' when unknown.
+
+    A negative duration (a snapshot stamped ahead of this machine's clock) keeps its sign.
+    """
     if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
         return "—"
+    if seconds < 0:
+        return "-" + human_duration(-seconds)
     if seconds < 90:
         return f"{seconds:,.0f} s"
     if seconds < 90 * 60:
@@ -86,6 +93,35 @@ def _empty(title: str, message: str) -> go.Figure:
     return fig
 
 
+TOP_PX = 50  # the title
+AXIS_TITLE_PX = 45  # tick values and the axis title under a plot
+LEGEND_ROW_PX = 22
+
+
+def _legend_below(fig: go.Figure, height: int, rows: int = 2) -> int:
+    """Put the legend under the x axis, room for ``rows`` rows of it; return the bottom margin."""
+    bottom = AXIS_TITLE_PX + rows * LEGEND_ROW_PX + 8
+    plot = max(height - TOP_PX - bottom, 1)
+    fig.update_layout(
+        legend={
+            "orientation": "h",
+            "traceorder": "normal",
+            "x": 0,
+            "xanchor": "left",
+            "y": -AXIS_TITLE_PX / plot,
+            "yanchor": "top",
+        }
+    )
+    return bottom
+
+
+def _category_axis(fig: go.Figure, axis: str, names: list[str]) -> None:
+    """Show category names cut (``short``) on an axis; the categories themselves stay whole."""
+    fig.update_layout(
+        {f"{axis}axis": {"tickmode": "array", "tickvals": names, "ticktext": [short(n) for n in names]}}
+    )
+
+
 def _pool_labels(pools: pd.DataFrame) -> pd.Series:
     multi = pools["cluster"].nunique() > 1
     return pools["cluster"] + " / " + pools["pool"] if multi else pools["pool"].astype(str)
@@ -113,15 +149,11 @@ def pool_capacity_figure(pools: pd.DataFrame, resource: str = "cpu") -> go.Figur
     fig.add_bar(y=labels, x=reserved_idle, name="Requested, unused", orientation="h", marker_color=RESERVED)
     fig.add_bar(y=labels, x=free, name="Not requested", orientation="h", marker_color=FREE)
     fig.update_traces(hovertemplate="%{y}: %{x:,.1f} " + unit + "<extra>%{fullData.name}</extra>")
-    fig.update_layout(
-        title=title,
-        barmode="stack",
-        xaxis_title=unit,
-        legend={"orientation": "h", "y": -0.15},
-        height=max(260, 40 * len(frame) + 140),
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
-    )
-    return fig
+    height = max(260, 40 * len(frame) + 140)
+    fig.update_layout(title=title, barmode="stack", xaxis_title=unit, height=height)
+    _category_axis(fig, "y", list(labels))
+    bottom = _legend_below(fig, height)
+    return fixed_margins(fig, left=label_px(labels) + 15, right=20, top=TOP_PX, bottom=bottom)
 
 
 def headroom_figure(pools: pd.DataFrame, resource: str = "cpu") -> go.Figure:
@@ -152,14 +184,11 @@ def headroom_figure(pools: pd.DataFrame, resource: str = "cpu") -> go.Figure:
         marker={"color": REQUESTED, "symbol": "diamond", "size": 10},
         hovertemplate="%{y}: one node has %{x:,.1f} " + unit + " free<extra></extra>",
     )
-    fig.update_layout(
-        title=title,
-        xaxis_title=unit,
-        legend={"orientation": "h", "y": -0.15},
-        height=max(260, 40 * len(frame) + 140),
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
-    )
-    return fig
+    height = max(260, 40 * len(frame) + 140)
+    fig.update_layout(title=title, xaxis_title=unit, height=height)
+    _category_axis(fig, "y", list(labels))
+    bottom = _legend_below(fig, height)
+    return fixed_margins(fig, left=label_px(labels) + 15, right=20, top=TOP_PX, bottom=bottom)
 
 
 # one cell per node: the colour is the requested share (white empty, dark blue full)
@@ -196,7 +225,7 @@ def packing_figure(packing: pd.DataFrame, resource: str = "cpu", *, columns: int
     for pool, rows in packing.groupby("pool", sort=True):
         rows = rows.sort_values(share, ascending=False, na_position="last", kind="stable")
         ticks.append(len(z))
-        labels.append(f"{pool} ({len(rows):,})")
+        labels.append(f"{short(str(pool), 22)} ({len(rows):,})")
         values = (rows[share].astype("float64") * 100).round(1).tolist()
         text = [
             f"{node} · {pods} pods<br>requested {_percent(r)}, used {_percent(u)}"
@@ -237,9 +266,8 @@ def packing_figure(packing: pd.DataFrame, resource: str = "cpu", *, columns: int
             "showgrid": False,
         },
         height=90 + cell * len(z),
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
     )
-    return fig
+    return fixed_margins(fig, left=label_px(labels) + 15, right=110, top=TOP_PX, bottom=10)
 
 
 def pending_figure(pending: pd.DataFrame, *, top: int = 20) -> go.Figure:
@@ -261,13 +289,9 @@ def pending_figure(pending: pd.DataFrame, *, top: int = 20) -> go.Figure:
             hovertemplate="%{y}<br>%{x:,.2f} cores, %{customdata[1]} in %{customdata[0]} pods<extra></extra>",
         )
     )
-    fig.update_layout(
-        title=title,
-        xaxis_title="cores requested",
-        height=max(240, 32 * len(frame) + 120),
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
-    )
-    return fig
+    fig.update_layout(title=title, xaxis_title="cores requested", height=max(240, 32 * len(frame) + 120))
+    _category_axis(fig, "y", list(labels))
+    return fixed_margins(fig, left=label_px(labels) + 15, right=20, top=TOP_PX, bottom=AXIS_TITLE_PX)
 
 
 # --- data health ---------------------------------------------------------------------------------
@@ -287,15 +311,10 @@ def snapshots_per_day_figure(per_day: pd.DataFrame) -> go.Figure:
             hovertemplate="%{x|%Y-%m-%d}: %{y:,} snapshots<extra>%{fullData.name}</extra>",
         )
     fig.update_layout(
-        title=title,
-        barmode="group",
-        yaxis_title="snapshots",
-        xaxis={"tickformat": "%b %d"},
-        legend={"orientation": "h", "y": -0.2},
-        height=340,
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
+        title=title, barmode="group", yaxis_title="snapshots", xaxis={"tickformat": "%b %d"}, height=340
     )
-    return fig
+    clusters = [str(c) for c in per_day["cluster"].unique()]
+    return fixed_margins(fig, left=VALUE_AXIS_PX, right=legend_px(clusters), top=TOP_PX, bottom=DATE_AXIS_PX)
 
 
 def gaps_figure(gaps: pd.DataFrame) -> go.Figure:
@@ -321,9 +340,10 @@ def gaps_figure(gaps: pd.DataFrame) -> go.Figure:
         xaxis={"type": "date"},
         showlegend=False,
         height=max(220, 50 * gaps["cluster"].nunique() + 140),
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
     )
-    return fig
+    clusters = [str(c) for c in gaps["cluster"].unique()]
+    _category_axis(fig, "y", clusters)
+    return fixed_margins(fig, left=label_px(clusters) + 15, right=20, top=TOP_PX, bottom=DATE_AXIS_PX)
 
 
 def warnings_figure(warnings: pd.DataFrame) -> go.Figure:
@@ -340,12 +360,9 @@ def warnings_figure(warnings: pd.DataFrame) -> go.Figure:
             name=str(cluster),
             hovertemplate="%{x}: %{y:,}<extra>%{fullData.name}</extra>",
         )
-    fig.update_layout(
-        title=title,
-        barmode="stack",
-        yaxis_title="warnings",
-        legend={"orientation": "h", "y": -0.2},
-        height=320,
-        margin={"l": 10, "r": 10, "t": 50, "b": 10},
-    )
-    return fig
+    fig.update_layout(title=title, barmode="stack", yaxis_title="warnings", height=320)
+    kinds = [str(k) for k in counts["category"].unique()]
+    _category_axis(fig, "x", kinds)
+    fig.update_xaxes(tickangle=0)
+    clusters = [str(c) for c in counts["cluster"].unique()]
+    return fixed_margins(fig, left=VALUE_AXIS_PX, right=legend_px(clusters), top=TOP_PX, bottom=35)

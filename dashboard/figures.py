@@ -33,7 +33,7 @@ _LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "legend": {"traceorde
 # Room for labels, from their length: a 12 px label character (Streamlit's Source Sans) is under
 # 7 px wide. A legend entry adds its symbol and padding.
 CHAR_PX = 7
-LEGEND_ENTRY_PX = 45
+LEGEND_ENTRY_PX = 65  # the gap to the plot, the symbol and the padding
 LABEL_CHARS = 30  # longer names are cut in legends and on axes ("…"); hovers keep them whole
 VALUE_AXIS_PX = 75  # tick values such as "12.5k" and the axis title beside them
 DATE_AXIS_PX = 50  # dates, with the year on a second line under the first tick
@@ -63,7 +63,8 @@ def fixed_margins(
     return fig
 
 
-def _legend_px(names: Iterable[str]) -> int:
+def legend_px(names: Iterable[str]) -> int:
+    """Return the width of a vertical legend of ``names`` (as ``short`` shows them)."""
     return LEGEND_ENTRY_PX + label_px(names)
 
 
@@ -143,7 +144,7 @@ def cost_over_time(
             hovertemplate=f"{name}<br>%{{x|%Y-%m-%d}}: %{{y:,.2f}} {currency}<extra></extra>",
         )
     fig.update_layout(title=title, barmode="stack", yaxis_title=currency, **_LAYOUT)
-    return fixed_margins(fig, left=VALUE_AXIS_PX, right=_legend_px(order))
+    return fixed_margins(fig, left=VALUE_AXIS_PX, right=legend_px(order))
 
 
 def cost_bars(
@@ -206,7 +207,7 @@ def capacity_over_time(
             hovertemplate=f"%{{x|%Y-%m-%d}}: %{{y:,.2f}} {unit}<extra>{measure}</extra>",
         )
     fig.update_layout(title=title, yaxis_title=unit, yaxis_rangemode="tozero", **_LAYOUT)
-    return fixed_margins(fig, left=VALUE_AXIS_PX, right=_legend_px(["allocatable", "requested", "used"]))
+    return fixed_margins(fig, left=VALUE_AXIS_PX, right=legend_px(["allocatable", "requested", "used"]))
 
 
 def request_vs_usage(
@@ -233,4 +234,4 @@ def request_vs_usage(
         tickmode="array", tickvals=list(df["_name"]), ticktext=[short(n) for n in df["_name"]], tickangle=-40
     )
     slanted = int(label_px(df["_name"]) * math.sin(math.radians(40))) + 25
-    return fixed_margins(fig, left=VALUE_AXIS_PX, right=_legend_px(["requested", "used"]), bottom=slanted)
+    return fixed_margins(fig, left=VALUE_AXIS_PX, right=legend_px(["requested", "used"]), bottom=slanted)

@@ -20,7 +20,7 @@ from capacity.db.engine import open_store
 from capacity.db.store import write_snapshot
 from capacity.records import PodRecord, Resources, Snapshot
 from collectors import demo
-from dashboard import capacity_data, capacity_figures
+from dashboard import capacity_data, capacity_figures, figures
 from dashboard.views import capacity as capacity_view
 
 GIB = f.GIB
@@ -358,6 +358,12 @@ def test_pool_figures_stack_to_allocatable(frames: dict[str, pd.DataFrame]) -> N
     assert sum(memory.data[2].x) == pytest.approx((15 - 2) * 2 + (15 - 2) + (15 - 2))
     headroom = capacity_figures.headroom_figure(frames["pools"], "cpu")
     assert list(headroom.data[0].x) == pytest.approx([0.0, 2.9, 5.8])
+    # fixed margins: room for the longest pool label on the left, the legend under the axis
+    for chart in (fig, headroom):
+        assert chart.layout.margin.autoexpand is False
+        assert chart.layout.margin.l == figures.CHAR_PX * len("staging / general") + 15
+        plot = chart.layout.height - chart.layout.margin.t - chart.layout.margin.b
+        assert chart.layout.legend.y * plot == pytest.approx(-capacity_figures.AXIS_TITLE_PX)
     with pytest.raises(ValueError, match="resource"):
         capacity_figures.pool_capacity_figure(frames["pools"], "gpu")
 
@@ -466,6 +472,7 @@ def test_figures_of_empty_frames_say_so(builder: Builder) -> None:
         (capacity_figures.human_duration, 600, "10 min"),
         (capacity_figures.human_duration, 5400, "1.5 h"),
         (capacity_figures.human_duration, 3 * 86400, "3.0 days"),
+        (capacity_figures.human_duration, -5400, "-1.5 h"),  # a clock ahead of this one
         (capacity_figures.human_share, 0.724, "72 %"),
     ],
 )
