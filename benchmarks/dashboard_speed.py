@@ -57,8 +57,8 @@ _DONE = """() => {
     if (app.getAttribute('data-test-script-state') !== 'notRunning') return false;
     const main = document.querySelector('[data-testid="stMain"]');
     if (!main || main.querySelector('[data-testid="stSkeleton"]')) return false;
-    const charts = Array.from(main.querySelectorAll('[data-testid="stPlotlyChart"]'));
-    return charts.every(chart => chart.querySelector('.js-plotly-plot .main-svg') !== null);
+    const charts = Array.from(main.querySelectorAll('[data-testid="stBidiComponentRegular"]'));
+    return charts.every(chart => chart.querySelector('.capacity-chart .main-svg') !== null);
 }"""
 
 # Records whether the script state went to "running" after the observer was installed.
@@ -110,7 +110,7 @@ def measure_page(browser: Any, base: str, name: str, window: str) -> dict[str, A
         page.wait_for_selector('[data-testid="stApp"]', timeout=PAGE_SECONDS * 1000)
         page.wait_for_function(_DONE, timeout=PAGE_SECONDS * 1000, polling=20)
         first = time.perf_counter() - started
-        charts = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot .main-svg').count()
+        charts = page.locator(".capacity-chart .main-svg").count()
         problem = _problem(page)
 
         button = page.locator(
@@ -126,7 +126,7 @@ def measure_page(browser: Any, base: str, name: str, window: str) -> dict[str, A
         change = time.perf_counter() - started
         url = page.url
         problem = problem or _problem(page)
-        charts_after = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot .main-svg').count()
+        charts_after = page.locator(".capacity-chart .main-svg").count()
         tabs = _open_tabs(page)
         problem = problem or _problem(page)
     finally:

@@ -13,10 +13,32 @@ from datetime import datetime
 
 import pandas as pd
 import plotly.graph_objects as go
+import plotly.io as pio
 from plotly.colors import qualitative
 
 from capacity.analysis.attribution import UNALLOCATED
 from capacity.analysis.costs import IDLE, SHARED
+
+# The dashboard's look, for every figure (dashboard.charts draws them in it): white, a light grid,
+# Streamlit's font and text colour, titles on the left. A template of a few layout settings:
+# plotly's own ("plotly", "plotly_white") carry defaults for every trace type, several kilobytes
+# in every figure sent to the browser, and Streamlit's ("streamlit", the default once Streamlit
+# is imported) holds placeholder colours that only st.plotly_chart replaces.
+TEMPLATE = "capacity"
+_GRID = "#EBF0F8"
+_AXIS = {"gridcolor": _GRID, "linecolor": _GRID, "zerolinecolor": _GRID, "zerolinewidth": 2, "ticks": ""}
+pio.templates[TEMPLATE] = go.layout.Template(
+    layout={
+        "font": {"family": '"Source Sans", "Source Sans Pro", sans-serif', "color": "#31333F"},
+        "title": {"x": 0, "xref": "container", "xanchor": "left", "pad": {"l": 4}, "font": {"size": 16}},
+        "paper_bgcolor": "white",
+        "plot_bgcolor": "white",
+        "colorway": list(qualitative.Plotly),
+        "hoverlabel": {"align": "left"},
+        "xaxis": _AXIS,
+        "yaxis": _AXIS,
+    }
+)
 
 OTHER = "other"
 # grey (and olive) mean idle, unallocated, shared and "other": drop them from the palettes

@@ -39,6 +39,7 @@ PRELOAD = (
     "dashboard.figures",
     "dashboard.summary",
     "dashboard.capacity_figures",
+    "dashboard.charts",  # declares its component: Streamlit registers it again on the running server
 )
 
 
@@ -124,8 +125,11 @@ def quiet_direct_run_check() -> None:
 
 
 def streamlit_argv(flags: Sequence[str]) -> list[str]:
-    """Return the ``sys.argv`` of ``streamlit run dashboard/app.py FLAGS``."""
-    return ["streamlit", "run", str(APP), *flags]
+    """Return the ``sys.argv`` of ``streamlit run dashboard/app.py FLAGS``.
+
+    Static serving is on: the charts' plotly.js comes from ``dashboard/static`` (``dashboard.charts``).
+    """
+    return ["streamlit", "run", str(APP), "--server.enableStaticServing", "true", *flags]
 
 
 def main(flags: Sequence[str] | None = None) -> None:

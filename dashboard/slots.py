@@ -1,7 +1,7 @@
 """Places for charts that fill in once their data is read.
 
-On a session's first page the browser has not loaded the plotly library yet (a few MB of
-JavaScript, fetched when the first chart arrives). Showing "Loading…" charts in their places
+On a session's first page the browser has not loaded plotly.js yet (1.5 MB of JavaScript,
+fetched when the first chart arrives: see ``dashboard.charts``). Showing "Loading…" charts in their places
 before the reports are read lets the browser fetch it while the server reads, and shows the
 layout at once. Later runs keep the previous charts on screen until the new ones replace them.
 """
@@ -12,7 +12,7 @@ from typing import Any
 
 import streamlit as st
 
-from dashboard import figures
+from dashboard import charts, figures
 
 _SHOWN = "_loading_charts_shown"
 
@@ -22,5 +22,5 @@ def loading(*slots: Any) -> None:
     if st.session_state.get(_SHOWN):
         return
     for number, slot in enumerate(slots):
-        slot.plotly_chart(figures.loading(), width="stretch", key=f"loading_chart_{number}")
+        charts.show(figures.loading(), key=f"loading_chart_{number}", container=slot)
     st.session_state[_SHOWN] = True

@@ -105,8 +105,8 @@ def _wait_for_run(page: Any) -> None:
         """() => {
             const main = document.querySelector('[data-testid="stMain"]');
             if (!main || main.querySelector('[data-testid="stSkeleton"]')) return false;
-            const charts = Array.from(main.querySelectorAll('[data-testid="stPlotlyChart"]'));
-            return charts.every(chart => chart.querySelector('.js-plotly-plot .main-svg') !== null);
+            const charts = Array.from(main.querySelectorAll('[data-testid="stBidiComponentRegular"]'));
+            return charts.every(chart => chart.querySelector('.capacity-chart .main-svg') !== null);
         }""",
         timeout=PAGE_SECONDS * 1000,
     )
@@ -210,7 +210,7 @@ def _problem(page: Any, console_errors: list[str], *, needs_chart: bool) -> str 
     """Return what is wrong on the page as shown: an exception, a traceback, an error box, ..."""
     exceptions = page.locator('[data-testid="stException"]')
     text = page.locator('[data-testid="stMain"]').inner_text()
-    charts = page.locator('[data-testid="stPlotlyChart"] .js-plotly-plot .main-svg').count()
+    charts = page.locator(".capacity-chart .main-svg").count()
     if exceptions.count():
         return str(exceptions.first.inner_text())[:2000]
     if "Traceback" in text:

@@ -3,6 +3,7 @@ and summary builders without Streamlit."""
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
@@ -21,7 +22,7 @@ from capacity.db.store import write_snapshot
 from capacity.reports import ReportRequest, build_report
 from capacity.reports import render as render_report
 from collectors.demo import plan, write_history
-from dashboard import figures, summary
+from dashboard import charts, figures, summary
 from dashboard.filters import window_bounds
 from dashboard.views import savings as savings_view
 
@@ -187,9 +188,10 @@ def test_overview_on_the_fleet(
         assert m[label].endswith("%") and 0 < float(m[label][:-1]) < 100
     util, alloc = (float(v.strip()[:-1]) for v in m["CPU utilization / allocation"].split("/"))
     assert 0 < util < alloc < 100  # the fleet requests more than it uses
-    assert len(app.get("plotly_chart")) == 3
+    assert len(app.get("bidi_component")) == 3
     # the "Loading…" charts of the first render are all replaced by the real ones
-    specs = [str(chart.proto.spec) for chart in app.get("plotly_chart")]
+    specs = [json.dumps(charts.sent_figure(chart.proto)) for chart in app.get("bidi_component")]
+    assert all(chart.proto.component_name == "capacity_chart" for chart in app.get("bidi_component"))
     assert all("Cost per day" in s or "allocatable" in s for s in specs), specs[0][:200]
     assert not any("Loading" in s for s in specs)
     # no table here (the Teams page has it): a link to it, and no table component to load

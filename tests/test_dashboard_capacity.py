@@ -552,14 +552,14 @@ def test_capacity_page_shows_pools_packing_and_pending(
     }
     assert [t.label for t in app.tabs] == list(capacity_view.TABS)
     # only the open tab (the first) runs: the pools' two charts and table
-    assert len(app.get("plotly_chart")) == 2  # pools, headroom
+    assert len(app.get("bidi_component")) == 2  # pools, headroom
     (pools,) = (d.value for d in app.dataframe)
     assert list(pools["pool"]) == ["general", "spot", "general"]
     assert pools["memory_allocatable_gib"].iloc[0] == pytest.approx(30.0)
     assert len(app.get("download_button")) == 1
 
     packing_tab = run_page(_capacity_page, fleet_url, monkeypatch, capacity_tab="Node packing")
-    assert len(packing_tab.get("plotly_chart")) == 1
+    assert len(packing_tab.get("bidi_component")) == 1
     (packing,) = (d.value for d in packing_tab.dataframe)
     assert len(packing) == 3  # the first cluster in the packing select box: prod
     assert packing_tab.selectbox[0].value == "prod"
@@ -567,7 +567,7 @@ def test_capacity_page_shows_pools_packing_and_pending(
     pending_tab = run_page(_capacity_page, fleet_url, monkeypatch, capacity_tab="Unscheduled demand")
     (pending,) = (d.value for d in pending_tab.dataframe)
     assert list(pending["workload"]) == ["etl", "web-0"]
-    assert len(pending_tab.get("plotly_chart")) == 1
+    assert len(pending_tab.get("bidi_component")) == 1
     # the headline numbers are on every tab
     assert {m.label: m.value for m in pending_tab.metric} == metrics
 
@@ -600,7 +600,7 @@ def test_health_page_shows_freshness_gaps_and_warnings(
     assert list(fresh["interval"]) == ["5 min", "—"]
     assert list(gaps["length"]) == ["30 min"]
     assert list(warnings["category"]) == [health.RBAC_DEGRADED]
-    assert len(app.get("plotly_chart")) == 3
+    assert len(app.get("bidi_component")) == 3
     assert len(app.get("download_button")) == 4
 
 
@@ -610,7 +610,7 @@ def test_pages_on_an_empty_database_say_how_to_start(
 ) -> None:
     app = run_page(page, sqlite_url, monkeypatch)
     assert any("capacity demo" in i.value for i in app.info)
-    assert not app.get("plotly_chart")
+    assert not app.get("bidi_component")
 
 
 @pytest.fixture(scope="module")
@@ -630,7 +630,7 @@ def test_pages_render_a_demo_fleet(
     page: Callable[[], None], demo_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     app = run_page(page, demo_url, monkeypatch, window="3650d")
-    assert app.get("plotly_chart")
+    assert app.get("bidi_component")
     metrics = {m.label: m.value for m in app.metric}
     if page is _capacity_page:
         assert int(metrics["Nodes"]) > 50

@@ -71,6 +71,7 @@ def test_preload_neither_runs_the_app_nor_declares_streamlit_caches() -> None:
         "dashboard.figures",
         "dashboard.summary",
         "dashboard.capacity_figures",
+        "dashboard.charts",  # a component, declared again on the running server when drawn
     }
     assert "No runtime found" not in done.stderr  # what declaring an st.cache_data function logs
     assert done.stderr == ""
@@ -111,9 +112,14 @@ def test_serve_preloads_then_runs_streamlit_in_process(monkeypatch: pytest.Monke
     monkeypatch.setattr("streamlit.web.cli.main", lambda **kw: calls.append((list(sys.argv), kw)))
     serve.main()
     app = str(ROOT / "dashboard" / "app.py")
-    run = (["streamlit", "run", app, *FLAGS], {"prog_name": "streamlit"})
+    run = (
+        ["streamlit", "run", app, "--server.enableStaticServing", "true", *FLAGS],
+        {"prog_name": "streamlit"},
+    )
     assert calls == ["preload", "quiet", "freeze", run]  # frozen last: all that was imported
-    assert serve.streamlit_argv(["--x", "1"]) == ["streamlit", "run", app, "--x", "1"]
+    assert serve.streamlit_argv(["--x", "1"]) == [
+        "streamlit", "run", app, "--server.enableStaticServing", "true", "--x", "1"
+    ]  # fmt: skip
 
 
 def test_the_direct_run_check_is_skipped_in_the_installed_streamlit() -> None:

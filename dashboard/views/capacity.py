@@ -15,7 +15,7 @@ import streamlit as st
 
 from dashboard import capacity_data as cd
 from dashboard import capacity_figures as cf
-from dashboard import data, filters
+from dashboard import charts, data, filters
 
 if TYPE_CHECKING:
     from streamlit.elements.lib.column_types import ColumnConfig  # Streamlit's own column type
@@ -103,8 +103,8 @@ def _pools_section(pools: pd.DataFrame) -> None:
     )
     resource = resource or "cpu"
     left, right = st.columns(2)
-    left.plotly_chart(cf.pool_capacity_figure(pools, resource), width="stretch")
-    right.plotly_chart(cf.headroom_figure(pools, resource), width="stretch")
+    charts.show(cf.pool_capacity_figure(pools, resource), container=left)
+    charts.show(cf.headroom_figure(pools, resource), container=right)
     table = _pool_table(pools)
     st.dataframe(
         table,
@@ -147,7 +147,7 @@ def _packing_section(packing: pd.DataFrame) -> None:
         or "cpu"
     )
     nodes = packing if cluster is None else packing[packing["cluster"] == cluster]
-    st.plotly_chart(cf.packing_figure(nodes, resource), width="stretch")
+    charts.show(cf.packing_figure(nodes, resource))
     table = _gib(nodes, ["memory_allocatable", "memory_requested", "memory_used"])
     st.dataframe(
         table,
@@ -175,7 +175,7 @@ def _pending_section(pending: pd.DataFrame) -> None:
     if pending.empty:
         st.success("No pending pods without a node: every pod found a place.")
         return
-    st.plotly_chart(cf.pending_figure(pending), width="stretch")
+    charts.show(cf.pending_figure(pending))
     table = _gib(pending, ["memory_requested"])
     st.dataframe(
         table,

@@ -9,7 +9,7 @@ import streamlit as st
 
 from dashboard import capacity_data as cd
 from dashboard import capacity_figures as cf
-from dashboard import data
+from dashboard import charts, data
 
 # A cluster is stale when its latest snapshot is older than this many collection intervals.
 STALE_INTERVALS = 2.0
@@ -117,14 +117,14 @@ def render() -> None:
 
     st.subheader("Snapshots per day")
     per_day = cd.snapshots_per_day(url, clusters, days, end)
-    st.plotly_chart(cf.snapshots_per_day_figure(per_day), width="stretch")
+    charts.show(cf.snapshots_per_day_figure(per_day))
     _download(per_day, "snapshots_per_day", "dl_snapshots_per_day")
 
     st.subheader("Gaps")
     if gaps.empty:
         st.success("No gaps: every cluster collected on schedule in the window.")
     else:
-        st.plotly_chart(cf.gaps_figure(gaps), width="stretch")
+        charts.show(cf.gaps_figure(gaps))
         shown = gaps.assign(length=[cf.human_duration(s) for s in gaps["gap_seconds"]])
         st.dataframe(shown, hide_index=True, width="stretch", column_config={"median_interval_seconds": None})
         _download(gaps, "gaps", "dl_gaps")
@@ -133,7 +133,7 @@ def render() -> None:
     if warnings.empty:
         st.success("No collection warnings: metrics, permissions and objects were all fine.")
     else:
-        st.plotly_chart(cf.warnings_figure(warnings), width="stretch")
+        charts.show(cf.warnings_figure(warnings))
         st.dataframe(
             warnings,
             hide_index=True,

@@ -8,7 +8,7 @@ from __future__ import annotations
 import pandas as pd
 import streamlit as st
 
-from dashboard import data, figures, filters, slots
+from dashboard import charts, data, figures, filters, slots
 from dashboard.summary import FleetSummary, cores, fleet_summary, money, percent
 
 
@@ -39,16 +39,14 @@ def render() -> None:
         tail.info("No cost in this window for the selected clusters and teams.")
         return
 
-    cost_slot.plotly_chart(
+    charts.show(
         figures.cost_over_time(daily_teams, key="team", top=8, currency=cur, title="Cost per day by team"),
-        width="stretch",
+        container=cost_slot,
     )
     daily_clusters = f.report("clusters", step="day")
-    cpu_slot.plotly_chart(
-        figures.capacity_over_time(daily_clusters, resource="cpu", end=f.end), width="stretch"
-    )
-    memory_slot.plotly_chart(
-        figures.capacity_over_time(daily_clusters, resource="memory", end=f.end), width="stretch"
+    charts.show(figures.capacity_over_time(daily_clusters, resource="cpu", end=f.end), container=cpu_slot)
+    charts.show(
+        figures.capacity_over_time(daily_clusters, resource="memory", end=f.end), container=memory_slot
     )
 
     # The table of teams is the Teams page's (sortable, with its drill-down and CSV): a link, so

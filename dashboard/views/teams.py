@@ -8,7 +8,7 @@ import pandas as pd
 import streamlit as st
 
 from capacity.analysis.costs import IDLE
-from dashboard import data, figures, filters, slots
+from dashboard import charts, data, figures, filters, slots
 from dashboard.filters import Filters
 from dashboard.summary import money, percent
 
@@ -63,11 +63,11 @@ def _charts(
     daily: pd.DataFrame, window: pd.DataFrame, *, key: str, label: list[str], cur: str, level: str
 ) -> None:
     left, right = st.columns(2)
-    left.plotly_chart(
+    charts.show(
         figures.cost_over_time(daily, key=key, top=8, currency=cur, title=f"Cost per day by {level} ({cur})"),
-        width="stretch",
+        container=left,
     )
-    right.plotly_chart(figures.request_vs_usage(window, label=label, resource="cpu"), width="stretch")
+    charts.show(figures.request_vs_usage(window, label=label, resource="cpu"), container=right)
 
 
 def _labelled(frame: pd.DataFrame, key: str, parts: list[str]) -> pd.DataFrame:
@@ -112,9 +112,7 @@ def render() -> None:
             csv=teams,
             name=f"teams-{f.window}",
         )
-    bars.plotly_chart(
-        figures.cost_bars(teams, key="team", currency=cur, title="Cost by team"), width="stretch"
-    )
+    charts.show(figures.cost_bars(teams, key="team", currency=cur, title="Cost by team"), container=bars)
 
     options = [str(t) for t in teams["team"] if t != IDLE]
     team = filters.url_selectbox("Team", options, "focus_team", help="Drill down into one team's namespaces.")

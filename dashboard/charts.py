@@ -1,0 +1,88 @@
+"""Charts: plotly figures drawn by plotly.js's cartesian bundle rather than by ``st.plotly_chart``.
+
+``st.plotly_chart`` loads Streamlit's chart code with the whole of plotly.js (4.7 MB: maps,
+3-D, finance, ...). Evaluating it took 0.7-0.9 s of the browser's main thread on the first
+render of every page with a chart. Every chart here is cartesian (bars, lines, markers, one
+heatmap), which plotly.js-cartesian-dist-min draws: 1.5 MB, about 0.45 s to evaluate, the
+same plotly.js version (4.1.1) plotly.py writes its figures for. It ships in
+``dashboard/static`` (MIT, see ``dashboard/static/PLOTLY-LICENSE``), Streamlit serves it
+(``server.enableStaticServing``, which ``capacity dashboard`` turns on) and a small component
+(``st.components.v2``, no iframe) loads it once per page and draws each figure.
+
+The figures are those of ``dashboard.figures`` and ``dashboard.capacity_figures`` (DataFrame
+in, ``go.Figure`` out, in the app's template); ``show`` only sends them, as JSON.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+import plotly.graph_objects as go
+import plotly.io as pio
+import streamlit as st
+
+from dashboard.figures import TEMPLATE
+
+PLOTLY_JS = "plotly-cartesian-4.1.1.min.js"
+SCRIPT_URL = f"app/static/{PLOTLY_JS}"  # relative to the app's base URL (Streamlit static serving)
+
+_JS = """
+export default function (component) {
+  const { data, parentElement } = component;
+  let div = parentElement.querySelector(".capacity-chart");
+  if (!div) {
+    div = document.createElement("div");
+    div.className = "capacity-chart js-capacity-chart";
+    parentElement.appendChild(div);
+  }
+  const spec = JSON.parse(data.figure);
+  div.style.height = (spec.layout.height || 450) + "px";
+  if (!window.__capacityPlotly) {
+    window.__capacityPlotly = new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = new URL(data.src, document.baseURI).href;
+      script.onload = () => resolve(window.Plotly);
+      script.onerror = () => reject(new Error("cannot load " + script.src));
+      document.head.appendChild(script);
+    });
+  }
+  window.__capacityPlotly.then(
+    (Plotly) => Plotly.react(div, spec.data, spec.layout, data.config),
+    (error) => {
+      window.__capacityPlotly = undefined;  // the next draw tries again
+      div.textContent = "Chart not drawn: " + error.message +
+        " (start the dashboard with `capacity dashboard`, which serves it).";
+    },
+  );
+  return () => { if (window.Plotly) window.Plotly.purge(div); };
+}
+"""
+_CSS = ".capacity-chart { width: 100%; }"
+_CONFIG = {"responsive": True, "displaylogo": False, "modeBarButtonsToRemove": ["select2d", "lasso2d"]}
+
+_component = st.components.v2.component("capacity_chart", js=_JS, css=_CSS, isolate_styles=False)
+
+
+def spec(fig: go.Figure) -> str:
+    """Return the figure as the JSON the component draws (``dashboard.figures.TEMPLATE`` styles it)."""
+    fig.update_layout(template=TEMPLATE)
+    return str(pio.to_json(fig, validate=False))
+
+
+def show(fig: go.Figure, *, key: str | None = None, container: Any = None) -> None:
+    """Draw ``fig`` in ``container`` (an ``st.empty()``, a column, ...; the page by default)."""
+    if container is None:
+        _mount(fig, key)
+        return
+    with container:
+        _mount(fig, key)
+
+
+def _mount(fig: go.Figure, key: str | None) -> None:
+    _component(data={"figure": spec(fig), "src": SCRIPT_URL, "config": _CONFIG}, key=key, width="stretch")
+
+
+def sent_figure(proto: Any) -> dict[str, Any]:
+    """Return the figure a chart element carries (its ``BidiComponent`` proto), as a dict."""
+    return dict(json.loads(json.loads(proto.json)["figure"]))
