@@ -64,8 +64,18 @@ _CONFIG = {"responsive": True, "displaylogo": False, "modeBarButtonsToRemove": [
 _component = st.components.v2.component("capacity_chart", js=_JS, css=_CSS, isolate_styles=False)
 
 
+# what plotly.js-cartesian draws (its package's README); other trace types draw nothing there
+TRACE_TYPES = frozenset(
+    {"bar", "box", "contour", "heatmap", "histogram", "histogram2d", "histogram2dcontour", "image", "pie",
+     "scatter", "scatterternary", "violin"}
+)  # fmt: skip
+
+
 def spec(fig: go.Figure) -> str:
     """Return the figure as the JSON the component draws (``dashboard.figures.TEMPLATE`` styles it)."""
+    unsupported = {trace.type for trace in fig.data} - TRACE_TYPES
+    if unsupported:
+        raise ValueError(f"plotly.js-cartesian cannot draw {sorted(unsupported)}: see dashboard.charts")
     fig.update_layout(template=TEMPLATE)
     return str(pio.to_json(fig, validate=False))
 

@@ -394,6 +394,27 @@ def test_figures_take_their_margins_from_their_labels() -> None:
     assert slanted.layout.margin.b > figures.DATE_AXIS_PX
 
 
+def test_the_shipped_plotly_js_is_the_cartesian_bundle_plotly_py_writes_for() -> None:
+    from plotly.offline import get_plotlyjs_version
+
+    version = get_plotlyjs_version()
+    assert f"plotly-cartesian-{version}.min.js" == charts.PLOTLY_JS  # upgrade both together
+    shipped = Path(charts.__file__).with_name("static") / charts.PLOTLY_JS
+    head = shipped.read_text()[:200]
+    assert f"plotly.js (cartesian - minified) v{version}" in head
+    assert shipped.with_name("PLOTLY-LICENSE").read_text().startswith("MIT License")
+
+
+def test_a_chart_plotly_js_cartesian_cannot_draw_is_refused() -> None:
+    import plotly.graph_objects as go
+
+    drawn = json.loads(charts.spec(figures.cost_bars(daily_teams())))
+    assert drawn["layout"]["template"]["layout"]["paper_bgcolor"] == "white"  # the app's look
+    assert drawn["data"][0]["type"] == "bar"
+    with pytest.raises(ValueError, match="scattergeo"):
+        charts.spec(go.Figure(go.Scattergeo(lat=[0], lon=[0])))
+
+
 def test_fleet_summary_and_formats() -> None:
     teams = pd.DataFrame(
         {
