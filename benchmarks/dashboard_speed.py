@@ -41,7 +41,7 @@ from typing import Any
 
 REPO = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(REPO / "tests"))
-from dashboard_harness import CHROMIUM, CHROMIUM_ARGS, DashboardServer  # noqa: E402  (the browser test's harness)
+from dashboard_harness import CHROMIUM, CHROMIUM_ARGS, WATCH_RUN, DashboardServer, open_tabs  # noqa: E402  (the browser test's harness)
 
 VIEWPORT = {"width": 1440, "height": 1000}
 DEFAULT_PAGE = "overview"
@@ -59,16 +59,6 @@ _DONE = """() => {
     if (!main || main.querySelector('[data-testid="stSkeleton"]')) return false;
     const charts = Array.from(main.querySelectorAll('[data-testid="stBidiComponentRegular"]'));
     return charts.every(chart => chart.querySelector('.capacity-chart .main-svg') !== null);
-}"""
-
-# Records whether the script state went to "running" after the observer was installed.
-_WATCH = """() => {
-    window.__sawRun = false;
-    const app = document.querySelector('[data-testid="stApp"]');
-    const seen = () => { if (app.getAttribute('data-test-script-state') === 'running') window.__sawRun = true; };
-    window.__runObserver && window.__runObserver.disconnect();
-    window.__runObserver = new MutationObserver(seen);
-    window.__runObserver.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
 }"""
 
 
@@ -117,7 +107,7 @@ def measure_page(browser: Any, base: str, name: str, window: str) -> dict[str, A
             '[data-testid="stSidebar"] [data-testid="stButtonGroup"] button', has_text=window
         )
         button.first.wait_for(timeout=PAGE_SECONDS * 1000)
-        page.evaluate(_WATCH)
+        page.evaluate(WATCH_RUN)
         started = time.perf_counter()
         button.first.click()
         page.wait_for_function(
@@ -127,7 +117,13 @@ def measure_page(browser: Any, base: str, name: str, window: str) -> dict[str, A
         url = page.url
         problem = problem or _problem(page)
         charts_after = page.locator(".capacity-chart .main-svg").count()
-        tabs = _open_tabs(page)
+        tabs = dict(
+            open_tabs(
+                page,
+                lambda p: p.wait_for_function(_DONE, timeout=PAGE_SECONDS * 1000, polling=20),
+                PAGE_SECONDS * 1000,
+            )
+        )
         problem = problem or _problem(page)
     finally:
         context.close()
@@ -142,25 +138,6 @@ def measure_page(browser: Any, base: str, name: str, window: str) -> dict[str, A
         "problem": problem,
         "tabs": tabs,
     }
-
-
-def _open_tabs(page: Any) -> dict[str, float]:
-    """Open every tab of the page that is not open yet, in order: seconds per tab label."""
-    tabs = page.locator('[data-testid="stMain"] [role="tab"]')
-    opened: dict[str, float] = {}
-    for number in range(tabs.count()):
-        tab = tabs.nth(number)
-        if tab.get_attribute("aria-selected") == "true":
-            continue
-        label = tab.inner_text().strip()
-        page.evaluate(_WATCH)
-        started = time.perf_counter()
-        tab.click()
-        page.wait_for_function(
-            f"() => window.__sawRun && ({_DONE})()", timeout=PAGE_SECONDS * 1000, polling=20
-        )
-        opened[label] = time.perf_counter() - started
-    return opened
 
 
 def main() -> None:

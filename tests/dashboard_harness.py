@@ -11,7 +11,9 @@ import sys
 import time
 import urllib.error
 import urllib.request
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 ROOT = Path(__file__).resolve().parents[1]
 CHROMIUM = os.environ.get("CAPACITY_CHROMIUM", "/usr/bin/chromium")
@@ -26,6 +28,39 @@ CHROMIUM_ARGS = [
     "--disable-component-update",
     "--disable-sync",
 ]
+
+
+# Notes when Streamlit's script state becomes "running" after it is installed: a click's rerun began.
+WATCH_RUN = """() => {
+    window.__sawRun = false;
+    const app = document.querySelector('[data-testid="stApp"]');
+    const seen = () => {
+        if (app.getAttribute('data-test-script-state') === 'running') window.__sawRun = true;
+    };
+    window.__runObserver && window.__runObserver.disconnect();
+    window.__runObserver = new MutationObserver(seen);
+    window.__runObserver.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
+}"""
+
+
+def open_tabs(page: Any, done: Callable[[Any], None], timeout_ms: int) -> Iterator[tuple[str, float]]:
+    """Open each tab of the page's main area that is not open, in order (lazy tabs run when opened).
+
+    For each: click, wait until the rerun it starts is ``done``, yield its label and the seconds
+    from the click.
+    """
+    tabs = page.locator('[data-testid="stMain"] [role="tab"]')
+    for number in range(tabs.count()):
+        tab = tabs.nth(number)
+        if tab.get_attribute("aria-selected") == "true":
+            continue
+        label = tab.inner_text().strip()
+        page.evaluate(WATCH_RUN)
+        started = time.perf_counter()
+        tab.click()
+        page.wait_for_function("() => window.__sawRun", timeout=timeout_ms, polling=20)
+        done(page)
+        yield label, time.perf_counter() - started
 
 
 def free_port() -> int:

@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dashboard_harness import CHROMIUM, CHROMIUM_ARGS, DashboardServer
+from dashboard_harness import CHROMIUM, CHROMIUM_ARGS, DashboardServer, open_tabs
 
 from capacity.config import Config
 from capacity.db.engine import open_store
@@ -112,19 +112,6 @@ def _wait_for_run(page: Any) -> None:
     )
 
 
-# Notes when the script state becomes "running" after it is installed (a click's rerun started).
-_WATCH_RUN = """() => {
-    window.__sawRun = false;
-    const app = document.querySelector('[data-testid="stApp"]');
-    const seen = () => {
-        if (app.getAttribute('data-test-script-state') === 'running') window.__sawRun = true;
-    };
-    window.__runObserver && window.__runObserver.disconnect();
-    window.__runObserver = new MutationObserver(seen);
-    window.__runObserver.observe(app, {attributes: true, attributeFilter: ['data-test-script-state']});
-}"""
-
-
 def _screenshot(page: Any, path: Path) -> None:
     """Save the whole page: Streamlit scrolls inside its own container, so grow the viewport to it."""
     height = page.evaluate(
@@ -183,16 +170,7 @@ def test_every_page_renders_without_errors(dashboard: str, browser: Any) -> None
             if problem:
                 problems[name] = problem
             # Lazy tabs (Capacity) run only when opened: open each one and check it the same way.
-            tabs = page.locator('[data-testid="stMain"] [role="tab"]')
-            for number in range(tabs.count()):
-                tab = tabs.nth(number)
-                if tab.get_attribute("aria-selected") == "true":
-                    continue
-                label = tab.inner_text().strip()
-                page.evaluate(_WATCH_RUN)
-                tab.click()
-                page.wait_for_function("() => window.__sawRun", timeout=PAGE_SECONDS * 1000)
-                _wait_for_run(page)
+            for label, _ in open_tabs(page, _wait_for_run, PAGE_SECONDS * 1000):
                 opened = f"{name}-{re.sub(r'[^a-z0-9]+', '-', label.lower()).strip('-')}"
                 _screenshot(page, SCREENSHOTS / f"{opened}.png")
                 problem = _problem(page, console_errors, needs_chart=False)
