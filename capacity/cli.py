@@ -115,7 +115,8 @@ def build_parser() -> argparse.ArgumentParser:
         parents=[common],
         help="cost, utilization and savings reports (CSV, table, JSON)",
         description="Reports over a window: teams (by any configured dimension), namespaces, workloads, "
-        "nodes, recommendations (right-sizing), chargeback (per team per month) and binpacking (nodes per "
+        "nodes, recommendations (right-sizing of the workloads that ran in the window, over "
+        "rightsizing.window_days up to its end), chargeback (per team per month) and binpacking (nodes per "
         "pool now vs needed, as requested and right-sized, at the latest snapshots) and forecast (per "
         "cluster, the trend of requested CPU and memory over the window's days and the date it reaches "
         "allocatable). Money is in the "

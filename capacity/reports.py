@@ -287,11 +287,11 @@ def build_report(
         return _forecast(conn, request, config, reads)
     step = request.step or ("month" if request.kind == "chargeback" else None)  # chargeback: per month
     spans = periods(request.start, request.end, step)
-    # Savings are a figure for now, not per period: right-size once, over the recommendation
-    # window ending where the request ends, whatever the step.
+    # Savings are a figure for now, not per period: right-size once, as of the request's end,
+    # whatever the step.
     recs = None
     if request.kind in ("teams", "namespaces", "workloads"):
-        recs = _recommendations(conn, request, config, request.end, reads)
+        recs = _recommendations(conn, request, config, (request.start, request.end), reads)
     if step is None:
         result = _report(conn, request, config, (request.start, request.end), None, recs, reads)
     elif request.kind == "recommendations":
@@ -323,7 +323,7 @@ def _binpacking(conn: Connection, request: ReportRequest, config: Config, reads:
     """
     if request.step is not None:
         raise CapacityError("binpacking packs the latest snapshot of each cluster: it takes no --step")
-    recs = _recommendations(conn, request, config, request.end, reads)
+    recs = _recommendations(conn, request, config, (request.start, request.end), reads)
     pods, nodes = packing_inputs(conn, clusters=request.clusters)
     return simulate(pods, nodes, recs)
 
@@ -363,28 +363,46 @@ def _grouped(
 
 
 def _recommendations(
-    conn: Connection, request: ReportRequest, config: Config, end: datetime, reads: Reads
+    conn: Connection,
+    request: ReportRequest,
+    config: Config,
+    window: tuple[datetime, datetime],
+    reads: Reads,
 ) -> pd.DataFrame:
-    """Right-size over the ``rightsizing.window_days`` up to ``end``, whatever the report's start.
+    """Right-size the workloads that ran in ``window``, over the ``rightsizing.window_days`` up to its end.
 
     Recommendations are a figure for now, and their evidence is the policy's window (like KRR's
     history or the VPA recommender's), not the report's: a 1-day report does not right-size on
-    one day of usage, and every window ending at the same time gives the same recommendations.
-    The same recommendations, whichever report asks: the Savings table and the teams'
-    savings column agree.
+    one day of usage. A shorter window only narrows which workloads are listed, to those with
+    samples in it (a workload stopped before the window has nothing left to right-size), so the
+    Savings table and every savings column agree. Right-sizing is computed once per end and
+    shared by every window ending there. A new copy each call: the memo stays as it is.
     """
-    start = end - timedelta(days=config.rightsizing.window_days)
+    start, end = window
+    since = end - timedelta(days=config.rightsizing.window_days)
     dimension = "team" if request.kind != "teams" else request.by
 
     def compute() -> pd.DataFrame:
+        # Replicas average over the time each cluster was observed, not the whole policy window.
+        observed = reads.clusters(conn, since, end, request.clusters)
         return recommendations(
-            _grouped(conn, request, config, (start, end), None, reads, histograms=True),
-            window_seconds=(end - start).total_seconds(),
+            _grouped(conn, request, config, (since, end), None, reads, histograms=True),
+            window_seconds=(end - since).total_seconds(),
             rates=config.pricing.default_rates.on_demand,
             policy=_policy(config),
+            cluster_seconds=dict(
+                zip(observed["cluster"], observed["seconds"].astype("float64"), strict=True)
+            ),
         )
 
-    return reads.memo(("recommendations", start, end, request.clusters, dimension), compute)
+    recs = reads.memo(("recommendations", since, end, request.clusters, dimension), compute)
+    if start > since and len(recs):
+        ran = reads.memo(
+            ("workloads", start, end, request.clusters),
+            lambda: workloads_in_window(conn, start=start, end=end, clusters=request.clusters),
+        )
+        recs = recs[recs["workload_id"].isin(ran["workload_id"])].reset_index(drop=True)
+    return recs.drop(columns=["workload_id"], errors="ignore")
 
 
 def _by_period_then_cost(table: pd.DataFrame, lead: list[str]) -> pd.DataFrame:
@@ -411,7 +429,7 @@ def _report(
     if request.kind == "clusters":
         return cluster_report(reads.clusters(conn, *window, request.clusters, spans))
     if request.kind == "recommendations":
-        return _recommendations(conn, request, config, window[1], reads).copy()  # the memo stays as it is
+        return _recommendations(conn, request, config, window, reads)
     # Usage histograms are for right-sizing only: the allocation read skips merging them.
     containers = _grouped(conn, request, config, window, spans, reads, histograms=False)
     # Allocation needs only each cluster's idle cost and covered seconds: cluster rollups.

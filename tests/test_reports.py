@@ -163,7 +163,7 @@ def test_a_stepped_report_is_one_report_per_period(fleet_db: str, kind: str, idl
     assert len(want) > 3 and sorted(set(stepped["period_start"])) == [
         "2026-11-18T17:23:00Z", "2026-11-19T00:00:00Z", "2026-11-20T00:00:00Z",
     ]  # fmt: skip
-    # Same rows in the same order; savings are right-sized over the whole request instead.
+    # Same rows in the same order; savings are right-sized once, as of the request's end, instead.
     assert (
         stepped[["period_start", *KEYS[kind]]].values.tolist()
         == want[["period_start", *KEYS[kind]]].values.tolist()
@@ -222,10 +222,11 @@ def test_reports_over_one_window_share_their_reads(fleet_db: str) -> None:
     pd.testing.assert_frame_equal(shared, alone)
     pd.testing.assert_frame_equal(again, alone)
     pd.testing.assert_frame_equal(nodes, nodes_alone)
-    # containers with histograms over the 14 days up to END (right-sizing), containers over the
-    # window (allocation), the recommendations, clusters
-    assert held == 4
-    assert len(reads._memo) == 5  # + nodes; the second teams report and the recommendations read nothing
+    # right-sizing: containers with histograms and the clusters' observed seconds over the 14 days
+    # up to END, the recommendations, and the workloads that ran in the window (to list only them);
+    # allocation: containers and clusters over the window
+    assert held == 6
+    assert len(reads._memo) == 7  # + nodes; the second teams report and the recommendations read nothing
     # the Savings table and the teams' savings column are the same recommendations
     assert recs["monthly_savings"].sum() == pytest.approx(shared["monthly_savings"].sum(), rel=1e-12)
     assert recs["monthly_savings"].sum() > 0
@@ -425,20 +426,71 @@ def test_recommendations_cover_the_window_days_up_to_the_request_end(fleet_db: s
             last = build_report(
                 conn, ReportRequest("recommendations", END - timedelta(hours=12), END), config
             )
-            # a request shorter than the recommendation window still right-sizes over all of it
+            # a request shorter than the recommendation window still right-sizes over all of it,
+            # the workloads that ran in the request
             short = build_report(
                 conn, ReportRequest("recommendations", END - timedelta(hours=2), END), config
             )
             teams = build_report(conn, ReportRequest("teams", END - timedelta(hours=2), END), config)
+            ran = build_report(conn, ReportRequest("workloads", END - timedelta(hours=2), END), config)
             everything = build_report(conn, ReportRequest("recommendations", START, END), Config())
     finally:
         engine.dispose()
     assert len(whole) > 50
     pd.testing.assert_frame_equal(whole, last)
-    pd.testing.assert_frame_equal(whole, short)
-    assert teams["monthly_savings"].sum() == pytest.approx(whole["monthly_savings"].sum(), rel=1e-12)
-    # with the default 14 days, the whole 32-hour request is the window: other figures
+    names = set(ran[["cluster", "namespace", "kind", "workload"]].itertuples(index=False, name=None))
+    keys = whole[["cluster", "namespace", "workload_kind", "workload"]].itertuples(index=False, name=None)
+    listed = whole[[key in names for key in keys]].reset_index(drop=True)
+    assert 0 < len(short) < len(whole)  # the fleet's jobs that finished earlier are not listed
+    pd.testing.assert_frame_equal(short, listed)
+    assert teams["monthly_savings"].sum() == pytest.approx(short["monthly_savings"].sum(), rel=1e-12)
+    # with the default 14 days, all 32 hours of data are the evidence: other figures
     assert not whole["cpu_recommended"].equals(everything["cpu_recommended"])
+
+
+def test_replicas_average_over_the_time_the_clusters_were_observed(fleet_db: str) -> None:
+    """A 14-day policy over 2 days of data: replicas and savings as if the window were those days."""
+    from capacity.db.queries import cluster_status
+
+    engine = open_store(fleet_db)
+    try:
+        with engine.connect() as conn:
+            status = cluster_status(conn)
+            first = min(s.first_snapshot for s in status)
+            end = max(s.latest_snapshot for s in status) + timedelta(hours=1)  # hourly snapshots
+            exact = Config(rightsizing=Rightsizing(window_days=(end - first).total_seconds() / 86400))
+            long = build_report(conn, ReportRequest("recommendations", first, end), Config())
+            fit = build_report(conn, ReportRequest("recommendations", first, end), exact)
+    finally:
+        engine.dispose()
+    assert len(long) > 50 and long["monthly_savings"].sum() > 0
+    keys = ["cluster", "namespace", "workload_kind", "workload", "container"]
+    pd.testing.assert_frame_equal(
+        long.sort_values(keys).reset_index(drop=True),
+        fit.sort_values(keys).reset_index(drop=True),
+        check_exact=False,
+        rtol=1e-9,
+    )
+
+
+def test_stepped_recommendations_are_each_periods_report(fleet_db: str) -> None:
+    """Per period: as of its end, over the rightsizing window, the workloads that ran in it."""
+    config = Config(rightsizing=Rightsizing(window_days=0.5, min_hours=1))
+    engine = open_store(fleet_db)
+    try:
+        with engine.connect() as conn:
+            stepped = build_report(conn, ReportRequest("recommendations", START, END, step="day"), config)
+            alone = {
+                lo: build_report(conn, ReportRequest("recommendations", lo, hi), config)
+                for lo, hi in periods(START, END, "day")
+            }
+    finally:
+        engine.dispose()
+    assert len(alone) == 2
+    for lo, frame in alone.items():
+        part = stepped[stepped["period_start"] == lo.strftime("%Y-%m-%dT%H:%M:%SZ")]
+        assert len(frame) > 50
+        pd.testing.assert_frame_equal(part.drop(columns="period_start").reset_index(drop=True), frame)
 
 
 def test_clusters_report_from_the_cli(fleet_db: str, capsys: pytest.CaptureFixture[str]) -> None:

@@ -14,6 +14,7 @@ its evidence (usage above request, OOM kills, restarts), never a negative saving
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -103,15 +104,27 @@ def _num(value: Any) -> float | None:
 
 
 def recommendations(
-    containers: pd.DataFrame, *, window_seconds: float, rates: ResourceRates, policy: Policy = Policy()
+    containers: pd.DataFrame,
+    *,
+    window_seconds: float,
+    rates: ResourceRates,
+    policy: Policy = Policy(),
+    cluster_seconds: Mapping[str, float] | None = None,
 ) -> pd.DataFrame:
-    """Return one recommendation per workload container (columns ``COLUMNS``)."""
+    """Return one recommendation per workload container (columns ``COLUMNS``, then ``workload_id``
+    when the containers have it).
+
+    Replicas are the container's replica-seconds over the seconds its cluster was observed in the
+    window (``cluster_seconds``; the whole ``window_seconds`` for a cluster not in it): a fleet
+    collected for 4 days of a 14-day window has 4 days of replica-seconds, not 14.
+    """
     rows = []
+    observed = cluster_seconds or {}
     for record in containers.to_dict("records"):
         row = _Row(record)
         if row.container == POD_OVERHEAD_CONTAINER or row.replica_seconds <= 0:
             continue
-        replicas = row.replica_seconds / window_seconds
+        replicas = row.replica_seconds / (observed.get(row.cluster) or window_seconds)
         cpu_request = row.cpu_request_cs / row.replica_seconds
         memory_request = row.memory_request_bs / row.replica_seconds
         avg_present = row.replica_seconds / row.seconds if row.seconds > 0 else 0.0
@@ -136,7 +149,7 @@ def recommendations(
             "workload": row.workload, "container": row.container, "team": row.group,
             "replicas": replicas, "cpu_request": cpu_request, "memory_request_bytes": memory_request,
             "cpu_usage_p": p_cpu, "memory_usage_peak_bytes": peak, "oom_kills": ooms, "restarts": restarts,
-            "usage_hours": usage_hours,
+            "usage_hours": usage_hours, "workload_id": record.get("workload_id"),
         }  # fmt: skip
         if usage_hours < policy.min_hours or not hist or peak is None:
             rows.append(
@@ -182,5 +195,6 @@ def recommendations(
             {**base, "cpu_recommended": cpu_rec, "memory_recommended_bytes": mem_rec,
              "monthly_savings": savings_kept, "action": action, "reason": "; ".join(evidence)}
         )  # fmt: skip
-    frame = pd.DataFrame(rows, columns=COLUMNS)
+    columns = [*COLUMNS, "workload_id"] if "workload_id" in containers else COLUMNS
+    frame = pd.DataFrame(rows, columns=columns)
     return frame.sort_values("monthly_savings", ascending=False, kind="stable").reset_index(drop=True)

@@ -202,7 +202,7 @@ def _namespace(f: Filters, team: str, cluster: str, namespace: str, cur: str, id
             (recs["namespace"] == namespace) & (recs["workload_kind"] == kind) & (recs["workload"] == name)
         ].reset_index(drop=True)
     if recs.empty:
-        st.info("No recommendation for this workload in the window.")
+        st.info("No recommendation for this workload: it did not run in the window.")
         return
     st.dataframe(recs, hide_index=True, width="stretch")
     st.download_button(
