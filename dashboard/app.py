@@ -1,4 +1,5 @@
-"""The dashboard entry point: ``streamlit run dashboard/app.py`` (or ``capacity dashboard``).
+"""The dashboard entry point: ``capacity dashboard`` (or ``streamlit run dashboard/app.py`` with
+``--server.enableStaticServing true``, which the charts' plotly.js needs: see ``dashboard.charts``).
 
 Pages are listed here with ``st.navigation``; the shared filters (window, clusters, teams)
 are rendered in the sidebar before the page runs and kept in the URL (``dashboard.filters``).

@@ -106,6 +106,7 @@ def _legend_below(fig: go.Figure, height: int, rows: int = 2) -> int:
         legend={
             "orientation": "h",
             "traceorder": "normal",
+            "xref": "container",  # the whole figure's width, not only the plot's beside long labels
             "x": 0,
             "xanchor": "left",
             "y": -AXIS_TITLE_PX / plot,
@@ -252,6 +253,7 @@ def packing_figure(packing: pd.DataFrame, resource: str = "cpu", *, columns: int
             zmax=100,
             xgap=1,
             ygap=1,
+            hoverongaps=False,  # the empty cells after a pool's last node
             colorbar={"title": {"text": "% requested"}, "thickness": 12},
         )
     )

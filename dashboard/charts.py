@@ -28,34 +28,58 @@ PLOTLY_JS = "plotly-cartesian-4.1.1.min.js"
 SCRIPT_URL = f"app/static/{PLOTLY_JS}"  # relative to the app's base URL (Streamlit static serving)
 
 _JS = """
+function loadPlotly(src) {
+  if (!window.__capacityPlotly) {
+    const loading = new Promise((resolve, reject) => {
+      const script = document.createElement("script");
+      script.src = new URL(src, document.baseURI).href;
+      // Without static serving Streamlit answers with its index page: loaded, but no Plotly.
+      script.onload = () =>
+        window.Plotly ? resolve(window.Plotly) : reject(new Error(src + " is not plotly.js"));
+      script.onerror = () => reject(new Error("cannot load " + script.src));
+      document.head.appendChild(script);
+    });
+    window.__capacityPlotly = loading;
+    loading.catch(() => { if (window.__capacityPlotly === loading) window.__capacityPlotly = undefined; });
+  }
+  return window.__capacityPlotly;
+}
+
 export default function (component) {
   const { data, parentElement } = component;
   let div = parentElement.querySelector(".capacity-chart");
   if (!div) {
     div = document.createElement("div");
-    div.className = "capacity-chart js-capacity-chart";
+    div.className = "capacity-chart";
     parentElement.appendChild(div);
   }
   const spec = JSON.parse(data.figure);
   div.style.height = (spec.layout.height || 450) + "px";
-  if (!window.__capacityPlotly) {
-    window.__capacityPlotly = new Promise((resolve, reject) => {
-      const script = document.createElement("script");
-      script.src = new URL(data.src, document.baseURI).href;
-      script.onload = () => resolve(window.Plotly);
-      script.onerror = () => reject(new Error("cannot load " + script.src));
-      document.head.appendChild(script);
-    });
-  }
-  window.__capacityPlotly.then(
-    (Plotly) => Plotly.react(div, spec.data, spec.layout, data.config),
-    (error) => {
-      window.__capacityPlotly = undefined;  // the next draw tries again
+  // The page's text colour (light or dark theme); the template's backgrounds are transparent.
+  const color = getComputedStyle(parentElement).color;
+  spec.layout.font = Object.assign({}, spec.layout.font, color ? { color } : {});
+  let mounted = true;
+  let resize = null;
+  loadPlotly(data.src)
+    .then((Plotly) => {
+      if (!mounted) return;
+      return Plotly.react(div, spec.data, spec.layout, data.config).then(() => {
+        // Follow the container's width (a sidebar opening or closing), not only the window's.
+        resize = new ResizeObserver(() => { if (mounted) Plotly.Plots.resize(div); });
+        resize.observe(div);
+      });
+    })
+    .catch((error) => {
+      if (!mounted) return;
+      div.style.height = "auto";
       div.textContent = "Chart not drawn: " + error.message +
-        " (start the dashboard with `capacity dashboard`, which serves it).";
-    },
-  );
-  return () => { if (window.Plotly) window.Plotly.purge(div); };
+        " (start the dashboard with `capacity dashboard`, which serves plotly.js).";
+    });
+  return () => {
+    mounted = false;
+    if (resize) resize.disconnect();
+    if (window.Plotly) window.Plotly.purge(div);
+  };
 }
 """
 _CSS = ".capacity-chart { width: 100%; }"

@@ -19,20 +19,21 @@ from plotly.colors import qualitative
 from capacity.analysis.attribution import UNALLOCATED
 from capacity.analysis.costs import IDLE, SHARED
 
-# The dashboard's look, for every figure (dashboard.charts draws them in it): white, a light grid,
-# Streamlit's font and text colour, titles on the left. A template of a few layout settings:
-# plotly's own ("plotly", "plotly_white") carry defaults for every trace type, several kilobytes
-# in every figure sent to the browser, and Streamlit's ("streamlit", the default once Streamlit
-# is imported) holds placeholder colours that only st.plotly_chart replaces.
+# The dashboard's look, for every figure (dashboard.charts draws them in it): the page's own
+# background and text colour (light or dark theme), a faint grid, Streamlit's font, titles on
+# the left. A template of a few layout settings: plotly's own ("plotly", "plotly_white") carry
+# defaults for every trace type, several kilobytes in every figure sent to the browser, and
+# Streamlit's ("streamlit", the default once Streamlit is imported) holds placeholder colours
+# that only st.plotly_chart replaces.
 TEMPLATE = "capacity"
-_GRID = "#EBF0F8"
+_GRID = "rgba(128, 128, 128, 0.2)"  # light on a light theme, dark on a dark one
 _AXIS = {"gridcolor": _GRID, "linecolor": _GRID, "zerolinecolor": _GRID, "zerolinewidth": 2, "ticks": ""}
 pio.templates[TEMPLATE] = go.layout.Template(
     layout={
         "font": {"family": '"Source Sans", "Source Sans Pro", sans-serif', "color": "#31333F"},
         "title": {"x": 0, "xref": "container", "xanchor": "left", "pad": {"l": 4}, "font": {"size": 16}},
-        "paper_bgcolor": "white",
-        "plot_bgcolor": "white",
+        "paper_bgcolor": "rgba(0, 0, 0, 0)",  # the page's background, whatever the theme
+        "plot_bgcolor": "rgba(0, 0, 0, 0)",
         "colorway": list(qualitative.Plotly),
         "hoverlabel": {"align": "left"},
         "xaxis": _AXIS,
@@ -255,5 +256,10 @@ def request_vs_usage(
     fig.update_xaxes(
         tickmode="array", tickvals=list(df["_name"]), ticktext=[short(n) for n in df["_name"]], tickangle=-40
     )
-    slanted = int(label_px(df["_name"]) * math.sin(math.radians(40))) + 25
-    return fixed_margins(fig, left=VALUE_AXIS_PX, right=legend_px(["requested", "used"]), bottom=slanted)
+    angle = math.radians(40)
+    slanted = int(label_px(df["_name"]) * math.sin(angle)) + 25
+    # the first name, slanted, reaches left of its bar: room for it beside the axis
+    first = int(label_px(df["_name"].head(1)) * math.cos(angle)) + 10
+    return fixed_margins(
+        fig, left=max(VALUE_AXIS_PX, first), right=legend_px(["requested", "used"]), bottom=slanted
+    )

@@ -11,7 +11,7 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -72,16 +72,32 @@ def free_port() -> int:
 class DashboardServer:
     """``capacity dashboard`` over ``db`` on a free loopback port, in a session of its own."""
 
-    def __init__(self, db: Path, log: Path, *, start_seconds: float = 90.0) -> None:
+    def __init__(
+        self,
+        db: Path,
+        log: Path,
+        *,
+        start_seconds: float = 90.0,
+        streamlit_flags: Sequence[str] | None = None,
+    ) -> None:
+        """With ``streamlit_flags``: a bare ``streamlit run dashboard/app.py FLAGS`` instead."""
         self.port = free_port()
         self.base = f"http://127.0.0.1:{self.port}"
         self.log = log
-        exe = Path(sys.executable).with_name("capacity")
-        command = [str(exe)] if exe.exists() else [sys.executable, "-m", "capacity.cli"]
-        command += ["--db", str(db), "dashboard", "--port", str(self.port), "--address", "127.0.0.1"]
         env = {**os.environ, "STREAMLIT_BROWSER_GATHER_USAGE_STATS": "false"}
         env.pop("CAPACITY_DATABASE_URL", None)
         env.pop("CAPACITY_CONFIG", None)
+        if streamlit_flags is None:
+            exe = Path(sys.executable).with_name("capacity")
+            command = [str(exe)] if exe.exists() else [sys.executable, "-m", "capacity.cli"]
+            command += ["--db", str(db), "dashboard", "--port", str(self.port), "--address", "127.0.0.1"]
+        else:
+            env["CAPACITY_DATABASE_URL"] = f"sqlite:///{db}"
+            command = [
+                sys.executable, "-m", "streamlit", "run", str(ROOT / "dashboard" / "app.py"),
+                "--server.port", str(self.port), "--server.address", "127.0.0.1",
+                "--server.headless", "true", *streamlit_flags,
+            ]  # fmt: skip
         with log.open("wb") as out:
             self.proc = subprocess.Popen(
                 command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=ROOT, start_new_session=True

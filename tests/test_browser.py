@@ -200,3 +200,23 @@ def _problem(page: Any, console_errors: list[str], *, needs_chart: bool) -> str 
     if console_errors:
         return "JavaScript error: " + "; ".join(console_errors)[:2000]
     return None
+
+
+def test_charts_say_why_when_plotly_js_is_not_served(demo_db: Path, browser: Any, tmp_path: Path) -> None:
+    """A bare ``streamlit run`` without static serving: each chart says so, rather than staying blank."""
+    server = DashboardServer(
+        demo_db,
+        tmp_path / "bare.log",
+        start_seconds=SERVER_START_SECONDS,
+        streamlit_flags=["--server.enableStaticServing", "false"],
+    )
+    page = browser.new_page()
+    try:
+        page.goto(server.base, wait_until="domcontentloaded")
+        page.wait_for_selector(".capacity-chart:has-text('Chart not drawn')", timeout=PAGE_SECONDS * 1000)
+        message = page.locator(".capacity-chart", has_text="Chart not drawn").first.inner_text()
+        assert "is not plotly.js" in message and "capacity dashboard" in message
+        assert page.locator(".capacity-chart .main-svg").count() == 0
+    finally:
+        page.close()
+        server.stop()

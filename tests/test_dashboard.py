@@ -409,7 +409,7 @@ def test_a_chart_plotly_js_cartesian_cannot_draw_is_refused() -> None:
     import plotly.graph_objects as go
 
     drawn = json.loads(charts.spec(figures.cost_bars(daily_teams())))
-    assert drawn["layout"]["template"]["layout"]["paper_bgcolor"] == "white"  # the app's look
+    assert drawn["layout"]["template"]["layout"]["paper_bgcolor"] == "rgba(0, 0, 0, 0)"  # the page's
     assert drawn["data"][0]["type"] == "bar"
     with pytest.raises(ValueError, match="scattergeo"):
         charts.spec(go.Figure(go.Scattergeo(lat=[0], lon=[0])))
