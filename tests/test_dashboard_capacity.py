@@ -20,7 +20,7 @@ from capacity.db.engine import open_store
 from capacity.db.store import write_snapshot
 from capacity.records import PodRecord, Resources, Snapshot
 from collectors import demo
-from dashboard import capacity_data, capacity_figures, figures
+from dashboard import capacity_data, capacity_figures, charts, figures
 from dashboard.views import capacity as capacity_view
 
 GIB = f.GIB
@@ -570,6 +570,29 @@ def test_capacity_page_shows_pools_packing_and_pending(
     assert len(pending_tab.get("bidi_component")) == 1
     # the headline numbers are on every tab
     assert {m.label: m.value for m in pending_tab.metric} == metrics
+
+
+def test_capacity_tabs_keep_their_choices_while_closed(
+    fleet_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Streamlit forgets a closed tab's widgets; their choices come back with the tab."""
+    app = run_page(_capacity_page, fleet_url, monkeypatch)
+    app.button_group(key="capacity_pool_resource").set_value("memory").run()
+    memory_title = "Memory by node pool"
+    assert memory_title in charts.sent_figure(app.get("bidi_component")[0].proto)["layout"]["title"]["text"]
+    app.session_state["capacity_tab"] = "Node packing"
+    app.run()
+    app.selectbox(key="capacity_packing_cluster").set_value("staging").run()
+    assert list(app.dataframe[0].value["cluster"]) == ["staging"]
+    app.session_state["capacity_tab"] = "Node pools"
+    app.run()
+    assert not app.exception and not app.warning
+    assert app.button_group(key="capacity_pool_resource").value == "memory"
+    assert memory_title in charts.sent_figure(app.get("bidi_component")[0].proto)["layout"]["title"]["text"]
+    app.session_state["capacity_tab"] = "Node packing"
+    app.run()
+    assert app.selectbox(key="capacity_packing_cluster").value == "staging"
+    assert list(app.dataframe[0].value["cluster"]) == ["staging"]
 
 
 @pytest.mark.parametrize("key", ["cluster", "clusters"])

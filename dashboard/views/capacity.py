@@ -8,7 +8,7 @@ so a link reopens it.
 from __future__ import annotations
 
 from collections.abc import Callable
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 import streamlit as st
@@ -93,15 +93,42 @@ TABS = ("Node pools", "Node packing", "Unscheduled demand", "Forecast")
 TAB_KEY = "capacity_tab"
 
 
-def _pools_section(pools: pd.DataFrame) -> None:
-    resource = st.segmented_control(
-        "Resource",
+def _kept(key: str, default: str | None, options: list[str]) -> str | None:
+    """Return the default for the widget ``key``, restoring its value from before its tab closed.
+
+    Streamlit forgets the state of a widget it did not draw in a run (a closed tab's); the value
+    is kept aside under another key and put back when the tab opens again. None when the widget
+    already holds a value (a default as well would make Streamlit warn).
+    """
+    aside = f"_{key}_kept"
+    if key in st.session_state:
+        st.session_state[aside] = st.session_state[key]
+        return None
+    if st.session_state.get(aside) in options:
+        st.session_state[key] = st.session_state[aside]
+        return None
+    return default
+
+
+def _resource(label: str, key: str, container: Any = st) -> str:
+    choice = container.segmented_control(
+        label,
         ["cpu", "memory"],
-        default="cpu",
-        key="capacity_pool_resource",
+        default=_kept(key, "cpu", ["cpu", "memory"]),
+        key=key,
         format_func=lambda r: "CPU" if r == "cpu" else "Memory",
     )
-    resource = resource or "cpu"
+    return str(choice or "cpu")
+
+
+def _cluster_select(container: Any, clusters: list[str]) -> str:
+    key = "capacity_packing_cluster"
+    _kept(key, None, clusters)  # the first cluster unless one is kept
+    return str(container.selectbox("Cluster", clusters, key=key))
+
+
+def _pools_section(pools: pd.DataFrame) -> None:
+    resource = _resource("Resource", "capacity_pool_resource")
     left, right = st.columns(2)
     charts.show(cf.pool_capacity_figure(pools, resource), container=left)
     charts.show(cf.headroom_figure(pools, resource), container=right)
@@ -133,19 +160,8 @@ def _pools_section(pools: pd.DataFrame) -> None:
 def _packing_section(packing: pd.DataFrame) -> None:
     clusters = sorted(packing["cluster"].unique())
     left, right = st.columns([2, 1])
-    cluster = (
-        left.selectbox("Cluster", clusters, key="capacity_packing_cluster") if len(clusters) > 1 else None
-    )
-    resource = (
-        right.segmented_control(
-            "Packed by",
-            ["cpu", "memory"],
-            default="cpu",
-            key="capacity_packing_resource",
-            format_func=lambda r: "CPU" if r == "cpu" else "Memory",
-        )
-        or "cpu"
-    )
+    cluster = _cluster_select(left, clusters) if len(clusters) > 1 else None
+    resource = _resource("Packed by", "capacity_packing_resource", right)
     nodes = packing if cluster is None else packing[packing["cluster"] == cluster]
     charts.show(cf.packing_figure(nodes, resource))
     table = _gib(nodes, ["memory_allocatable", "memory_requested", "memory_used"])
