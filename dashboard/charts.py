@@ -53,31 +53,43 @@ export default function (component) {
     div.className = "capacity-chart";
     parentElement.appendChild(div);
   }
+  // Streamlit calls this again on new data (or theme) without the previous call's cleanup:
+  // the state lives on the div, and each call supersedes the one before.
+  const state = div.__capacity || (div.__capacity = { call: 0, resize: null, failed: false });
+  const call = ++state.call;
+  const current = () => state.call === call && div.isConnected;
   const spec = JSON.parse(data.figure);
   div.style.height = (spec.layout.height || 450) + "px";
   // The page's text colour (light or dark theme); the template's backgrounds are transparent.
   const color = getComputedStyle(parentElement).color;
   spec.layout.font = Object.assign({}, spec.layout.font, color ? { color } : {});
-  let mounted = true;
-  let resize = null;
   loadPlotly(data.src)
     .then((Plotly) => {
-      if (!mounted) return;
+      if (!current()) return;
+      if (state.failed) {  // a message left by a load that failed before, not a plot
+        div.textContent = "";
+        state.failed = false;
+      }
       return Plotly.react(div, spec.data, spec.layout, data.config).then(() => {
+        if (state.resize || !current()) return;
         // Follow the container's width (a sidebar opening or closing), not only the window's.
-        resize = new ResizeObserver(() => { if (mounted) Plotly.Plots.resize(div); });
-        resize.observe(div);
+        state.resize = new ResizeObserver(() => {
+          if (div.isConnected) Plotly.Plots.resize(div).catch(() => {});
+        });
+        state.resize.observe(div);
       });
     })
     .catch((error) => {
-      if (!mounted) return;
+      if (!current()) return;
       div.style.height = "auto";
+      state.failed = true;
       div.textContent = "Chart not drawn: " + error.message +
         " (start the dashboard with `capacity dashboard`, which serves plotly.js).";
     });
   return () => {
-    mounted = false;
-    if (resize) resize.disconnect();
+    state.call += 1;  // a draw still waiting for plotly.js is dropped
+    if (state.resize) state.resize.disconnect();
+    state.resize = null;
     if (window.Plotly) window.Plotly.purge(div);
   };
 }

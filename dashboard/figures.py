@@ -258,8 +258,8 @@ def request_vs_usage(
     )
     angle = math.radians(40)
     slanted = int(label_px(df["_name"]) * math.sin(angle)) + 25
-    # the first name, slanted, reaches left of its bar: room for it beside the axis
-    first = int(label_px(df["_name"].head(1)) * math.cos(angle)) + 10
+    # a slanted name reaches left of its bar: room for the longest beside the axis
+    reach = int(label_px(df["_name"]) * math.cos(angle)) + 10
     return fixed_margins(
-        fig, left=max(VALUE_AXIS_PX, first), right=legend_px(["requested", "used"]), bottom=slanted
+        fig, left=max(VALUE_AXIS_PX, reach), right=legend_px(["requested", "used"]), bottom=slanted
     )

@@ -282,6 +282,28 @@ def test_recommendations_reduce_increase_and_not_enough_data() -> None:
     assert recs.loc["new", "action"] == "not enough data" and recs.loc["new", "monthly_savings"] == 0
 
 
+def test_replicas_average_over_the_time_each_cluster_was_observed() -> None:
+    """2 replicas for 48 hours of a 14-day policy window are 2 replicas, not 2 x 48 / 336."""
+    rows = pd.DataFrame(
+        [
+            container(cluster="prod", workload="a", hours=48, replicas=2.0),
+            container(cluster="prod", workload="b", hours=24, replicas=4.0),  # half the time
+            container(cluster="staging", workload="c", hours=10, replicas=3.0),
+        ]
+    ).assign(group="checkout")
+    window = 14 * 24 * HOUR
+    recs = recommendations(
+        rows, window_seconds=window, rates=RATES, cluster_seconds={"prod": 48 * HOUR}
+    ).set_index("workload")
+    assert recs.loc["a", "replicas"] == pytest.approx(2.0)
+    assert recs.loc["b", "replicas"] == pytest.approx(2.0)  # 4 replicas half the observed time
+    # staging has no observed seconds (no node in its snapshots): at least as long as its containers
+    assert recs.loc["c", "replicas"] == pytest.approx(3.0)
+    # without cluster seconds, the whole window (as before)
+    plain = recommendations(rows, window_seconds=window, rates=RATES).set_index("workload")
+    assert plain.loc["a", "replicas"] == pytest.approx(2.0 * 48 / (14 * 24))
+
+
 # -- properties ----------------------------------------------------------------------------------
 
 

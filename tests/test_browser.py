@@ -220,3 +220,23 @@ def test_charts_say_why_when_plotly_js_is_not_served(demo_db: Path, browser: Any
     finally:
         page.close()
         server.stop()
+
+
+def test_charts_follow_a_theme_switch(dashboard: str, browser: Any) -> None:
+    """The OS switching to dark: the same charts stay drawn, in the page's new text colour."""
+    page = browser.new_page()
+    errors: list[str] = []
+    page.on("pageerror", lambda exc: errors.append(str(exc)))
+    try:
+        page.emulate_media(color_scheme="light")
+        page.goto(f"{dashboard}/capacity", wait_until="domcontentloaded")
+        _wait_for_run(page)
+        drawn = page.locator(".capacity-chart .main-svg").count()
+        colour = "() => getComputedStyle(document.querySelector('.capacity-chart .gtitle')).fill"
+        light = page.evaluate(colour)
+        page.emulate_media(color_scheme="dark")
+        page.wait_for_function(f"light => ({colour})() !== light", arg=light, timeout=PAGE_SECONDS * 1000)
+        assert page.locator(".capacity-chart .main-svg").count() == drawn > 0
+        assert not errors, errors
+    finally:
+        page.close()

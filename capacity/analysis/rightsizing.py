@@ -119,7 +119,12 @@ def recommendations(
     collected for 4 days of a 14-day window has 4 days of replica-seconds, not 14.
     """
     rows = []
-    observed = cluster_seconds or {}
+    observed = dict(cluster_seconds or {})
+    if len(containers) and cluster_seconds is not None:
+        # a cluster was observed at least as long as any of its containers (a snapshot whose
+        # node list came back empty still holds containers)
+        for cluster, seconds in containers.groupby("cluster")["seconds"].max().items():
+            observed[str(cluster)] = max(observed.get(str(cluster), 0.0), float(seconds))
     for record in containers.to_dict("records"):
         row = _Row(record)
         if row.container == POD_OVERHEAD_CONTAINER or row.replica_seconds <= 0:
