@@ -148,6 +148,15 @@ class Reads:
 
         return self._get(key, read)
 
+    def workloads(
+        self, conn: Connection, start: datetime, end: datetime, clusters: tuple[str, ...]
+    ) -> pd.DataFrame:
+        """The workloads with container rows in [start, end) (``workloads_in_window``): ids only."""
+        return self._get(
+            ("workloads", start, end, clusters),
+            lambda: workloads_in_window(conn, start=start, end=end, clusters=clusters),
+        )
+
     def memo(self, key: Hashable, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
         """Return ``compute()``, computed once per key (for results derived from reads)."""
         return self._get(key, compute)
@@ -252,10 +261,7 @@ def team_names(
     The teams of a ``teams`` report over the window without its ``__idle__`` row, from the
     ids of the workloads in the window alone (no sums, no allocation, no right-sizing).
     """
-    frame = (reads or Reads()).memo(
-        ("workloads", start, end, clusters),
-        lambda: workloads_in_window(conn, start=start, end=end, clusters=clusters),
-    )
+    frame = (reads or Reads()).workloads(conn, start, end, clusters)
     if frame.empty:
         return []
     grouped = with_groups(_labelled(conn, frame), config.attribution, "team", config.shared)
@@ -397,10 +403,7 @@ def _recommendations(
 
     recs = reads.memo(("recommendations", since, end, request.clusters, dimension), compute)
     if start > since and len(recs):
-        ran = reads.memo(
-            ("workloads", start, end, request.clusters),
-            lambda: workloads_in_window(conn, start=start, end=end, clusters=request.clusters),
-        )
+        ran = reads.workloads(conn, start, end, request.clusters)
         recs = recs[recs["workload_id"].isin(ran["workload_id"])].reset_index(drop=True)
     return recs.drop(columns=["workload_id"], errors="ignore")
 

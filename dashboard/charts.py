@@ -15,6 +15,7 @@ in, ``go.Figure`` out, in the app's template); ``show`` only sends them, as JSON
 
 from __future__ import annotations
 
+import contextlib
 import json
 from typing import Any
 
@@ -118,15 +119,8 @@ def spec(fig: go.Figure) -> str:
 
 def show(fig: go.Figure, *, key: str | None = None, container: Any = None) -> None:
     """Draw ``fig`` in ``container`` (an ``st.empty()``, a column, ...; the page by default)."""
-    if container is None:
-        _mount(fig, key)
-        return
-    with container:
-        _mount(fig, key)
-
-
-def _mount(fig: go.Figure, key: str | None) -> None:
-    _component(data={"figure": spec(fig), "src": SCRIPT_URL, "config": _CONFIG}, key=key, width="stretch")
+    with container if container is not None else contextlib.nullcontext():
+        _component(data={"figure": spec(fig), "src": SCRIPT_URL, "config": _CONFIG}, key=key, width="stretch")
 
 
 def sent_figure(proto: Any) -> dict[str, Any]:

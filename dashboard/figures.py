@@ -52,7 +52,7 @@ PALETTE: tuple[str, ...] = tuple(
     )
 )
 FIXED_COLORS = {IDLE: "#c7c7c7", UNALLOCATED: "#7f7f7f", SHARED: "#bcbd22", OTHER: "#9e9e9e"}
-_LAYOUT = {"margin": {"l": 10, "r": 10, "t": 40, "b": 10}, "legend": {"traceorder": "normal"}}
+_LAYOUT = {"legend": {"traceorder": "normal"}}  # margins: fixed_margins (an empty figure: _empty)
 # Room for labels, from their length: a 12 px label character (Streamlit's Source Sans) is under
 # 7 px wide. A legend entry adds its symbol and padding.
 CHAR_PX = 7
@@ -115,7 +115,7 @@ def top_with_other(frame: pd.DataFrame, key: str, value: str, top: int) -> pd.Se
 
 def _empty(title: str, message: str = "No data in this window") -> go.Figure:
     fig = go.Figure()
-    fig.update_layout(title=title, **_LAYOUT)
+    fig.update_layout(title=title, margin={"l": 10, "r": 10, "t": 40, "b": 10}, **_LAYOUT)
     fig.add_annotation(text=message, showarrow=False, xref="paper", yref="paper", x=0.5, y=0.5)
     return fig
 
