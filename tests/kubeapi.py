@@ -25,6 +25,7 @@ import http.server
 import os
 import re
 import socket
+import ssl
 import threading
 import urllib.parse
 from collections import deque
@@ -38,11 +39,15 @@ import orjson
 import yaml
 
 __all__ = [
+    "Body",
     "Delay",
     "Drop",
     "FakeKubeAPI",
     "Fault",
+    "Html",
     "Request",
+    "Trickle",
+    "Truncate",
     "list_kind",
     "status_body",
     "write_kubeconfig",
@@ -63,7 +68,38 @@ class Drop:
     """Close the connection without sending any response."""
 
 
-Fault = int | Delay | Drop
+@dataclass(frozen=True)
+class Truncate:
+    """Send the headers and part of the body (Content-Length says all of it), then close."""
+
+    fraction: float = 0.5
+
+
+@dataclass(frozen=True)
+class Html:
+    """Answer with an HTML page, as a proxy's login or error page does."""
+
+    code: int = 200
+
+
+@dataclass(frozen=True)
+class Body:
+    """Answer with this JSON body (any JSON value) instead of the list."""
+
+    body: Any
+    code: int = 200
+
+
+@dataclass(frozen=True)
+class Trickle:
+    """Send the real answer ``chunk`` bytes at a time, ``seconds`` apart (a response that never ends)."""
+
+    seconds: float
+    chunk: int = 64
+
+
+Fault = int | Delay | Drop | Truncate | Html | Body | Trickle
+FAULT_TYPES = (int, Delay, Drop, Truncate, Html, Body, Trickle)
 
 
 class Request(NamedTuple):
@@ -235,6 +271,9 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     server: _Server
 
     def setup(self) -> None:
+        if isinstance(self.request, ssl.SSLSocket):
+            self.request.settimeout(10)
+            self.request.do_handshake()  # a failure ends this connection only (handle_error)
         super().setup()
         self.server.api._track(self.connection, threading.current_thread())
 
@@ -259,15 +298,40 @@ class _Handler(http.server.BaseHTTPRequestHandler):
     do_POST = do_PUT = do_PATCH = do_DELETE = _not_allowed
 
     def send_json(self, code: int, body: Any, headers: Iterable[tuple[str, str]] = ()) -> None:
-        payload = orjson.dumps(body)
+        self.send_bytes(code, orjson.dumps(body), headers)
+
+    def send_bytes(
+        self,
+        code: int,
+        payload: bytes,
+        headers: Iterable[tuple[str, str]] = (),
+        *,
+        content_type: str = "application/json",
+        send: int | None = None,
+        trickle: Trickle | None = None,
+        stopping: threading.Event | None = None,
+    ) -> None:
+        """Answer ``payload``; ``send`` cuts it after that many bytes, ``trickle`` spreads it out."""
         self.send_response(code)
-        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Type", content_type)
         self.send_header("Content-Length", str(len(payload)))
         for name, value in headers:
             self.send_header(name, value)
         self.end_headers()
-        self.wfile.write(payload)
+        if trickle is not None:
+            for start in range(0, len(payload), trickle.chunk):
+                self.wfile.write(payload[start : start + trickle.chunk])
+                self.wfile.flush()
+                if stopping is not None and stopping.wait(trickle.seconds):
+                    break
+            self.close_connection = True
+            return
+        self.wfile.write(payload if send is None else payload[:send])
         self.wfile.flush()
+        if send is not None:
+            self.close_connection = True
+            with contextlib.suppress(OSError):
+                self.connection.shutdown(socket.SHUT_RDWR)
 
 
 class FakeKubeAPI:
@@ -276,7 +340,11 @@ class FakeKubeAPI:
     Use as a context manager; ``url`` is ``http://127.0.0.1:PORT`` once started.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, *, tls: tuple[Path, Path] | None = None, insecure: bool = False) -> None:
+        """``tls``: (certificate, key) files to serve HTTPS with; ``insecure``: kubeconfigs written
+        for this server skip verifying it (``insecure-skip-tls-verify``)."""
+        self._tls = tls
+        self.insecure = insecure
         self._lock = threading.Lock()
         self._stopping = threading.Event()
         # path -> generation -> items; older generations are kept so an in-flight paged
@@ -285,6 +353,7 @@ class FakeKubeAPI:
         self._current_gen: dict[str, int] = {}
         self._gen_counter = 0
         self._faults: dict[str, deque[Fault]] = {}
+        self._persistent: dict[str, Fault] = {}
         self._expire: dict[str, int] = {}
         self._requests: list[Request] = []
         self._connections: dict[socket.socket, threading.Thread] = {}
@@ -298,6 +367,13 @@ class FakeKubeAPI:
             raise RuntimeError("FakeKubeAPI already started")
         self._stopping.clear()
         self._server = _Server(self)
+        if self._tls is not None:
+            context = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
+            context.load_cert_chain(*self._tls)
+            # the handshake runs in the handler's thread, at its first read
+            self._server.socket = context.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
         self._thread = threading.Thread(
             target=self._server.serve_forever,
             kwargs={"poll_interval": 0.05},
@@ -345,7 +421,7 @@ class FakeKubeAPI:
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.port}"
+        return f"{'https' if self._tls else 'http'}://127.0.0.1:{self.port}"
 
     # -- test controls -----------------------------------------------------------------
 
@@ -370,10 +446,19 @@ class FakeKubeAPI:
     def inject(self, path: str, *faults: Fault) -> None:
         """Queue faults for ``path``, each consumed by one request, in order."""
         for fault in faults:
-            if not isinstance(fault, int | Delay | Drop) or isinstance(fault, bool):
-                raise TypeError(f"not a fault: {fault!r}")
+            _check_fault(fault)
         with self._lock:
             self._faults.setdefault(path, deque()).extend(faults)
+
+    def persist(self, path: str, fault: Fault | None) -> None:
+        """Answer every request to ``path`` with ``fault`` (after any queued ones) until set to None."""
+        if fault is not None:
+            _check_fault(fault)
+        with self._lock:
+            if fault is None:
+                self._persistent.pop(path, None)
+            else:
+                self._persistent[path] = fault
 
     def expire_continue(self, path: str, count: int = 1) -> None:
         """The next ``count`` requests to ``path`` carrying a continue token get 410 Expired."""
@@ -425,7 +510,22 @@ class FakeKubeAPI:
         with self._lock:
             self._requests.append(Request(path, query))
             queue = self._faults.get(path)
-            fault = queue.popleft() if queue else None
+            fault = queue.popleft() if queue else self._persistent.get(path)
+        if isinstance(fault, Html):
+            page = b"<!DOCTYPE html><html><head><title>Sign in</title></head><body>Sign in</body></html>"
+            handler.send_bytes(fault.code, page, content_type="text/html")
+            return
+        if isinstance(fault, Body):
+            handler.send_json(fault.code, fault.body)
+            return
+        if isinstance(fault, Truncate | Trickle):
+            code, body = self._respond(path, query)
+            payload = orjson.dumps(body)
+            if isinstance(fault, Truncate):
+                handler.send_bytes(code, payload, send=int(len(payload) * fault.fraction))
+            else:
+                handler.send_bytes(code, payload, trickle=fault, stopping=self._stopping)
+            return
         if isinstance(fault, Drop):
             handler.close_connection = True
             with contextlib.suppress(OSError):
@@ -500,6 +600,11 @@ class FakeKubeAPI:
         return 200, {"kind": kind, "apiVersion": api_version, "metadata": metadata, "items": page}
 
 
+def _check_fault(fault: object) -> None:
+    if not isinstance(fault, FAULT_TYPES) or isinstance(fault, bool):
+        raise TypeError(f"not a fault: {fault!r}")
+
+
 def _write_kubeconfig(
     path: str | os.PathLike[str],
     entries: list[tuple[str, str, FakeKubeAPI]],
@@ -512,7 +617,10 @@ def _write_kubeconfig(
     contexts: list[RawObject] = []
     for context, cluster_name, server in entries:
         if not any(c["name"] == cluster_name for c in clusters):
-            clusters.append({"name": cluster_name, "cluster": {"server": server.url}})
+            cluster: RawObject = {"server": server.url}
+            if server.insecure:
+                cluster["insecure-skip-tls-verify"] = True
+            clusters.append({"name": cluster_name, "cluster": cluster})
         user = f"{context}-user"
         users.append({"name": user, "user": {"token": f"fake-token-{context}"}})
         contexts.append(

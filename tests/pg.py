@@ -213,6 +213,22 @@ class PostgresServer:
             self.base_dir = None
             atexit.unregister(self.stop)
 
+    def halt(self) -> None:
+        """Stop the server but keep its data (``resume`` starts it again on the same port)."""
+        self._require_running()
+        self._pg_ctl("-m", "fast", "-w", "stop")
+        self._running = False
+
+    def resume(self) -> None:
+        """Start a halted server again, on the port it had."""
+        assert self.port is not None and not self._running
+        options = " ".join(
+            [f"-p {self.port}", f"-h {self.host}", f"-k {self.socket_dir}"]
+            + [f"-c {setting}" for setting in SERVER_SETTINGS]
+        )
+        self._pg_ctl("-o", options, "-l", str(self.log_path), "-w", "-t", str(self.start_timeout), "start")
+        self._running = True
+
     # -- databases -----------------------------------------------------------------------------
 
     def url(self, dbname: str = "postgres") -> str:

@@ -7,7 +7,6 @@ Expected totals are computed here, independently, from the same JSON.
 from __future__ import annotations
 
 import copy
-import json
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from decimal import Decimal
@@ -16,12 +15,12 @@ from typing import Any
 
 import k8s_fixtures as fx
 import pytest
+from collect_harness import collect, run, serve_minikube, snapshot_count, status
 from kubeapi import Delay, Drop, FakeKubeAPI
 from kubernetes import client
 from kubernetes.utils.quantity import parse_quantity
 from sqlalchemy import create_engine, func, select
 
-from capacity.cli import main
 from capacity.config import Config
 from capacity.db import models as m
 from capacity.db.engine import open_store
@@ -61,49 +60,10 @@ def holding(pods: list[dict[str, Any]]) -> list[dict[str, Any]]:
     return [p for p in pods if p["spec"].get("nodeName") and p["status"].get("phase") not in FINISHED]
 
 
-def serve_minikube(api: FakeKubeAPI, *, metrics: bool = True) -> None:
-    api.set_items(Kind.PODS.path, fx.minikube_pods())
-    api.set_items(Kind.NODES.path, fx.minikube_nodes())
-    api.set_items(Kind.NAMESPACES.path, fx.minikube_namespaces())
-    api.set_items(Kind.REPLICASETS.path, [])
-    api.set_items(Kind.JOBS.path, [])
-    api.set_items(Kind.RESOURCEQUOTAS.path, [])
-    if metrics:
-        api.set_items(Kind.POD_METRICS.path, fx.minikube_pod_metrics())
-        api.set_items(Kind.NODE_METRICS.path, fx.minikube_node_metrics())
-
-
 @pytest.fixture
 def api() -> Iterator[FakeKubeAPI]:
     with FakeKubeAPI() as server:
         yield server
-
-
-def run(*argv: str) -> int:
-    return main(list(argv))
-
-
-def collect(api: FakeKubeAPI, db: str, tmp_path: Path, *extra: str, cluster: str = "mini") -> int:
-    kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig", context="mini")
-    return run("--db", db, "collect", "--cluster", cluster, "--kubeconfig", str(kubeconfig), *extra)
-
-
-def status(db: str, capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
-    capsys.readouterr()
-    assert run("--db", db, "status", "--format", "json") == 0
-    result: list[dict[str, Any]] = json.loads(capsys.readouterr().out)
-    return result
-
-
-def snapshot_count(db: str) -> int:
-    engine = create_engine(db)
-    try:
-        with engine.connect() as conn:
-            if not engine.dialect.has_table(conn, "snapshots"):
-                return 0
-            return int(conn.execute(select(func.count()).select_from(m.Snapshot)).scalar_one())
-    finally:
-        engine.dispose()
 
 
 def test_minikube_totals_match_the_json(

@@ -1,0 +1,56 @@
+"""Helpers shared by the collector's end-to-end tests: serve a real cluster's payloads, collect
+into a database through the CLI, read back what landed."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import k8s_fixtures as fx
+import pytest
+from kubeapi import FakeKubeAPI
+from sqlalchemy import create_engine, func, select
+
+from capacity.cli import main
+from capacity.db import models as m
+from collectors.source import Kind
+
+
+def serve_minikube(api: FakeKubeAPI, *, metrics: bool = True) -> None:
+    api.set_items(Kind.PODS.path, fx.minikube_pods())
+    api.set_items(Kind.NODES.path, fx.minikube_nodes())
+    api.set_items(Kind.NAMESPACES.path, fx.minikube_namespaces())
+    api.set_items(Kind.REPLICASETS.path, [])
+    api.set_items(Kind.JOBS.path, [])
+    api.set_items(Kind.RESOURCEQUOTAS.path, [])
+    if metrics:
+        api.set_items(Kind.POD_METRICS.path, fx.minikube_pod_metrics())
+        api.set_items(Kind.NODE_METRICS.path, fx.minikube_node_metrics())
+
+
+def run(*argv: str) -> int:
+    return main(list(argv))
+
+
+def collect(api: FakeKubeAPI, db: str, tmp_path: Path, *extra: str, cluster: str = "mini") -> int:
+    kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig", context="mini")
+    return run("--db", db, "collect", "--cluster", cluster, "--kubeconfig", str(kubeconfig), *extra)
+
+
+def status(db: str, capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:
+    capsys.readouterr()
+    assert run("--db", db, "status", "--format", "json") == 0
+    result: list[dict[str, Any]] = json.loads(capsys.readouterr().out)
+    return result
+
+
+def snapshot_count(db: str) -> int:
+    engine = create_engine(db)
+    try:
+        with engine.connect() as conn:
+            if not engine.dialect.has_table(conn, "snapshots"):
+                return 0
+            return int(conn.execute(select(func.count()).select_from(m.Snapshot)).scalar_one())
+    finally:
+        engine.dispose()
