@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import gc
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
@@ -12,7 +12,7 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 
 from capacity.config import Config
-from capacity.db.engine import translate_db_errors
+from capacity.db.engine import translate_db_errors, write_transaction
 from capacity.db.store import WriteResult, write_snapshot
 from capacity.records import POD_OVERHEAD_CONTAINER, NamespaceRecord, QuotaRecord, Resources, Snapshot
 from collectors.normalize import (
@@ -27,6 +27,7 @@ from collectors.normalize import (
     usage_of,
 )
 from collectors.owners import OwnerIndex
+from collectors.raw import well_formed
 from collectors.source import ClusterUnreachable, Kind, KindUnavailable, ListExpired, RawObject, Source
 
 MAX_LIST_RESTARTS = 3
@@ -80,11 +81,15 @@ def build_snapshot(
     config: Config,
     taken_at: datetime,
     source_name: str = "kubernetes",
+    notes: Sequence[str] = (),
 ) -> Snapshot:
-    """Return a normalized snapshot of everything ``source`` lists; raises SourceError on failure."""
+    """Return a normalized snapshot of everything ``source`` lists; raises SourceError on failure.
+
+    ``notes`` are warnings the caller already has about this collection (its TLS, say).
+    """
     with _cyclic_gc_paused():
         return _build_snapshot(
-            source, cluster=cluster, config=config, taken_at=taken_at, source_name=source_name
+            source, cluster=cluster, config=config, taken_at=taken_at, source_name=source_name, notes=notes
         )
 
 
@@ -95,26 +100,39 @@ def _build_snapshot(
     config: Config,
     taken_at: datetime,
     source_name: str,
+    notes: Sequence[str],
 ) -> Snapshot:
     started = time.monotonic()
     warn = Warnings()
     pricing = config.pricing
 
-    namespaces: list[NamespaceRecord] = [
-        namespace_record(i) for i in _list_all(source, Kind.NAMESPACES, cluster)
-    ]
+    for note in notes:
+        warn(note)
+
+    namespaces: dict[str, NamespaceRecord] = {}
+    for item in well_formed(_list_all(source, Kind.NAMESPACES, cluster), "namespaces", warn):
+        record = namespace_record(item, warn)
+        if record.name in namespaces:
+            warn(f"namespace {record.name} listed twice: the first kept")
+            continue
+        namespaces[record.name] = record
 
     nodes: dict[str, NodeFacts] = {}
-    for item in _list_all(source, Kind.NODES, cluster):
+    for item in well_formed(_list_all(source, Kind.NODES, cluster), "nodes", warn):
+        if item["metadata"]["name"] in nodes:
+            warn(f"node {item['metadata']['name']} listed twice: the first kept")
+            continue
         facts = node_facts(item, pricing, warn)
         if facts is not None:
             nodes[facts.name] = facts
 
     node_metrics = _optional(source, Kind.NODE_METRICS, cluster, warn, "node usage unknown")
     if node_metrics is not None:
-        for item in node_metrics:
-            name = (item.get("metadata") or {}).get("name")
-            if name in nodes:
+        measured: set[str] = set()
+        for item in well_formed(node_metrics, "node metrics", warn):
+            name = str(item["metadata"]["name"])
+            if name in nodes and name not in measured:
+                measured.add(name)
                 nodes[name].usage = usage_of(item, f"metrics of node {name}", warn)
 
     owners = OwnerIndex()
@@ -122,16 +140,24 @@ def _build_snapshot(
         source, Kind.REPLICASETS, cluster, warn, "Deployments resolved from ReplicaSet names"
     )
     if replicasets is not None:
-        owners.add_replicasets(replicasets)
+        owners.add_replicasets(well_formed(replicasets, "replicasets", warn))
     del replicasets
     jobs = _optional(source, Kind.JOBS, cluster, warn, "CronJobs resolved from Job names")
     if jobs is not None:
-        owners.add_jobs(jobs)
+        owners.add_jobs(well_formed(jobs, "jobs", warn))
     del jobs
 
     quotas: list[QuotaRecord] = []
-    for item in _optional(source, Kind.RESOURCEQUOTAS, cluster, warn, "quotas not recorded") or ():
-        quotas.extend(quota_records(item, warn))
+    quota_names: set[tuple[str, str]] = set()
+    listed = _optional(source, Kind.RESOURCEQUOTAS, cluster, warn, "quotas not recorded") or ()
+    for item in well_formed(listed, "resourcequotas", warn):
+        records = quota_records(item, warn)
+        key = (str(item["metadata"].get("namespace")), str(item["metadata"]["name"]))
+        if key in quota_names:
+            warn(f"resourcequota {key[0]}/{key[1]} listed twice: the first kept")
+            continue
+        quota_names.add(key)
+        quotas.extend(records)
 
     metrics: dict[tuple[str, str], dict[str, Resources]] | None = None
     try:
@@ -159,7 +185,7 @@ def _build_snapshot(
         taken_at=taken_at,
         source=source_name,
         usage_known=metrics is not None,
-        namespaces=namespaces,
+        namespaces=list(namespaces.values()),
         workload_labels=pods.workload_labels,
         nodes=pods.finish_nodes(),
         containers=pods.containers(),
@@ -208,12 +234,15 @@ def collect_once(
     config: Config,
     taken_at: datetime | None = None,
     source_name: str = "kubernetes",
+    notes: Sequence[str] = (),
 ) -> CollectResult:
     """Take one snapshot from ``source`` and write it in one transaction; return what landed."""
     at = taken_at or now_utc()
     started = time.monotonic()
-    snap = build_snapshot(source, cluster=cluster, config=config, taken_at=at, source_name=source_name)
-    with translate_db_errors(engine.url), engine.begin() as conn:
+    snap = build_snapshot(
+        source, cluster=cluster, config=config, taken_at=at, source_name=source_name, notes=notes
+    )
+    with translate_db_errors(engine.url), write_transaction(engine) as conn:
         written: WriteResult = write_snapshot(
             conn, snap, nominal_interval_seconds=config.collection.interval_seconds
         )

@@ -22,7 +22,7 @@ from sqlalchemy import Engine, select
 
 from capacity.config import Config
 from capacity.db import models as m
-from capacity.db.engine import create_db_engine, translate_db_errors
+from capacity.db.engine import create_db_engine, translate_db_errors, write_transaction
 from capacity.db.store import write_snapshot
 from collectors.collect import build_snapshot
 from collectors.simulator import Fleet, FleetSpec
@@ -101,7 +101,7 @@ def _write_chunk(chunk: _Chunk, engine: Engine | None = None) -> int:
                 taken_at=at,
                 source_name="simulator",
             )
-            with translate_db_errors(engine.url), engine.begin() as conn:
+            with translate_db_errors(engine.url), write_transaction(engine) as conn:
                 write_snapshot(
                     conn, snap, nominal_interval_seconds=chunk.interval_seconds, pod_grain=at == chunk.newest
                 )

@@ -6,7 +6,7 @@ store will write (one per pod and one per workload container).
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -36,8 +36,9 @@ from collectors.nodes import (
     region_of,
 )
 from collectors.owners import OwnerIndex
-from collectors.pods import ContainerState, container_states, pod_spec, resources_of
-from collectors.quantity import parse, parse_usage
+from collectors.pods import ContainerState, PodSpec, container_states, pod_spec, resources_of
+from collectors.quantity import beyond_any_node, parse, parse_usage
+from collectors.raw import MALFORMED, describe, labels, mapping, name_of, sequence, well_formed
 
 FINISHED_PHASES = frozenset({"Succeeded", "Failed"})
 _EMPTY: dict[str, Any] = {}
@@ -65,16 +66,11 @@ class Warnings:
         return list(self.items)
 
 
-def _labels(meta: Mapping[str, Any]) -> dict[str, str]:
-    labels = meta.get("labels")
-    if not labels:
-        return _EMPTY
-    return {str(k): str(v) for k, v in labels.items()}
-
-
-def namespace_record(item: Mapping[str, Any]) -> NamespaceRecord:
-    meta = item.get("metadata") or {}
-    return NamespaceRecord(name=str(meta.get("name", "")), labels=_labels(meta))
+def namespace_record(item: Mapping[str, Any], warn: Callable[[str], None]) -> NamespaceRecord:
+    """Return a namespace's name and labels (``item`` has passed ``raw.well_formed``)."""
+    meta = item["metadata"]
+    name = str(meta["name"])
+    return NamespaceRecord(name=name, labels=labels(meta, f"namespace {name}", warn))
 
 
 @dataclass(slots=True)
@@ -99,31 +95,52 @@ class NodeFacts:
 
 
 def node_facts(item: Mapping[str, Any], pricing: Pricing, warn: Callable[[str], None]) -> NodeFacts | None:
-    """Return a node's facts and prices; None (with a warning) when it has no name."""
+    """Return a node's facts and prices; None (with a warning) when it cannot be read at all."""
     meta = item.get("metadata") or {}
-    name = meta.get("name")
+    name = name_of(meta.get("name") if isinstance(meta, dict) else None)
     if not name:
-        warn("node without a name ignored")
+        warn("node without a valid name ignored")
         return None
     where = f"node {name}"
-    labels = _labels(meta)
-    status = item.get("status") or {}
-    capacity = resources_of(status.get("capacity"), f"{where} capacity", warn)
-    allocatable_block = status.get("allocatable")
+    try:
+        return _node_facts(item, name, pricing, warn)
+    except MALFORMED as exc:
+        warn(f"{where}: malformed object ignored ({describe(exc)})")
+        return None
+
+
+def _node_facts(
+    item: Mapping[str, Any], name: str, pricing: Pricing, warn: Callable[[str], None]
+) -> NodeFacts:
+    where = f"node {name}"
+    meta = item["metadata"]
+    node_labels = labels(meta, where, warn)
+    status = mapping(item.get("status"), f"{where} status", warn)
+    capacity_block = mapping(status.get("capacity"), f"{where} capacity", warn)
+    allocatable_block = mapping(status.get("allocatable"), f"{where} allocatable", warn)
+    capacity = resources_of(capacity_block, f"{where} capacity", warn)
     allocatable = (
         resources_of(allocatable_block, f"{where} allocatable", warn) if allocatable_block else capacity
     )
-    pods_raw = (allocatable_block or status.get("capacity") or {}).get("pods")
+    if capacity == ZERO:
+        # Capacity is what is priced: without it the node would cost nothing and every pod on
+        # it would be free.
+        if allocatable != ZERO:
+            warn(f"{where}: no capacity reported; its allocatable is priced instead")
+            capacity = allocatable
+        else:
+            warn(f"{where}: reports neither capacity nor allocatable; priced by its instance type alone")
+    pods_raw = (allocatable_block or capacity_block).get("pods")
     try:
         pods_allocatable = int(parse(pods_raw)) if pods_raw is not None else 0
     except ValueError:
         warn(f"{where}: malformed pods allocatable {pods_raw!r} ignored")
         pods_allocatable = 0
-    zone = first_label(labels, ZONE_LABELS)
-    instance_type = first_label(labels, INSTANCE_TYPE_LABELS)
-    ctype = capacity_type(labels)
-    region = region_of(labels, zone)
-    annotations = meta.get("annotations") or {}
+    zone = first_label(node_labels, ZONE_LABELS)
+    instance_type = first_label(node_labels, INSTANCE_TYPE_LABELS)
+    ctype = capacity_type(node_labels)
+    region = region_of(node_labels, zone)
+    annotations = labels(meta, where, warn, key="annotations")
 
     def price(with_pricing: Pricing) -> UnitPrices:
         return node_prices(
@@ -132,7 +149,7 @@ def node_facts(item: Mapping[str, Any], pricing: Pricing, warn: Callable[[str], 
             instance_type=instance_type,
             capacity_type=ctype,
             region=region,
-            labels=labels,
+            labels=node_labels,
             annotations=annotations,
         )
 
@@ -141,72 +158,95 @@ def node_facts(item: Mapping[str, Any], pricing: Pricing, warn: Callable[[str], 
     except ValueError as exc:
         warn(f"{where}: price override {exc}; priced by configuration instead")
         prices = price(pricing.model_copy(update={"node_price_label": None}))
+    conditions = sequence(status.get("conditions"), f"{where} conditions", warn)
     ready = any(
-        c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or ()
+        isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True" for c in conditions
     )
     return NodeFacts(
-        name=str(name),
+        name=name,
         instance_type=instance_type,
         capacity_type=ctype,
         zone=zone,
         region=region,
-        node_pool=first_label(labels, NODE_POOL_LABELS),
-        labels=labels,
+        node_pool=first_label(node_labels, NODE_POOL_LABELS),
+        labels=node_labels,
         capacity=capacity,
         allocatable=allocatable,
         pods_allocatable=pods_allocatable,
         ready=ready,
-        unschedulable=bool((item.get("spec") or {}).get("unschedulable")),
+        unschedulable=bool(mapping(item.get("spec"), f"{where} spec", warn).get("unschedulable")),
         prices=prices,
     )
 
 
 def usage_of(item: Mapping[str, Any], where: str, warn: Callable[[str], None]) -> Resources | None:
     """Return the usage block of a NodeMetrics or container metrics entry, or None if malformed."""
-    usage = item.get("usage") or {}
+    usage = item.get("usage")
     try:
-        return Resources(parse_usage(usage["cpu"]), parse_usage(usage["memory"]), 0.0)
-    except (KeyError, ValueError):
+        assert isinstance(usage, dict)
+        cpu, memory = parse_usage(usage["cpu"]), parse_usage(usage["memory"])
+    except (AssertionError, KeyError, ValueError):
         warn(f"{where}: malformed or missing usage {usage!r} ignored")
         return None
+    for value, resource in ((cpu, "cpu"), (memory, "memory")):
+        bound = beyond_any_node(value, resource)
+        if bound is not None:
+            warn(f"{where}: {resource} usage {usage[resource]!r} is beyond any node (over {bound}): ignored")
+            return None
+    return Resources(cpu, memory, 0.0)
 
 
 def pod_metrics_map(
-    pages: Iterable[list[dict[str, Any]]], warn: Callable[[str], None]
+    pages: Iterable[list[Any]], warn: Callable[[str], None]
 ) -> dict[tuple[str, str], dict[str, Resources]]:
-    """Return per pod (namespace, name) the usage of each container."""
+    """Return per pod (namespace, name) the usage of each container; a pod listed twice keeps the first."""
     result: dict[tuple[str, str], dict[str, Resources]] = {}
+    listed = 0
     for page in pages:
-        for item in page:
-            meta = item.get("metadata") or {}
-            ns, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
+        items, listed = well_formed(page, "pod metrics", warn, start=listed), listed + len(page)
+        for item in items:
+            meta = item["metadata"]
+            ns, name = name_of(meta.get("namespace")) or "", str(meta["name"])
+            if (ns, name) in result:
+                warn(f"metrics of pod {ns}/{name} listed twice: the first kept")
+                continue
             containers: dict[str, Resources] = {}
-            for c in item.get("containers") or ():
-                usage = usage_of(c, f"metrics of pod {ns}/{name} container {c.get('name')}", warn)
+            for c in sequence(item.get("containers"), f"metrics of pod {ns}/{name} containers", warn):
+                cname = name_of(c.get("name")) if isinstance(c, dict) else None
+                if cname is None:
+                    warn(f"metrics of pod {ns}/{name}: a container entry without a name ignored")
+                    continue
+                usage = usage_of(c, f"metrics of pod {ns}/{name} container {cname}", warn)
                 if usage is not None:
-                    containers[str(c.get("name"))] = usage
+                    containers[cname] = usage
             result[(ns, name)] = containers
     return result
 
 
 def quota_records(item: Mapping[str, Any], warn: Callable[[str], None]) -> list[QuotaRecord]:
-    meta = item.get("metadata") or {}
-    ns, name = str(meta.get("namespace", "")), str(meta.get("name", ""))
-    status = item.get("status") or {}
-    hard = status.get("hard") or (item.get("spec") or {}).get("hard") or {}
-    used = status.get("used") or {}
+    """Return one record per resource a quota limits (``item`` has passed ``raw.well_formed``)."""
+    meta = item["metadata"]
+    ns, name = name_of(meta.get("namespace")) or "", str(meta["name"])
+    where = f"resourcequota {ns}/{name}"
+    status = mapping(item.get("status"), f"{where} status", warn)
+    hard = mapping(status.get("hard"), f"{where} hard", warn) or mapping(
+        mapping(item.get("spec"), f"{where} spec", warn).get("hard"), f"{where} hard", warn
+    )
+    used = mapping(status.get("used"), f"{where} used", warn)
     records = []
     for resource, raw in sorted(hard.items()):
+        if name_of(resource) is None:
+            continue
         try:
             hard_value = parse(raw)
         except ValueError:
-            warn(f"resourcequota {ns}/{name}: malformed {resource} {raw!r} ignored")
+            warn(f"{where}: malformed {resource} {raw!r} ignored")
             continue
         used_value: float | None
         try:
             used_value = parse(used[resource]) if resource in used else None
         except ValueError:
-            warn(f"resourcequota {ns}/{name}: malformed used {resource} {used[resource]!r} ignored")
+            warn(f"{where}: malformed used {resource} {used[resource]!r} ignored")
             used_value = None
         records.append(QuotaRecord(ns, name, str(resource), hard_value, used_value))
     return records
@@ -271,6 +311,24 @@ class _Acc:
         )
 
 
+@dataclass(frozen=True, slots=True)
+class _Pod:
+    """One pod as read from its raw object, before it is added up."""
+
+    namespace: str
+    name: str
+    phase: str
+    node: str | None
+    workload: WorkloadKey
+    labels: dict[str, str]
+    shape: PodSpec
+    states: dict[str, ContainerState]
+    priority: int
+    node_selector: Any
+    required_affinity: Any
+    tolerations: Any
+
+
 @dataclass
 class PodPass:
     """Folds pods in page by page against the nodes and metrics already listed."""
@@ -291,32 +349,82 @@ class PodPass:
     scales: dict[str, tuple[float, float]] = field(default_factory=dict)
     _settled: bool = False
     shapes: dict[bytes, Any] = field(default_factory=dict)
+    seen: set[tuple[str, str]] = field(default_factory=set)
+    listed: int = 0  # items of the list so far, well-formed or not
 
-    def add_page(self, items: Iterable[Mapping[str, Any]]) -> None:
-        for item in items:
+    def add_page(self, items: Sequence[Any]) -> None:
+        for item in well_formed(items, "pods", self.warn, start=self.listed):
             self.add(item)
+        self.listed += len(items)
 
     def add(self, item: Mapping[str, Any]) -> None:
-        meta = item.get("metadata") or _EMPTY
-        status = item.get("status") or _EMPTY
+        """Fold one pod in (``item`` has passed ``raw.well_formed``); a malformed pod warns and is skipped."""
+        meta = item["metadata"]
+        namespace = self._shared(name_of(meta.get("namespace")) or "")
+        name = str(meta["name"])
+        where = f"pod {namespace}/{name}"
+        if (namespace, name) in self.seen:
+            self.warn(f"{where} listed twice: the first kept")
+            return
+        try:
+            pod = self._read(item, meta, namespace, name, where)
+        except MALFORMED as exc:
+            # Read in full before anything is added up: a pod is counted whole or not at all.
+            self.warn(f"{where}: malformed object ignored ({describe(exc)})")
+            return
+        self.seen.add((namespace, name))
+        if pod is not None:
+            self._fold(pod)
+
+    def _read(
+        self, item: Mapping[str, Any], meta: Mapping[str, Any], namespace: str, name: str, where: str
+    ) -> _Pod | None:
+        """Return what the pass needs of one pod, or None when it holds nothing."""
+        status = mapping(item.get("status"), f"{where} status", self.warn)
         phase = self._shared(str(status.get("phase") or "Unknown"))
         if phase in FINISHED_PHASES:
-            return  # Succeeded/Failed pods hold nothing, even if they still carry requests.
-        spec = item.get("spec") or _EMPTY
-        namespace = self._shared(str(meta.get("namespace", "")))
-        name = str(meta.get("name", ""))
-        where = f"pod {namespace}/{name}"
-        node_name = spec.get("nodeName") or None
+            return None  # Succeeded/Failed pods hold nothing, even if they still carry requests.
+        spec = mapping(item.get("spec"), f"{where} spec", self.warn)
+        node_name = name_of(spec.get("nodeName"))
         if node_name is not None:
-            node_name = self._shared(str(node_name))
+            node_name = self._shared(node_name)
         if node_name is None and phase != "Pending":
-            return  # an unbound pod that is not pending (Unknown without a node): nothing to count
+            return None  # an unbound pod that is not pending (Unknown without a node): nothing to count
         workload = self.owners.workload(namespace, name, meta)
-        workload = self.keys.setdefault(workload, workload)  # one key object per workload
-        labels = _labels(meta)
-        self.workload_labels[workload] = labels
-        shape = pod_spec(spec, where, self.warn)
-        states = container_states(status)
+        affinity = mapping(
+            mapping(spec.get("affinity"), f"{where} affinity", self.warn).get("nodeAffinity"),
+            f"{where} nodeAffinity",
+            self.warn,
+        )
+        required = mapping(
+            affinity.get("requiredDuringSchedulingIgnoredDuringExecution"),
+            f"{where} required affinity",
+            self.warn,
+        ).get("nodeSelectorTerms")
+        priority = spec.get("priority")
+        return _Pod(
+            namespace=namespace,
+            name=name,
+            phase=phase,
+            node=node_name,
+            workload=self.keys.setdefault(workload, workload),  # one key object per workload
+            labels=labels(meta, where, self.warn),
+            shape=pod_spec(spec, where, self.warn),
+            states=container_states(status),
+            priority=priority if isinstance(priority, int) and not isinstance(priority, bool) else 0,
+            node_selector=self._canonical(
+                mapping(spec.get("nodeSelector"), f"{where} nodeSelector", self.warn)
+            ),
+            required_affinity=self._canonical(sequence(required, f"{where} nodeSelectorTerms", self.warn)),
+            tolerations=self._canonical(sequence(spec.get("tolerations"), f"{where} tolerations", self.warn)),
+        )
+
+    def _fold(self, pod: _Pod) -> None:
+        namespace, name, node_name, workload, shape, states = (
+            pod.namespace, pod.name, pod.node, pod.workload, pod.shape, pod.states
+        )  # fmt: skip
+        where = f"pod {namespace}/{name}"
+        self.workload_labels[workload] = pod.labels
         pod_usage_by_container = None
         if self.metrics is not None and node_name is not None:
             # Popped: each pod's metrics are needed once, and the map shrinks as pods come in.
@@ -399,24 +507,19 @@ class PodPass:
                 total[0] += shape.effective.cpu
                 total[1] += shape.effective.memory
                 total[2] += shape.effective.gpu
-        affinity = (spec.get("affinity") or _EMPTY).get("nodeAffinity") or _EMPTY
-        required = (affinity.get("requiredDuringSchedulingIgnoredDuringExecution") or _EMPTY).get(
-            "nodeSelectorTerms"
-        ) or []
-        priority = spec.get("priority")
         self.pods.append(
             PodRecord(
                 namespace=namespace,
                 name=name,
                 node=node_name,
-                phase=phase,
+                phase=pod.phase,
                 workload=workload,
                 request=shape.effective,
                 usage=pod_usage,
-                priority=priority if isinstance(priority, int) else 0,
-                node_selector=self._canonical(spec.get("nodeSelector") or _EMPTY),
-                required_affinity=self._canonical(required),
-                tolerations=self._canonical(spec.get("tolerations") or _NONE),
+                priority=pod.priority,
+                node_selector=pod.node_selector,
+                required_affinity=pod.required_affinity,
+                tolerations=pod.tolerations,
                 daemonset=workload.kind == "DaemonSet",
                 restarts=restarts,
                 oom_kills=ooms,

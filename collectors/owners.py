@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from capacity.records import WorkloadKey
+from collectors.raw import name_of
 
 # CronJob controller names Jobs <cronjob>-<scheduled time in minutes since epoch>.
 _CRONJOB_JOB = re.compile(r"^(?P<cronjob>.+)-\d{8,10}$")
@@ -21,9 +22,9 @@ _CRONJOB_JOB = re.compile(r"^(?P<cronjob>.+)-\d{8,10}$")
 
 def controller_of(meta: Mapping[str, Any]) -> tuple[str, str] | None:
     """Return (kind, name) of the controlling owner reference, or of the first owner."""
-    owners = meta.get("ownerReferences") or ()
+    owners = meta.get("ownerReferences")
     chosen = None
-    for ref in owners:
+    for ref in owners if isinstance(owners, list) else ():
         if not isinstance(ref, Mapping):
             continue
         if ref.get("controller"):
@@ -31,9 +32,10 @@ def controller_of(meta: Mapping[str, Any]) -> tuple[str, str] | None:
             break
         if chosen is None:
             chosen = ref
-    if chosen is None or not chosen.get("kind") or not chosen.get("name"):
+    if chosen is None:
         return None
-    return str(chosen["kind"]), str(chosen["name"])
+    kind, name = name_of(chosen.get("kind")), name_of(chosen.get("name"))
+    return None if kind is None or name is None else (kind, name)
 
 
 @dataclass
@@ -84,7 +86,8 @@ class OwnerIndex:
             return WorkloadKey(namespace, parent[0], parent[1])
         # Not listed (RBAC) or gone: the Deployment controller names ReplicaSets
         # <deployment>-<pod-template-hash>, and stamps that hash on the pods.
-        labels = meta.get("labels") or {}
+        labels = meta.get("labels")
+        labels = labels if isinstance(labels, dict) else {}
         template_hash = labels.get("pod-template-hash") or labels.get("rollouts-pod-template-hash")
         if template_hash and rs.endswith("-" + str(template_hash)):
             kind = "Rollout" if "rollouts-pod-template-hash" in labels else "Deployment"

@@ -9,15 +9,14 @@ container sum for the resources they name.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
 from capacity.records import ZERO, Resources
 from collectors.nodes import GPU_RESOURCES
-from collectors.quantity import parse
-
-Warn = Callable[[str], None]
+from collectors.quantity import beyond_any_node, parse
+from collectors.raw import Warn, mapping, name_of, sequence
 
 
 @dataclass(frozen=True, slots=True)
@@ -47,11 +46,16 @@ def _quantity(raw: Any, where: str, what: str, warn: Warn) -> float:
     if value < 0:
         warn(f"{where}: negative {what} {raw!r} ignored")
         return 0.0
+    bound = beyond_any_node(value, what)
+    if bound is not None:
+        warn(f"{where}: {what} {raw!r} is beyond any node (over {bound}): ignored")
+        return 0.0
     return value
 
 
-def resources_of(block: Mapping[str, Any] | None, where: str, warn: Warn) -> Resources:
+def resources_of(block: object, where: str, warn: Warn) -> Resources:
     """Return cpu, memory and GPUs of a requests/limits/capacity block; malformed values warn, count 0."""
+    block = mapping(block, where, warn)
     if not block:
         return ZERO
     cpu = block.get("cpu")
@@ -72,7 +76,7 @@ def _limit(block: Mapping[str, Any], key: str, where: str, warn: Warn | None) ->
         value = parse(raw)
     except ValueError:
         value = -1.0
-    if value < 0:
+    if value < 0 or beyond_any_node(value, key) is not None:
         if warn is not None:
             warn(f"{where}: malformed {key} limit {raw!r} ignored")
         return None
@@ -81,11 +85,11 @@ def _limit(block: Mapping[str, Any], key: str, where: str, warn: Warn | None) ->
 
 def container_spec(container: Mapping[str, Any], where: str, warn: Warn, *, sidecar: bool) -> ContainerSpec:
     """Return the container's requests and limits in base units."""
-    name = str(container.get("name", "?"))
-    resources = container.get("resources") or {}
-    requests = resources.get("requests") or {}
-    limits = resources.get("limits") or {}
+    name = name_of(container.get("name")) or "?"
     here = f"{where} container {name}"
+    resources = mapping(container.get("resources"), f"{here} resources", warn)
+    requests = mapping(resources.get("requests"), f"{here} requests", warn)
+    limits = mapping(resources.get("limits"), f"{here} limits", warn)
     # The API server defaults a missing request to the limit; old or hand-made payloads
     # may not have been through admission, so do the same here.
     merged = {**limits, **requests} if limits else requests
@@ -107,13 +111,19 @@ class PodSpec:
 
 def pod_spec(spec: Mapping[str, Any], where: str, warn: Warn) -> PodSpec:
     """Return the pod's running containers and its effective request."""
-    running = [container_spec(c, where, warn, sidecar=False) for c in spec.get("containers") or ()]
+    running = [
+        container_spec(c, where, warn, sidecar=False)
+        for c in sequence(spec.get("containers"), f"{where} containers", warn)
+        if isinstance(c, dict)
+    ]
     app_sum = ZERO
     for c in running:
         app_sum = app_sum + c.request
     sidecars_so_far = ZERO
     init_peak = ZERO
-    for init in spec.get("initContainers") or ():
+    for init in sequence(spec.get("initContainers"), f"{where} initContainers", warn):
+        if not isinstance(init, dict):
+            continue
         if init.get("restartPolicy") == "Always":
             sidecar = container_spec(init, where, warn, sidecar=True)
             running.append(sidecar)
@@ -124,7 +134,11 @@ def pod_spec(spec: Mapping[str, Any], where: str, warn: Warn) -> PodSpec:
             regular = container_spec(init, where, warn, sidecar=False)
             init_peak = init_peak.max(regular.request + sidecars_so_far)
     effective = (app_sum + sidecars_so_far).max(init_peak)
-    pod_level = (spec.get("resources") or {}).get("requests")
+    pod_level = mapping(
+        mapping(spec.get("resources"), f"{where} resources", warn).get("requests"),
+        f"{where} pod-level requests",
+        warn,
+    )
     if pod_level:
         level = resources_of(pod_level, f"{where} pod-level resources", warn)
         effective = Resources(
@@ -144,16 +158,26 @@ class ContainerState:
     oom_killed: bool
 
 
+def _terminated_reason(state: object) -> object:
+    if not isinstance(state, dict):
+        return None
+    terminated = state.get("terminated")
+    return terminated.get("reason") if isinstance(terminated, dict) else None
+
+
 def container_states(status: Mapping[str, Any]) -> dict[str, ContainerState]:
     """Return restarts and OOM-kill evidence per container name (app containers and sidecars)."""
     states: dict[str, ContainerState] = {}
     for key in ("containerStatuses", "initContainerStatuses"):
-        for cs in status.get(key) or ():
-            last = ((cs.get("lastState") or {}).get("terminated") or {}).get("reason")
-            now = ((cs.get("state") or {}).get("terminated") or {}).get("reason")
+        entries = status.get(key)
+        for cs in entries if isinstance(entries, list) else ():
+            if not isinstance(cs, dict):
+                continue
+            last = _terminated_reason(cs.get("lastState"))
+            now = _terminated_reason(cs.get("state"))
             restarts = cs.get("restartCount") or 0
             states[str(cs.get("name", "?"))] = ContainerState(
-                restarts=int(restarts) if isinstance(restarts, int) else 0,
+                restarts=restarts if isinstance(restarts, int) and not isinstance(restarts, bool) else 0,
                 oom_killed="OOMKilled" in (last, now),
             )
     return states

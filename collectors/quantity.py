@@ -15,6 +15,20 @@ from functools import lru_cache
 
 from kubernetes.utils.quantity import parse_quantity
 
+# Beyond what any node holds (the largest machines today: under 2,000 vCPUs, 32 TiB, 16 GPUs):
+# a quantity over these is malformed, not a giant workload. Unchecked, one such request made a
+# team's cost 3.8e28 and broke teams + idle = the bill.
+MAX_CPU_CORES = 16_384.0
+MAX_MEMORY_BYTES = float(2**48)  # 256 TiB
+MAX_DEVICES = 1_024.0
+_BOUNDS = {"cpu": (MAX_CPU_CORES, "16384 cores"), "memory": (MAX_MEMORY_BYTES, "256 TiB")}
+
+
+def beyond_any_node(value: float, resource: str) -> str | None:
+    """Return the bound a ``resource`` quantity exceeds (as text), or None when it is plausible."""
+    bound, text = _BOUNDS.get(resource, (MAX_DEVICES, "1024 devices"))
+    return text if value > bound else None
+
 
 def _finite(value: float, original: object) -> float:
     if not math.isfinite(value):

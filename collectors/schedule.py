@@ -20,9 +20,9 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from types import FrameType
 
-from capacity.errors import CapacityError
+from capacity.errors import CapacityError, CollectionError
 from collectors.collect import CollectResult
-from collectors.source import SourceError
+from collectors.source import CollectionStopped, SourceError
 
 log = logging.getLogger("capacity.collect")
 
@@ -38,6 +38,8 @@ class Target:
     failures: int = 0
     skip_until: float = 0.0
     last_error: str | None = field(default=None, repr=False)
+    # the exit code the last failure calls for: 3 database, 4 collection (capacity.errors)
+    last_exit_code: int = CollectionError.exit_code
 
 
 def log_result(result: CollectResult) -> None:
@@ -60,24 +62,45 @@ def log_result(result: CollectResult) -> None:
 
 
 def collect_target(target: Target, *, log_failure: bool = True) -> bool:
-    """Collect one target, logging the outcome; return whether it succeeded."""
+    """Collect one target, logging the outcome; return whether it succeeded.
+
+    Whatever one cluster's collection raises is caught here, so it never stops the others:
+    a stop request (not a failure), the errors we expect (one line each), and a bug (one
+    line too, its traceback at debug level).
+    """
     try:
         result = target.collect()
+    except CollectionStopped as exc:
+        log.info("stopped cluster=%s: %s; nothing written", target.cluster, exc)
+        return False
     except (SourceError, CapacityError) as exc:
-        target.failures += 1
-        target.last_error = str(exc)
-        if log_failure:
-            log.error(
-                "failed cluster=%s consecutive_failures=%d error=%r",
-                target.cluster,
-                target.failures,
-                str(exc),
-            )
+        _failed(target, str(exc), exc.exit_code if isinstance(exc, CapacityError) else None, log_failure)
+        return False
+    except Exception as exc:
+        log.debug("cluster=%s collection raised", target.cluster, exc_info=True)
+        message = (
+            f"cluster {target.cluster}: internal error ({type(exc).__name__}: {exc}); nothing written"
+            " (please report it; -v shows where)"
+        )
+        _failed(target, message, None, log_failure)
         return False
     target.failures = 0
     target.last_error = None
     log_result(result)
     return True
+
+
+def _failed(target: Target, message: str, exit_code: int | None, log_failure: bool) -> None:
+    target.failures += 1
+    target.last_error = message.splitlines()[0] if message else "collection failed"
+    target.last_exit_code = exit_code or CollectionError.exit_code
+    if log_failure:
+        log.error(
+            "failed cluster=%s consecutive_failures=%d error=%r",
+            target.cluster,
+            target.failures,
+            target.last_error,
+        )
 
 
 def run_once(targets: Sequence[Target]) -> list[Target]:
@@ -113,7 +136,7 @@ def run_every(
                 break
             if started < target.skip_until:
                 continue
-            if not collect_target(target):
+            if not collect_target(target) and not stop.is_set():
                 backoff = min(2 ** (target.failures - 1), MAX_BACKOFF_PERIODS)
                 target.skip_until = started + (backoff - 0.5) * period
                 log.info("retry cluster=%s in_periods=%d", target.cluster, backoff)
@@ -125,9 +148,12 @@ def run_every(
 
 
 @contextmanager
-def stop_on_signals() -> Iterator[threading.Event]:
-    """Yield an event set by the first SIGTERM or SIGINT; a second SIGINT interrupts at once."""
-    stop = threading.Event()
+def stop_on_signals(stop: threading.Event | None = None) -> Iterator[threading.Event]:
+    """Yield an event (``stop``, or a new one) set by the first SIGTERM or SIGINT.
+
+    A second SIGINT interrupts at once.
+    """
+    stop = stop or threading.Event()
     previous = {sig: signal.getsignal(sig) for sig in (signal.SIGTERM, signal.SIGINT)}
 
     def handler(signum: int, _frame: FrameType | None) -> None:

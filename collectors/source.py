@@ -56,6 +56,10 @@ class KindUnavailable(SourceError):
         self.status = status
 
 
+class CollectionStopped(SourceError):
+    """A stop was requested (SIGTERM/SIGINT) while the collection waited to retry; nothing is written."""
+
+
 class ListExpired(SourceError):
     """The list's continue token expired (410 Gone) after pages were already handed out.
 
