@@ -15,10 +15,20 @@ class ConfigError(CapacityError):
     exit_code = 2
 
 
+class UsageError(CapacityError):
+    """A flag or argument is invalid (a bad window, an unknown cluster or dimension)."""
+
+    exit_code = 2
+
+
 class StoreError(CapacityError):
     """The database cannot be opened, is locked, or refused a write."""
 
     exit_code = 3
+
+
+class DatabaseMissing(StoreError):
+    """A reader was pointed at a SQLite file that does not exist (it is not created)."""
 
 
 class CollectionError(CapacityError):

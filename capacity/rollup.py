@@ -20,7 +20,6 @@ from __future__ import annotations
 import dataclasses
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from types import MappingProxyType
@@ -50,11 +49,13 @@ from sqlalchemy import (
 )
 from sqlalchemy import cast as sql_cast
 from sqlalchemy import column as sql_column
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import ColumnElement
 
 from capacity.config import Retention
 from capacity.db import models as m
+from capacity.db.engine import write_transaction as _transaction
 
 Tier = Literal["hour", "day"]
 HOUR: Tier = "hour"
@@ -447,18 +448,6 @@ class CompactResult:
     late_hours: int = 0  # (cluster, hour) buckets rolled again for snapshots that came late
 
 
-@contextmanager
-def _transaction(target: Engine | Connection) -> Iterator[Connection]:
-    if isinstance(target, Engine):
-        with target.begin() as conn:
-            yield conn
-    elif target.in_transaction():
-        yield target  # the caller owns the transaction
-    else:
-        with target.begin():
-            yield target
-
-
 def _watermark(conn: Connection, cid: int, tier: Tier) -> datetime | None:
     value = conn.execute(
         select(WM.c.complete_until).where(WM.c.cluster_id == cid, WM.c.tier == tier)
@@ -467,11 +456,16 @@ def _watermark(conn: Connection, cid: int, tier: Tier) -> datetime | None:
 
 
 def _set_watermark(conn: Connection, cid: int, tier: Tier, until: datetime) -> None:
-    current = _watermark(conn, cid, tier)
-    if current is None:
-        conn.execute(insert(WM), {"cluster_id": cid, "tier": tier, "complete_until": until})
-    elif until > current:
-        conn.execute(update(WM).where(WM.c.cluster_id == cid, WM.c.tier == tier).values(complete_until=until))
+    # Insert-if-missing, then raise: two compactions that began on the same stale read (which
+    # the cluster row lock and SQLite's write lock prevent) would still keep the later mark.
+    dialect = postgresql if conn.dialect.name == "postgresql" else sqlite
+    row = {"cluster_id": cid, "tier": tier, "complete_until": until}
+    conn.execute(dialect.insert(WM).on_conflict_do_nothing(), row)
+    conn.execute(
+        update(WM)
+        .where(WM.c.cluster_id == cid, WM.c.tier == tier, WM.c.complete_until < until)
+        .values(complete_until=until)
+    )
 
 
 def _lock_cluster(conn: Connection, cid: int) -> None:

@@ -12,16 +12,21 @@ from importlib import import_module
 
 import streamlit as st
 
-from capacity.errors import CapacityError, ConfigError
+from capacity.errors import CapacityError, ConfigError, DatabaseMissing
 from dashboard import data, filters
 
 st.set_page_config(page_title="capacity", layout="wide")
 
 
-def first_run() -> None:
+def first_run(missing: str | None = None) -> None:
     st.title("Welcome to capacity")
+    where = (
+        f"The database file does not exist yet ({missing}; the dashboard does not create one)."
+        if missing
+        else "No snapshots yet in this database."
+    )
     st.info(
-        "No snapshots yet in this database. Collect one with `capacity collect --cluster NAME` "
+        f"{where} Collect one with `capacity collect --cluster NAME` "
         "(or `capacity collect --every 5m` to keep collecting), or fill a simulated fleet with "
         "`capacity demo`, then reload this page."
     )
@@ -84,6 +89,13 @@ try:
         page.run()
 except ConfigError as exc:
     st.error(f"Configuration error: {exc}")
+except DatabaseMissing as exc:
+    message = str(exc)
+
+    def welcome() -> None:
+        first_run(missing=message)
+
+    st.navigation([st.Page(welcome, title="Welcome", url_path="welcome", default=True)]).run()
 except CapacityError as exc:
     st.error(f"Cannot read the database {data.display_url()}: {exc}")
     if st.button("Retry"):

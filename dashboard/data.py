@@ -39,7 +39,7 @@ def display_url() -> str:
 
 @st.cache_resource(show_spinner=False)
 def engine(url: str) -> Any:
-    return open_store(url)
+    return open_store(url, must_exist=True)
 
 
 @st.cache_resource(show_spinner=False)
