@@ -11,16 +11,17 @@ import argparse
 import json
 import logging
 import sys
+import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from datetime import UTC, datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 from capacity import __version__
 from capacity.config import Config, load_config, parse_duration
 from capacity.db.engine import masked, open_store, translate_db_errors, upgrade
-from capacity.db.queries import ClusterStatus, cluster_status, price_sources
-from capacity.errors import CapacityError, CollectionError
+from capacity.db.queries import ClusterStatus, cluster_names, cluster_status, price_sources
+from capacity.errors import CapacityError, CollectionError, ConfigError, StoreError, UsageError
 from capacity.progress import ProgressBar
 
 if TYPE_CHECKING:
@@ -31,9 +32,41 @@ log = logging.getLogger("capacity")
 GIB = 1024.0**3
 
 
-def _common() -> argparse.ArgumentParser:
+class _Parser(argparse.ArgumentParser):
+    """argparse, with a bad flag reported as one line (and exit code 2) like every other error."""
+
+    def error(self, message: str) -> NoReturn:
+        self.exit(ConfigError.exit_code, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _duration(text: str) -> str:
+    """Return ``text`` if it is a duration (the command parses it again); else a flag error."""
+    try:
+        parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _number(kind: type[int] | type[float], low: float, high: float) -> Callable[[str], float]:
+    def convert(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(
+                f"not {'an integer' if kind is int else 'a number'}: {text!r}"
+            ) from None
+        if not low <= value <= high:  # also refuses nan
+            raise argparse.ArgumentTypeError(f"{text} is out of range ({low:g} to {high:g})")
+        return value
+
+    convert.__name__ = kind.__name__  # argparse names the type in its messages
+    return convert
+
+
+def _common() -> _Parser:
     # SUPPRESS: an option given before the subcommand is not reset by the subcommand's default.
-    common = argparse.ArgumentParser(add_help=False)
+    common = _Parser(add_help=False)
     common.add_argument(
         "--db",
         metavar="URL",
@@ -53,9 +86,16 @@ def _common() -> argparse.ArgumentParser:
     return common
 
 
+_PORT = _number(int, 1, 65_535)
+
+
+def _duration_seconds(text: str) -> int:
+    return parse_duration(_duration(text))
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = _common()
-    parser = argparse.ArgumentParser(
+    parser = _Parser(
         prog="capacity",
         description="Multi-tenant Kubernetes capacity and cost reporting.",
         parents=[common],
@@ -89,12 +129,21 @@ def build_parser() -> argparse.ArgumentParser:
     collect.add_argument(
         "--every",
         metavar="DURATION",
+        type=_duration_seconds,
         help="collect every DURATION (e.g. 5m) until SIGTERM/SIGINT, aligned to the period; "
         "failures are logged and retried with backoff",
     )
-    collect.add_argument("--page-size", type=int, metavar="N", help="objects per list request (default 500)")
     collect.add_argument(
-        "--timeout", type=float, metavar="SECONDS", help="timeout of every API request (default 30)"
+        "--page-size",
+        type=_number(int, 1, 10_000),
+        metavar="N",
+        help="objects per list request, 1 to 10000 (default 500)",
+    )
+    collect.add_argument(
+        "--timeout",
+        type=_number(float, 0.1, 3600),
+        metavar="SECONDS",
+        help="timeout of every API request (default 30)",
     )
     collect.set_defaults(handler=cmd_collect)
 
@@ -123,7 +172,9 @@ def build_parser() -> argparse.ArgumentParser:
         "configured currency; column names carry their units.",
     )
     rep.add_argument("kind", choices=REPORT_KINDS, metavar="KIND", help=", ".join(REPORT_KINDS))
-    rep.add_argument("--window", metavar="DURATION", help="window ending now, e.g. 7d, 30d (default 7d)")
+    rep.add_argument(
+        "--window", metavar="DURATION", type=_duration, help="window ending now, e.g. 7d, 30d (default 7d)"
+    )
     rep.add_argument("--start", metavar="WHEN", help="UTC date or timestamp, e.g. 2026-11-01 (inclusive)")
     rep.add_argument("--end", metavar="WHEN", help="UTC date or timestamp (exclusive; default now)")
     rep.add_argument(
@@ -164,17 +215,22 @@ def build_parser() -> argparse.ArgumentParser:
         "through the collector path (normalization, pricing, storage), then start the dashboard. "
         "Instants already stored are skipped, so re-running is safe and fast.",
     )
-    demo.add_argument("--days", type=float, default=14.0, help="days of history (default 14)")
+    demo.add_argument(
+        "--days", type=_number(float, 0.01, 400), default=14.0, help="days of history, up to 400 (default 14)"
+    )
     demo.add_argument(
         "--interval",
         default=DEMO_INTERVAL,
         metavar="DURATION",
+        type=_duration,
         help=f"time between snapshots (default {DEMO_INTERVAL})",
     )
     demo.add_argument("--seed", type=int, default=1, help="simulation seed (default 1)")
-    demo.add_argument("--workers", type=int, metavar="N", help="worker processes (default: CPU count)")
+    demo.add_argument(
+        "--workers", type=_number(int, 1, 256), metavar="N", help="worker processes (default: CPU count)"
+    )
     demo.add_argument("--no-dashboard", action="store_true", help="only write the history")
-    demo.add_argument("--port", type=int, default=8501, help="dashboard port (default 8501)")
+    demo.add_argument("--port", type=_PORT, default=8501, help="dashboard port (default 8501)")
     demo.set_defaults(handler=cmd_demo)
 
     dash = sub.add_parser(
@@ -183,7 +239,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="start the Streamlit dashboard",
         description="Start the dashboard on http://localhost:PORT over the database.",
     )
-    dash.add_argument("--port", type=int, default=8501, help="port (default 8501)")
+    dash.add_argument("--port", type=_PORT, default=8501, help="port (default 8501)")
     dash.add_argument("--address", default="0.0.0.0", help="address to listen on (default 0.0.0.0)")
     dash.set_defaults(handler=cmd_dashboard)
 
@@ -223,7 +279,7 @@ def cmd_collect(args: argparse.Namespace, config: Config) -> int:
     from collectors.collect import collect_once
     from collectors.kube import KubeSource, cluster_name, kubeconfig_contexts
     from collectors.schedule import Target, run_every, run_once, stop_on_signals
-    from collectors.source import SourceError
+    from collectors.source import CollectionStopped, SourceError
 
     contexts: list[str | None] = list(args.context or [])
     try:
@@ -237,13 +293,16 @@ def cmd_collect(args: argparse.Namespace, config: Config) -> int:
         raise CollectionError(
             "--cluster names one cluster; with several contexts each is named after its context"
         )
-    period = parse_duration(args.every) if args.every else None
+    period = args.every
+    nominal = float(period or config.collection.interval_seconds)
+    stop = threading.Event()  # under --every, set by SIGTERM/SIGINT: a wait to retry ends at once
     options: dict[str, Any] = {
         "page_size": args.page_size or config.collection.page_size,
         "timeout_seconds": args.timeout or config.collection.request_timeout_seconds,
         "retries": config.collection.retries,
+        "deadline_seconds": float(config.collection.deadline_seconds or max(nominal, 60.0)),
+        "stop": stop,
     }
-    nominal = float(period or config.collection.interval_seconds)
     config = config.model_copy(
         update={"collection": config.collection.model_copy(update={"interval_seconds": int(nominal)})}
     )
@@ -255,13 +314,17 @@ def cmd_collect(args: argparse.Namespace, config: Config) -> int:
             with KubeSource.connect(
                 cluster=name, kubeconfig=args.kubeconfig, context=context, **options
             ) as source:
+                notes = () if source.tls_verified else (INSECURE_TLS_NOTE,)
                 try:
-                    result = collect_once(source, engine, cluster=name, config=config)
+                    result = collect_once(source, engine, cluster=name, config=config, notes=notes)
+                except CollectionStopped:
+                    raise  # not a failure: the loop ends
                 except SourceError as exc:
                     raise CollectionError(f"{exc}; nothing written") from None
             try:
                 # Roll up the hours this snapshot completed; cheap and incremental.
-                compact(engine, retention=config.retention, clusters=(name,))
+                with translate_db_errors(engine.url):
+                    compact(engine, retention=config.retention, clusters=(name,))
             except CapacityError as exc:
                 log.warning(
                     "compact failed after cluster=%s: %s (retried after the next collection)", name, exc
@@ -279,22 +342,28 @@ def cmd_collect(args: argparse.Namespace, config: Config) -> int:
             failed = run_once(targets)
             if not failed:
                 return 0
+            # A database failure (3) says more than a cluster's (4): it fails every cluster.
+            code = min(t.last_exit_code for t in failed)
             if len(targets) == 1:
-                raise CollectionError(failed[0].last_error or "collection failed")
+                error = StoreError if code == StoreError.exit_code else CollectionError
+                raise error(failed[0].last_error or "collection failed")
             for target in failed:
                 print(f"capacity: error: {target.last_error}", file=sys.stderr)
             names = ", ".join(t.cluster for t in failed)
             print(
                 f"capacity: error: {len(failed)} of {len(targets)} clusters failed: {names}", file=sys.stderr
             )
-            return CollectionError.exit_code
-        with stop_on_signals() as stop:
+            return code
+        with stop_on_signals(stop):
             run_every(targets, period=period, stop=stop)
         return 0
     finally:
         engine.dispose()
 
 
+INSECURE_TLS_NOTE = (
+    "the API server's TLS certificate is not verified (insecure-skip-tls-verify in the kubeconfig)"
+)
 DEMO_INTERVAL = "90m"
 PRICED_KINDS = ("teams", "nodes", "clusters", "chargeback")
 REPORT_KINDS = (
@@ -307,7 +376,7 @@ def _when(text: str, flag: str) -> datetime:
     try:
         value = datetime.fromisoformat(text.replace("Z", "+00:00"))
     except ValueError:
-        raise CapacityError(
+        raise UsageError(
             f"{flag} {text!r} is not a date or timestamp (e.g. 2026-11-01 or 2026-11-01T06:00)"
         ) from None
     return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
@@ -334,22 +403,23 @@ def cmd_compact(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_report(args: argparse.Namespace, config: Config) -> int:
-    from capacity.reports import ReportRequest, build_report, render
+    from capacity.reports import ReportRequest, build_report, render, team_names
 
     if args.by != "team" and args.by not in config.attribution.dimensions:
         known = ", ".join(["team", *config.attribution.dimensions])
-        raise CapacityError(f"--by {args.by}: not a configured dimension (known: {known})")
+        raise UsageError(f"--by {args.by}: not a configured dimension (known: {known})")
     end = _when(args.end, "--end") if args.end else datetime.now(UTC)
     if args.start:
         if args.window:
-            raise CapacityError("give either --window or --start/--end, not both")
+            raise UsageError("give either --window or --start/--end, not both")
         start = _when(args.start, "--start")
     else:
-        start = end - timedelta(seconds=parse_duration(args.window or "7d"))
+        try:
+            start = end - timedelta(seconds=parse_duration(args.window or "7d"))
+        except OverflowError:
+            raise UsageError(f"--window {args.window} reaches before the year 1") from None
     if start >= end:
-        raise CapacityError(
-            f"empty window: --start {start.isoformat()} is not before --end {end.isoformat()}"
-        )
+        raise UsageError(f"empty window: --start {start.isoformat()} is not before --end {end.isoformat()}")
     request = ReportRequest(
         kind=args.kind,
         start=start,
@@ -363,8 +433,23 @@ def cmd_report(args: argparse.Namespace, config: Config) -> int:
     engine = open_store(getattr(args, "db", None))
     try:
         with translate_db_errors(engine.url), engine.connect() as conn:
+            stored = cluster_names(conn)
+            unknown = [c for c in request.clusters if c not in stored]
+            if unknown:
+                raise UsageError(
+                    f"--cluster {', '.join(unknown)}: no such cluster in the store"
+                    f" (known: {', '.join(stored) or 'none yet'})"
+                )
             frame = build_report(conn, request, config, progress=ProgressBar(f"report {args.kind}"))
             sources = price_sources(conn, clusters=request.clusters) if args.kind in PRICED_KINDS else {}
+            if frame.empty and request.teams:
+                teams = team_names(conn, start, end, request.clusters, config)
+                shown = ", ".join(teams[:20]) + (f" and {len(teams) - 20} more" if len(teams) > 20 else "")
+                print(
+                    f"capacity: note: --team {', '.join(request.teams)} matched nothing in the window"
+                    f" (teams in it: {shown or 'none'})",
+                    file=sys.stderr,
+                )
     finally:
         engine.dispose()
     if sources:
@@ -392,8 +477,6 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
     from collectors.demo import plan, write_history
 
     interval = parse_duration(args.interval)
-    if args.days <= 0:
-        raise CapacityError("--days must be positive")
     engine = open_store(getattr(args, "db", None))
     try:
         demo = plan(days=args.days, interval_seconds=interval, seed=args.seed)
@@ -425,7 +508,7 @@ def cmd_dashboard(args: argparse.Namespace, config: Config) -> int:
     if importlib.util.find_spec("dashboard.serve") is None:
         raise CapacityError("the dashboard package is not installed (pip install -e .)")
     url = resolve_url(getattr(args, "db", None))
-    engine = open_store(url)  # fail here, with one line, rather than in the browser
+    engine = open_store(url, must_exist=True)  # fail here, with one line, rather than in the browser
     engine.dispose()
     env = {**os.environ, "CAPACITY_DATABASE_URL": url}
     if getattr(args, "config", None):

@@ -17,6 +17,8 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from capacity.errors import ConfigError
 
 ENV_CONFIG = "CAPACITY_CONFIG"
+MAX_DAYS = 36_500  # a hundred years: any window, period or retention beyond it is a typo
+MAX_DURATION_SECONDS = MAX_DAYS * 86400
 
 
 class _Model(BaseModel):
@@ -126,19 +128,25 @@ class Shared(_Model):
     distribute: Literal["cost", "even"] = "cost"
 
 
+Days = Annotated[int, Field(ge=1, le=MAX_DAYS)]
+
+
 class Retention(_Model):
-    raw_days: Annotated[int, Field(ge=1)] = 14
-    hourly_days: Annotated[int, Field(ge=1)] = 400
-    daily_days: Annotated[int, Field(ge=1)] = 1825
+    raw_days: Days = 14
+    hourly_days: Days = 400
+    daily_days: Days = 1825
 
 
 class Collection(_Model):
-    interval_seconds: Annotated[int, Field(ge=10)] = 300
+    interval_seconds: Annotated[int, Field(ge=10, le=86_400)] = 300
     page_size: Annotated[int, Field(ge=1, le=10_000)] = 500
-    request_timeout_seconds: Annotated[float, Field(gt=0)] = 30.0
+    request_timeout_seconds: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)] = 30.0
     retries: Annotated[int, Field(ge=0, le=20)] = 4
+    # The longest one collection may take, all retries included (default: the interval,
+    # at least a minute): a stuck API server fails that snapshot, never the schedule.
+    deadline_seconds: Annotated[int, Field(ge=10, le=86_400)] | None = None
 
-    @field_validator("interval_seconds", mode="before")
+    @field_validator("interval_seconds", "deadline_seconds", mode="before")
     @classmethod
     def _duration(cls, value: Any) -> Any:
         if isinstance(value, str):
@@ -149,8 +157,8 @@ class Collection(_Model):
 class Rightsizing(_Model):
     cpu_percentile: Annotated[float, Field(gt=0, le=1)] = 0.95
     memory_margin: Annotated[float, Field(ge=0, le=10)] = 0.15
-    window_days: Annotated[float, Field(gt=0)] = 14.0
-    min_hours: Annotated[float, Field(ge=0)] = 24.0
+    window_days: Annotated[float, Field(gt=0, le=3650, allow_inf_nan=False)] = 14.0
+    min_hours: Annotated[float, Field(ge=0, le=87_600, allow_inf_nan=False)] = 24.0
 
 
 class Config(_Model):
@@ -162,7 +170,7 @@ class Config(_Model):
     rightsizing: Rightsizing = Field(default_factory=Rightsizing)
 
 
-_DURATION = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([smhdw]?)\s*$")
+_DURATION = re.compile(r"^\s*(\d{1,12}(?:\.\d{1,9})?)\s*([smhdw]?)\s*$")
 _UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
 
 
@@ -171,10 +179,12 @@ def parse_duration(text: str) -> int:
     match = _DURATION.match(text)
     if not match:
         raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 5m, 1h, 14d)")
-    seconds = float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+    seconds = round(float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
     if seconds <= 0:
-        raise ValueError(f"duration must be positive: {text!r}")
-    return round(seconds)
+        raise ValueError(f"duration must be at least a second: {text!r}")
+    if seconds > MAX_DURATION_SECONDS:
+        raise ValueError(f"duration too long: {text!r} (at most {MAX_DAYS}d)")
+    return seconds
 
 
 def _describe(error: ValidationError) -> str:
@@ -186,12 +196,42 @@ def _describe(error: ValidationError) -> str:
     return f"{where}: {message}"
 
 
+MAX_CONFIG_VALUES = 100_000
+
+
+def _expands_beyond(data: Any, limit: int) -> bool:
+    """Return whether ``data``, read as a tree, holds more than ``limit`` values.
+
+    YAML aliases make a document a graph whose shared parts count once in memory but once per
+    reference when validated: a kilobyte of nested aliases expands to billions of values (and
+    an alias to its own parent never ends). Counting stops at ``limit``, so this check is cheap.
+    """
+    stack = [data]
+    seen = 0
+    while stack:
+        value = stack.pop()
+        seen += 1
+        if seen > limit:
+            return True
+        if isinstance(value, dict):
+            stack.extend(value.keys())
+            stack.extend(value.values())
+        elif isinstance(value, list):
+            stack.extend(value)
+    return False
+
+
 def config_from_mapping(data: Any, *, origin: str = "<config>") -> Config:
     """Return a validated Config from parsed YAML data; ConfigError names key and origin."""
     if data is None:
         data = {}
     if not isinstance(data, dict):
         raise ConfigError(f"config error in {origin}: top level must be a mapping")
+    if _expands_beyond(data, MAX_CONFIG_VALUES):
+        raise ConfigError(
+            f"config error in {origin}: expands to more than {MAX_CONFIG_VALUES:,} values "
+            "(YAML aliases nested or recursive?)"
+        )
     try:
         return Config.model_validate(data)
     except ValidationError as exc:

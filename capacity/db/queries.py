@@ -31,6 +31,11 @@ class ClusterStatus:
     warnings: list[str]
 
 
+def cluster_names(conn: Connection) -> list[str]:
+    """Return the name of every cluster in the store, sorted."""
+    return sorted(str(n) for n in conn.execute(select(m.Cluster.name)).scalars())
+
+
 def cluster_status(conn: Connection, *, clusters: tuple[str, ...] = ()) -> list[ClusterStatus]:
     """Return one ClusterStatus per cluster with at least one snapshot, by cluster name."""
     history = (
