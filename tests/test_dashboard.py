@@ -73,10 +73,23 @@ def report(url: str, kind: str, start: datetime, end: datetime, **kw: object) ->
 
 
 def test_empty_database_says_how_to_start(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
+    open_store(sqlite_url).dispose()
     app = run_app(sqlite_url, monkeypatch)
     assert not app.exception
     assert any("No snapshots yet" in i.value for i in app.info)
     assert any("capacity demo" in i.value for i in app.info)
+
+
+def test_missing_database_file_says_how_to_start_and_is_not_created(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    missing = tmp_path / "typo.db"
+    app = run_app(f"sqlite:///{missing}", monkeypatch)
+    assert not app.exception
+    [info] = app.info
+    assert "The database file does not exist yet" in info.value and "typo.db" in info.value
+    assert "capacity demo" in info.value
+    assert not missing.exists()
 
 
 def test_unreachable_database_is_an_error_box_with_masked_url(monkeypatch: pytest.MonkeyPatch) -> None:

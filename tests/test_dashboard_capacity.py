@@ -631,6 +631,7 @@ def test_health_page_shows_freshness_gaps_and_warnings(
 def test_pages_on_an_empty_database_say_how_to_start(
     page: Callable[[], None], sqlite_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
+    open_store(sqlite_url).dispose()
     app = run_page(page, sqlite_url, monkeypatch)
     assert any("capacity demo" in i.value for i in app.info)
     assert not app.get("bidi_component")

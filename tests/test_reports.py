@@ -379,7 +379,7 @@ def test_report_by_another_dimension(
 def test_report_argument_errors(
     fleet_db: str, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
 ) -> None:
-    assert main(["report", "teams", "--db", fleet_db, *argv]) == 1
+    assert main(["report", "teams", "--db", fleet_db, *argv]) == 2  # usage errors, like bad flags
     err = capsys.readouterr().err.strip()
     assert message in err and "\n" not in err
 
