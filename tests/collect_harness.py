@@ -54,3 +54,21 @@ def snapshot_count(db: str) -> int:
             return int(conn.execute(select(func.count()).select_from(m.Snapshot)).scalar_one())
     finally:
         engine.dispose()
+
+
+def snapshots_by_cluster(url: str, *, while_starting: bool = False) -> dict[str, int]:
+    """Return the number of snapshots stored per cluster name.
+
+    ``while_starting``: a store whose schema a child process is still creating counts as empty.
+    """
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            query = select(m.Cluster.name, func.count(m.Snapshot.id)).join(m.Snapshot)
+            return {str(name): int(n) for name, n in conn.execute(query.group_by(m.Cluster.name))}
+    except Exception:
+        if while_starting:
+            return {}
+        raise
+    finally:
+        engine.dispose()

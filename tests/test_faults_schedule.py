@@ -15,30 +15,14 @@ from pathlib import Path
 
 import k8s_fixtures as fx
 import pytest
-from collect_harness import serve_minikube
+from collect_harness import serve_minikube, snapshots_by_cluster
 from kubeapi import FakeKubeAPI, write_kubeconfig
-from sqlalchemy import create_engine, func, select
 
-from capacity.db import models as m
 from collectors.collect import CollectResult
 from collectors.schedule import Target, collect_target, run_every
 from collectors.source import Kind
 
 ENV = {**os.environ, "PYTHONPATH": str(fx.REPO_ROOT)}
-
-
-def snapshots(db: str) -> dict[str, int]:
-    engine = create_engine(db)
-    try:
-        with engine.connect() as conn:
-            query = (
-                select(m.Cluster.name, func.count(m.Snapshot.id)).join(m.Snapshot).group_by(m.Cluster.name)
-            )
-            return {str(name): int(n) for name, n in conn.execute(query)}
-    except Exception:  # the child is still creating the schema
-        return {}
-    finally:
-        engine.dispose()
 
 
 @pytest.fixture
@@ -82,9 +66,13 @@ def test_a_cluster_failing_forever_never_starves_the_others(
     proc = spawn(db, "--config", str(config), "collect", "--kubeconfig", str(kubeconfig), "--all-contexts",
                  "--every", "2s")  # fmt: skip
     deadline = time.monotonic() + 60
-    while time.monotonic() < deadline and snapshots(db).get("healthy", 0) < 3 and proc.poll() is None:
+    while (
+        time.monotonic() < deadline
+        and snapshots_by_cluster(db, while_starting=True).get("healthy", 0) < 3
+        and proc.poll() is None
+    ):
         time.sleep(0.2)
-    landed = snapshots(db)
+    landed = snapshots_by_cluster(db, while_starting=True)
     took, err = stop(proc)
     assert landed.get("healthy", 0) >= 3, err
     assert "broken" not in landed
@@ -116,7 +104,7 @@ def test_sigterm_ends_a_wait_to_retry_at_once(
     assert took < 5, err
     assert "stopped cluster=broken: cluster broken: stopped while waiting to retry; nothing written" in err
     assert "stopped after rounds=1" in err
-    assert snapshots(db) == {}
+    assert snapshots_by_cluster(db, while_starting=True) == {}
 
 
 def _result(cluster: str) -> CollectResult:

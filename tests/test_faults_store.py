@@ -19,7 +19,7 @@ from pathlib import Path
 
 import k8s_fixtures as fx
 import pytest
-from collect_harness import run, serve_minikube, snapshot_count
+from collect_harness import run, serve_minikube, snapshot_count, snapshots_by_cluster
 from kubeapi import Delay, FakeKubeAPI
 from pg import PostgresServer
 from sqlalchemy import Engine, create_engine, func, select, text
@@ -62,20 +62,6 @@ def finish(procs: list[subprocess.Popen[str]], timeout: float = 120) -> list[tup
     return results
 
 
-def snapshots_per_cluster(db: str) -> dict[str, int]:
-    engine = create_engine(db)
-    try:
-        with engine.connect() as conn:
-            rows = conn.execute(
-                select(m.Cluster.name, func.count(m.Snapshot.id))
-                .join(m.Snapshot, m.Snapshot.cluster_id == m.Cluster.id)
-                .group_by(m.Cluster.name)
-            ).all()
-    finally:
-        engine.dispose()
-    return {str(name): int(count) for name, count in rows}
-
-
 # --- concurrent writers ----------------------------------------------------------------------------
 
 
@@ -110,7 +96,7 @@ def test_two_collections_of_a_new_cluster_race_through_compaction(api: FakeKubeA
         for code, err in results:
             assert code == 0 and "Traceback" not in err and "IntegrityError" not in err, err
             assert "compact failed" not in err, err
-        assert snapshots_per_cluster(db)["mini"] in (1, 2)  # the same second twice is one snapshot
+        assert snapshots_by_cluster(db)["mini"] in (1, 2)  # the same second twice is one snapshot
 
 
 @pytest.mark.timeout(240)
@@ -124,7 +110,7 @@ def test_first_use_of_an_empty_database_by_three_collectors(
     ]
     for code, err in finish(procs):
         assert code == 0 and "Traceback" not in err and "already exists" not in err, err
-    assert snapshots_per_cluster(db_url) == {"a": 1, "b": 1, "c": 1}
+    assert snapshots_by_cluster(db_url) == {"a": 1, "b": 1, "c": 1}
 
 
 @pytest.mark.timeout(240)
@@ -142,7 +128,7 @@ def test_collectors_compaction_and_reports_all_at_once(api: FakeKubeAPI, db_url:
     ]
     for code, err in finish(procs):
         assert code == 0 and "Traceback" not in err, err
-    counts = snapshots_per_cluster(db_url)
+    counts = snapshots_by_cluster(db_url)
     assert counts["b"] == 1 and 2 <= counts["a"] <= 3
 
 
@@ -393,7 +379,7 @@ def test_sqlite_on_a_full_disk_fails_the_write_and_keeps_what_is_stored(
     assert "disk is full" in line and str(small_tmpfs) in line
     landed = len(codes) - 1
     assert landed > 0
-    assert sum(snapshots_per_cluster(db).values()) == landed  # every earlier snapshot kept, whole
+    assert sum(snapshots_by_cluster(db).values()) == landed  # every earlier snapshot kept, whole
     with contextlib.closing(sqlite3.connect(f"{small_tmpfs}/c.db")) as check:
         assert check.execute("PRAGMA integrity_check").fetchone() == ("ok",)
 
@@ -411,7 +397,7 @@ def test_sqlite_on_a_read_only_filesystem(
     line = _one_error_line(capsys)
     assert "read-only" in line and "does its folder exist" not in line
     subprocess.run(["mount", "-o", "remount,rw", str(small_tmpfs)], check=True)
-    assert snapshots_per_cluster(db) == {"mini": 1}
+    assert snapshots_by_cluster(db) == {"mini": 1}
 
 
 def test_sqlite_opened_read_only_fails_a_collection_as_a_database_error(
@@ -424,7 +410,7 @@ def test_sqlite_opened_read_only_fails_a_collection_as_a_database_error(
     capsys.readouterr()
     assert run("--db", read_only, "collect", "--kubeconfig", str(kubeconfig)) == 3
     assert "read-only" in _one_error_line(capsys)
-    assert snapshots_per_cluster(sqlite_url) == {"mini": 1}
+    assert snapshots_by_cluster(sqlite_url) == {"mini": 1}
 
 
 def test_corrupt_sqlite_file_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:

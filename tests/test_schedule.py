@@ -14,11 +14,10 @@ from pathlib import Path
 
 import k8s_fixtures as fx
 import pytest
+from collect_harness import snapshots_by_cluster
 from kubeapi import Delay, FakeKubeAPI, write_kubeconfig
-from sqlalchemy import create_engine, func, select
 
 from capacity.cli import main
-from capacity.db import models as m
 from capacity.errors import CollectionError
 from collectors.collect import CollectResult
 from collectors.schedule import Target, next_tick, run_every
@@ -31,18 +30,6 @@ def serve(api: FakeKubeAPI) -> None:
     api.set_items(Kind.PODS.path, fx.minikube_pods())
     api.set_items(Kind.NODES.path, fx.minikube_nodes())
     api.set_items(Kind.NAMESPACES.path, fx.minikube_namespaces())
-
-
-def snapshots_by_cluster(url: str) -> dict[str, int]:
-    engine = create_engine(url)
-    try:
-        with engine.connect() as conn:
-            query = (
-                select(m.Cluster.name, func.count(m.Snapshot.id)).join(m.Snapshot).group_by(m.Cluster.name)
-            )
-            return {name: n for name, n in conn.execute(query)}
-    finally:
-        engine.dispose()
 
 
 @pytest.mark.parametrize(
@@ -139,15 +126,18 @@ def test_every_runs_until_sigterm_and_finishes_the_snapshot_in_flight(tmp_path: 
         )  # fmt: skip
         try:
             deadline = time.monotonic() + 30
-            while time.monotonic() < deadline and snapshots_by_cluster_safe(db).get("prod", 0) < 2:
+            while (
+                time.monotonic() < deadline
+                and snapshots_by_cluster(db, while_starting=True).get("prod", 0) < 2
+            ):
                 time.sleep(0.1)
-            assert snapshots_by_cluster_safe(db).get("prod", 0) >= 2
+            assert snapshots_by_cluster(db, while_starting=True).get("prod", 0) >= 2
             # Make the next list slow, wait until it is in flight, then ask the process to stop.
             api.clear_requests()
             api.inject(Kind.PODS.path, Delay(2.0))
             while time.monotonic() < deadline and not api.requests_for(Kind.PODS.path):
                 time.sleep(0.02)
-            before = snapshots_by_cluster_safe(db)["prod"]
+            before = snapshots_by_cluster(db, while_starting=True)["prod"]
             proc.send_signal(signal.SIGTERM)
             _, err = proc.communicate(timeout=30)
         finally:
@@ -160,13 +150,6 @@ def test_every_runs_until_sigterm_and_finishes_the_snapshot_in_flight(tmp_path: 
     lines = [ln for ln in err.splitlines() if "snapshot cluster=prod" in ln]
     assert len(lines) == before + 1
     assert all("nodes=1 pods=18 pending=1" in ln for ln in lines)
-
-
-def snapshots_by_cluster_safe(url: str) -> dict[str, int]:
-    try:
-        return snapshots_by_cluster(url)
-    except Exception:  # the schema may not exist yet while the child starts
-        return {}
 
 
 def test_status_after_scheduled_runs_is_consistent(
