@@ -55,11 +55,11 @@ from typing import Any, cast
 from sqlalchemy import Engine, Table, bindparam, func, insert, select, update
 
 from capacity.config import Config, Retention
-from capacity.db import models as m
-from capacity.db.engine import open_store
-from capacity.db.store import write_snapshot
 from capacity.records import ContainerSample, PodRecord, Resources, Snapshot, WorkloadKey
-from capacity.rollup import compact
+from capacity.store import schema as m
+from capacity.store.compaction import compact
+from capacity.store.engine import open_store
+from capacity.store.snapshots import write_snapshot
 from collectors.collect import build_snapshot
 from collectors.simulator import huge_cluster
 
@@ -79,9 +79,9 @@ IN_PROCESS = r"""
 import cProfile, io, json, pstats, statistics, sys, time
 from datetime import datetime, timedelta
 from capacity.config import Config
-from capacity.db.engine import open_store
+from capacity.store.engine import open_store
 from capacity.reports import ReportRequest, build_report
-from capacity.rollup import container_window, node_window
+from capacity.store.windows import container_window, node_window
 
 url, end, runs, profile = sys.argv[1], datetime.fromisoformat(sys.argv[2]), int(sys.argv[3]), sys.argv[4] == "1"
 config = Config()
@@ -121,7 +121,7 @@ print(json.dumps(out))
 FLOOR = r"""
 import sys
 import capacity.cli, capacity.reports
-from capacity.db.engine import open_store
+from capacity.store.engine import open_store
 open_store(sys.argv[1]).dispose()
 """
 

@@ -36,7 +36,7 @@ sys.path[:0] = [str(REPO), str(REPO / "tests")]
 from kubeapi import Body, Delay, Drop, FakeKubeAPI, Html, Truncate, write_kubeconfig  # noqa: E402
 from sqlalchemy import create_engine, func, select  # noqa: E402
 
-from capacity.db import models as m  # noqa: E402
+from capacity.store import schema as m  # noqa: E402
 from collectors.simulator import huge_cluster  # noqa: E402
 from collectors.source import Kind  # noqa: E402
 

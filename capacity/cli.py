@@ -19,10 +19,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 
 from capacity import __version__
 from capacity.config import Config, load_config, parse_duration
-from capacity.db.engine import masked, open_store, translate_db_errors, upgrade
-from capacity.db.queries import ClusterStatus, cluster_names, cluster_status, price_sources
 from capacity.errors import CapacityError, CollectionError, ConfigError, StoreError, UsageError
 from capacity.progress import ProgressBar
+from capacity.store.engine import masked, open_store, translate_db_errors, upgrade
+from capacity.store.status import ClusterStatus, cluster_names, cluster_status, price_sources
 
 if TYPE_CHECKING:
     from collectors.collect import CollectResult
@@ -258,7 +258,7 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_db_upgrade(args: argparse.Namespace, config: Config) -> int:
-    from capacity.db.engine import create_db_engine, current_revision
+    from capacity.store.engine import create_db_engine, current_revision
 
     engine = create_db_engine(getattr(args, "db", None))
     try:
@@ -275,7 +275,7 @@ def cmd_db_upgrade(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_collect(args: argparse.Namespace, config: Config) -> int:
-    from capacity.rollup import compact
+    from capacity.store.compaction import compact
     from collectors.collect import collect_once
     from collectors.kube import KubeSource, cluster_name, kubeconfig_contexts
     from collectors.schedule import Target, run_every, run_once, stop_on_signals
@@ -383,7 +383,7 @@ def _when(text: str, flag: str) -> datetime:
 
 
 def cmd_compact(args: argparse.Namespace, config: Config) -> int:
-    from capacity.rollup import compact
+    from capacity.store.compaction import compact
 
     engine = open_store(getattr(args, "db", None))
     try:
@@ -482,7 +482,7 @@ def cmd_demo(args: argparse.Namespace, config: Config) -> int:
         demo = plan(days=args.days, interval_seconds=interval, seed=args.seed)
         bar = ProgressBar("simulating fleet")
         result = write_history(demo, engine, config=config, workers=args.workers, progress=bar)
-        from capacity.rollup import compact
+        from capacity.store.compaction import compact
 
         with translate_db_errors(engine.url):
             compact(engine, retention=config.retention)
@@ -503,7 +503,7 @@ def cmd_dashboard(args: argparse.Namespace, config: Config) -> int:
     import importlib.util
     import os
 
-    from capacity.db.engine import resolve_url
+    from capacity.store.engine import resolve_url
 
     if importlib.util.find_spec("dashboard.serve") is None:
         raise CapacityError("the dashboard package is not installed (pip install -e .)")

@@ -1,6 +1,6 @@
 """Reports: teams, namespaces, workloads, nodes, clusters, recommendations, chargeback, as DataFrames.
 
-Windowed sums come from ``capacity.rollup`` (daily and hourly rollups plus raw rows at the
+Windowed sums come from ``capacity.store.windows`` (daily and hourly rollups plus raw rows at the
 edges); attribution, cost allocation and right-sizing are the pure functions of
 ``capacity.analysis``. Column names carry their units.
 
@@ -24,13 +24,13 @@ from sqlalchemy import Connection
 from capacity.analysis.attribution import UNALLOCATED
 from capacity.analysis.binpacking import simulate
 from capacity.analysis.costs import IDLE, SUM_COLUMNS, IdleMode, allocate, ratio, with_groups
-from capacity.analysis.dimensions import workload_labels
 from capacity.analysis.forecast import forecast
 from capacity.analysis.rightsizing import Policy, recommendations
 from capacity.config import Config
 from capacity.errors import CapacityError
-from capacity.inventory import packing_inputs
-from capacity.rollup import (
+from capacity.store.inventory import packing_inputs
+from capacity.store.labels import workload_labels
+from capacity.store.windows import (
     cluster_periods,
     cluster_window,
     container_periods,

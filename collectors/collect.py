@@ -12,9 +12,9 @@ from datetime import UTC, datetime
 from sqlalchemy import Engine
 
 from capacity.config import Config
-from capacity.db.engine import translate_db_errors, write_transaction
-from capacity.db.store import WriteResult, write_snapshot
 from capacity.records import POD_OVERHEAD_CONTAINER, NamespaceRecord, QuotaRecord, Resources, Snapshot
+from capacity.store.engine import translate_db_errors, write_transaction
+from capacity.store.snapshots import WriteResult, write_snapshot
 from collectors.normalize import (
     NodeFacts,
     PodPass,

@@ -21,9 +21,9 @@ from typing import Any
 from sqlalchemy import Engine, select
 
 from capacity.config import Config
-from capacity.db import models as m
-from capacity.db.engine import create_db_engine, translate_db_errors, write_transaction
-from capacity.db.store import write_snapshot
+from capacity.store import schema as m
+from capacity.store.engine import create_db_engine, translate_db_errors, write_transaction
+from capacity.store.snapshots import write_snapshot
 from collectors.collect import build_snapshot
 from collectors.simulator import Fleet, FleetSpec
 

@@ -1,6 +1,6 @@
 """Cached access for the Capacity and Data health pages, and their URL filters.
 
-The queries live in ``capacity.inventory`` and ``capacity.health``; these wrappers only open
+The queries live in ``capacity.store.inventory`` and ``capacity.store.health``; these wrappers only open
 a connection (through ``dashboard.data``'s cached engine) and cache the frames for a minute,
 keyed by the URL and the filter values.
 """
@@ -16,8 +16,8 @@ from typing import Any, TypeVar
 import pandas as pd
 import streamlit as st
 
-from capacity import health, inventory
-from capacity.db.engine import translate_db_errors
+from capacity.store import health, inventory
+from capacity.store.engine import translate_db_errors
 from dashboard import data
 
 TTL_SECONDS = 60

@@ -1,7 +1,7 @@
 """Pure builders for the Capacity and Data health pages: DataFrame in, plotly Figure (or text) out.
 
-No Streamlit here, so tests call them directly. Frames are the ones ``capacity.inventory``
-and ``capacity.health`` return (CPU in cores, memory in bytes, times UTC).
+No Streamlit here, so tests call them directly. Frames are the ones ``capacity.store.inventory``
+and ``capacity.store.health`` return (CPU in cores, memory in bytes, times UTC).
 """
 
 from __future__ import annotations

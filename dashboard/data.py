@@ -19,10 +19,10 @@ import pandas as pd
 import streamlit as st
 
 from capacity.config import Config, load_config
-from capacity.db.engine import masked, open_store, resolve_url, translate_db_errors
-from capacity.db.queries import cluster_status
 from capacity.reports import Reads, ReportRequest, build_report, team_names
 from capacity.reports import render as render_report
+from capacity.store.engine import masked, open_store, resolve_url, translate_db_errors
+from capacity.store.status import cluster_status
 
 # Collectors write every few minutes; a minute of staleness is invisible and saves queries.
 TTL_SECONDS = 60

@@ -13,7 +13,7 @@ from kubeapi import FakeKubeAPI
 from sqlalchemy import create_engine, func, select
 
 from capacity.cli import main
-from capacity.db import models as m
+from capacity.store import schema as m
 from collectors.source import Kind
 
 

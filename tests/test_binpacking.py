@@ -15,7 +15,6 @@ import pandas as pd
 import pytest
 from sqlalchemy import Engine
 
-from capacity import inventory
 from capacity.analysis.binpacking import (
     COLUMNS,
     HOURS_PER_MONTH,
@@ -27,11 +26,12 @@ from capacity.analysis.binpacking import (
 )
 from capacity.cli import main
 from capacity.config import Config
-from capacity.db.engine import open_store
-from capacity.db.store import write_snapshot
 from capacity.errors import CapacityError
 from capacity.records import Resources, Snapshot
 from capacity.reports import ReportRequest, build_report
+from capacity.store import inventory
+from capacity.store.engine import open_store
+from capacity.store.snapshots import write_snapshot
 
 GIB = f.GIB
 

@@ -19,7 +19,7 @@ import pytest
 from dashboard_harness import CHROMIUM, CHROMIUM_ARGS, DashboardServer, open_tabs
 
 from capacity.config import Config
-from capacity.db.engine import open_store
+from capacity.store.engine import open_store
 from collectors import demo
 
 pytestmark = pytest.mark.browser

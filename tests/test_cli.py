@@ -11,8 +11,8 @@ import factories as f
 import pytest
 
 from capacity.cli import main
-from capacity.db.engine import head_revision, open_store
-from capacity.db.store import write_snapshot
+from capacity.store.engine import head_revision, open_store
+from capacity.store.snapshots import write_snapshot
 
 STATUS_KEYS = {
     "cluster", "snapshots", "first_snapshot", "latest_snapshot", "nodes", "pods", "containers",

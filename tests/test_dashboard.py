@@ -14,13 +14,13 @@ import pandas as pd
 import pytest
 from streamlit.testing.v1 import AppTest
 
-from capacity import inventory
 from capacity.analysis.costs import IDLE
 from capacity.config import Config
-from capacity.db.engine import open_store
-from capacity.db.store import write_snapshot
 from capacity.reports import ReportRequest, build_report
 from capacity.reports import render as render_report
+from capacity.store import inventory
+from capacity.store.engine import open_store
+from capacity.store.snapshots import write_snapshot
 from collectors.demo import plan, write_history
 from dashboard import charts, figures, summary
 from dashboard.filters import window_bounds
@@ -180,7 +180,7 @@ def fleet_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
 @pytest.fixture(scope="module")
 def fleet_window(fleet_url: str) -> tuple[datetime, datetime]:
     engine = open_store(fleet_url)
-    from capacity.db.queries import cluster_status
+    from capacity.store.status import cluster_status
 
     with engine.connect() as conn:
         latest = max(s.latest_snapshot for s in cluster_status(conn))

@@ -14,11 +14,11 @@ import pytest
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
-from capacity import health, inventory
 from capacity.config import Config
-from capacity.db.engine import open_store
-from capacity.db.store import write_snapshot
 from capacity.records import PodRecord, Resources, Snapshot
+from capacity.store import health, inventory
+from capacity.store.engine import open_store
+from capacity.store.snapshots import write_snapshot
 from collectors import demo
 from dashboard import capacity_data, capacity_figures, charts, figures
 from dashboard.views import capacity as capacity_view
@@ -681,8 +681,8 @@ def test_capacity_page_forecasts_over_the_sidebar_window(
     demo_url: str, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     """Through app.py (the shared filters): the forecast table is the forecast report of the window."""
-    from capacity.db.queries import cluster_status
     from capacity.reports import ReportRequest, build_report
+    from capacity.store.status import cluster_status
     from dashboard.filters import window_bounds
 
     monkeypatch.setenv("CAPACITY_DATABASE_URL", demo_url)

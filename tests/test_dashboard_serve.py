@@ -15,7 +15,7 @@ import pytest
 from dashboard_harness import DashboardServer
 
 from capacity.cli import main
-from capacity.db.engine import open_store
+from capacity.store.engine import open_store
 from dashboard import serve
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -49,7 +49,13 @@ def _first_run_imports() -> tuple[dict[str, Any], str]:
 def test_preload_leaves_the_first_script_run_only_the_dashboards_thin_modules() -> None:
     result, _ = _first_run_imports()
     assert result["failed"] == []
-    for heavy in ("pandas", "plotly.graph_objects", "sqlalchemy", "capacity.reports", "capacity.inventory"):
+    for heavy in (
+        "pandas",
+        "plotly.graph_objects",
+        "sqlalchemy",
+        "capacity.reports",
+        "capacity.store.inventory",
+    ):
         assert heavy in result["preloaded"], heavy
     # Anything else the first run imports (pandas, SQLAlchemy, capacity.*) belongs in PRELOAD.
     outside = [m for m in result["first_run"] if m != "dashboard" and not m.startswith("dashboard.")]

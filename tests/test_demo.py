@@ -9,8 +9,8 @@ from sqlalchemy import Engine, func, select
 
 from capacity.cli import main
 from capacity.config import Config
-from capacity.db import models as m
-from capacity.db.engine import open_store
+from capacity.store import schema as m
+from capacity.store.engine import open_store
 from collectors.demo import plan, write_history
 
 NOW = datetime(2026, 11, 20, 15, 7, tzinfo=UTC)

@@ -22,8 +22,8 @@ from kubernetes import client
 from sqlalchemy import create_engine, select
 
 from capacity.config import Config
-from capacity.db import models as m
-from capacity.db.engine import open_store
+from capacity.store import schema as m
+from capacity.store.engine import open_store
 from collectors.collect import collect_once
 from collectors.kube import KubeSource
 from collectors.source import ClusterUnreachable, Kind

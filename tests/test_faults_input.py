@@ -13,9 +13,9 @@ import factories as f
 import pytest
 
 from capacity.cli import main
-from capacity.db.engine import masked, open_store, resolve_url
-from capacity.db.store import write_snapshot
 from capacity.errors import StoreError
+from capacity.store.engine import masked, open_store, resolve_url
+from capacity.store.snapshots import write_snapshot
 
 
 def one_line(capsys: pytest.CaptureFixture[str]) -> str:

@@ -24,8 +24,8 @@ from kubeapi import Delay, FakeKubeAPI
 from pg import PostgresServer
 from sqlalchemy import Engine, create_engine, func, select, text
 
-from capacity.db import models as m
-from capacity.db.engine import open_store, write_transaction
+from capacity.store import schema as m
+from capacity.store.engine import open_store, write_transaction
 from collectors.source import Kind
 
 REPO = fx.REPO_ROOT
@@ -138,8 +138,8 @@ WRITER = """
 import sys
 from datetime import datetime, timedelta, UTC
 import factories as f
-from capacity.db.engine import open_store, write_transaction
-from capacity.db.store import write_snapshot
+from capacity.store.engine import open_store, write_transaction
+from capacity.store.snapshots import write_snapshot
 engine = open_store(sys.argv[1])
 start = datetime.fromisoformat(sys.argv[2])
 for i in range(int(sys.argv[3])):
@@ -205,8 +205,8 @@ COMPACTOR = """
 import sys
 from datetime import datetime
 from capacity.config import Retention
-from capacity.db.engine import open_store
-from capacity.rollup import compact
+from capacity.store.engine import open_store
+from capacity.store.compaction import compact
 engine = open_store(sys.argv[1])
 print("begin", flush=True)
 compact(engine, retention=Retention(), now=datetime.fromisoformat(sys.argv[2]))
@@ -217,7 +217,7 @@ print("done", flush=True)
 def _seed_history(db: str, start: datetime, hours: int) -> None:
     import factories as f
 
-    from capacity.db.store import write_snapshot
+    from capacity.store.snapshots import write_snapshot
 
     engine = open_store(db)
     try:

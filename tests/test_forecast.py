@@ -13,9 +13,9 @@ import pytest
 from capacity.analysis.forecast import COLUMNS, forecast, trend
 from capacity.cli import main
 from capacity.config import Config
-from capacity.db.engine import open_store
 from capacity.errors import CapacityError
 from capacity.reports import ReportRequest, build_report
+from capacity.store.engine import open_store
 from collectors.demo import plan, write_history
 
 END = datetime(2026, 11, 20, tzinfo=UTC)

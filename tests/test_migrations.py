@@ -6,8 +6,8 @@ from alembic.autogenerate import compare_metadata
 from alembic.migration import MigrationContext
 from sqlalchemy import inspect
 
-from capacity.db.engine import create_db_engine, current_revision, head_revision, upgrade
-from capacity.db.models import Base
+from capacity.store.engine import create_db_engine, current_revision, head_revision, upgrade
+from capacity.store.schema import Base
 
 
 def test_migrations_match_models(db_url: str) -> None:
@@ -39,7 +39,7 @@ def test_upgrade_from_0001_keeps_data_and_backfills_allocation(db_url: str) -> N
     from alembic import command
     from sqlalchemy import text
 
-    from capacity.db.engine import _alembic_config
+    from capacity.store.engine import _alembic_config
 
     engine = create_db_engine(db_url)
     try:
@@ -85,6 +85,6 @@ def test_upgrade_from_0001_keeps_data_and_backfills_allocation(db_url: str) -> N
 
 
 def test_schema_head_constant_matches_the_migration_scripts() -> None:
-    from capacity.db.engine import SCHEMA_HEAD
+    from capacity.store.engine import SCHEMA_HEAD
 
     assert head_revision() == SCHEMA_HEAD

@@ -16,9 +16,9 @@ from sqlalchemy import Engine
 import capacity.reports as reports
 from capacity.cli import main
 from capacity.config import Config, Overhead, Retention, Rightsizing, Shared
-from capacity.db.engine import open_store
 from capacity.reports import CLUSTER_COLUMNS, Reads, ReportRequest, build_report, periods, team_names
-from capacity.rollup import compact
+from capacity.store.compaction import compact
+from capacity.store.engine import open_store
 from collectors.demo import plan, write_history
 
 NOW = datetime(2026, 11, 20, 15, 7, tzinfo=UTC)
@@ -450,7 +450,7 @@ def test_recommendations_cover_the_window_days_up_to_the_request_end(fleet_db: s
 
 def test_replicas_average_over_the_time_the_clusters_were_observed(fleet_db: str) -> None:
     """A 14-day policy over 2 days of data: replicas and savings as if the window were those days."""
-    from capacity.db.queries import cluster_status
+    from capacity.store.status import cluster_status
 
     engine = open_store(fleet_db)
     try:

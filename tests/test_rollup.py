@@ -19,29 +19,27 @@ from sqlalchemy import Engine, Table, create_engine, delete, func, insert, selec
 from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
-from capacity import histogram, rollup
+from capacity import histogram
 from capacity.config import Retention
-from capacity.db import models as m
-from capacity.db.engine import open_store, resolve_url
-from capacity.db.store import write_snapshot
 from capacity.records import ContainerSample, Resources, Snapshot, UnitPrices, WorkloadKey
 from capacity.reports import periods
-from capacity.rollup import (
-    CLUSTER_COLUMNS,
+from capacity.store import compaction, windows
+from capacity.store import schema as m
+from capacity.store.buckets import WindowPlan, plan_window
+from capacity.store.compaction import compact
+from capacity.store.engine import open_store, resolve_url
+from capacity.store.grains import CLUSTER_COLUMNS, CONTAINER_COLUMNS, NODE_COLUMNS
+from capacity.store.snapshots import write_snapshot
+from capacity.store.windows import (
     CLUSTER_WINDOW_COLUMNS,
-    CONTAINER_COLUMNS,
     CONTAINER_WINDOW_COLUMNS,
-    NODE_COLUMNS,
     NODE_WINDOW_COLUMNS,
-    WindowPlan,
     cluster_periods,
     cluster_window,
-    compact,
     container_periods,
     container_window,
     node_periods,
     node_window,
-    plan_window,
     window_plans,
     workloads_in_window,
 )
@@ -442,7 +440,7 @@ def test_period_reads_equal_one_window_read_per_period(
     engine: Engine, compacted: bool, chunked: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if chunked:  # 2 clusters x 2 spans per period: one period per statement
-        monkeypatch.setattr(rollup, "MAX_SPANS", 4)
+        monkeypatch.setattr(windows, "MAX_SPANS", 4)
     if compacted:
         compact(engine, retention=KEEP_ALL, now=T0 + 3 * DAY)
     spans = periods(PARTIAL[0], PARTIAL[1], "day")
@@ -471,7 +469,7 @@ def test_compaction_of_more_buckets_than_a_compound_select_holds(
     # One small node sampled hourly for 25 days: 600 hours fit in one compaction batch
     # (SQLite refuses a UNION of more than 500 SELECTs; the buckets go as one VALUES list),
     # or in five when a statement may carry only 128 buckets.
-    monkeypatch.setattr(rollup, "MAX_SPANS", max_spans)
+    monkeypatch.setattr(compaction, "MAX_SPANS", max_spans)
     with empty_engine.begin() as conn:
         for i in range(600):
             snap = f.snapshot("tiny", T0 + i * HOUR, workloads=1, nodes=1)
@@ -662,7 +660,7 @@ def test_window_columns_are_the_rollup_columns() -> None:
 def test_a_failed_step_leaves_a_consistent_state(
     engine: Engine, reference: Engine, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    real = rollup._roll
+    real = compaction._roll
 
     def fail_on_days(conn: Any, cid: int, tier: Any, starts: list[datetime]) -> int:
         written = real(conn, cid, tier, starts)
@@ -670,7 +668,7 @@ def test_a_failed_step_leaves_a_consistent_state(
             raise RuntimeError("disk full")
         return written
 
-    monkeypatch.setattr(rollup, "_roll", fail_on_days)
+    monkeypatch.setattr(compaction, "_roll", fail_on_days)
     with pytest.raises(RuntimeError, match="disk full"):
         compact(engine, retention=Retention(raw_days=1), now=T0 + 3 * DAY)
     cr, wm = m.ContainerRollup, m.RollupWatermark
@@ -681,7 +679,7 @@ def test_a_failed_step_leaves_a_consistent_state(
     assert count(engine, cr, cr.tier == "hour") > 0
     assert count(engine, m.ContainerSample) == count(reference, m.ContainerSample)  # nothing deleted
 
-    monkeypatch.setattr(rollup, "_roll", real)
+    monkeypatch.setattr(compaction, "_roll", real)
     result = compact(engine, retention=Retention(raw_days=1), now=T0 + 3 * DAY)
     assert result.days_rolled == 4 and result.hours_rolled == 59  # alpha's hours were already done
     assert result.deleted["container_samples"] > 0
@@ -732,8 +730,8 @@ def test_workloads_in_a_window_are_those_with_sums_there(
     engine: Engine, compacted: bool, chunked: bool, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     if chunked:  # one SELECT per UNION, two ids per IN list
-        monkeypatch.setattr(rollup, "COMPOUND_SELECTS", 1)
-        monkeypatch.setattr(rollup, "MAX_SPANS", 2)
+        monkeypatch.setattr(windows, "COMPOUND_SELECTS", 1)
+        monkeypatch.setattr(windows, "MAX_SPANS", 2)
     if compacted:
         compact(engine, retention=KEEP_ALL, now=T0 + 3 * DAY)
     with engine.connect() as conn:

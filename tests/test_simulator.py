@@ -126,7 +126,7 @@ def test_simulator_imports_no_heavy_or_forbidden_module() -> None:
         ".source.Kind.PODS);"
         "bad = [m for m in sys.modules"
         " if m.split('.')[0] in ('kubernetes', 'sqlalchemy', 'streamlit', 'numpy')"
-        " or m.startswith('capacity.db')];"
+        " or m.startswith('capacity.store')];"
         "print(bad)"
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)

@@ -11,10 +11,10 @@ import factories as f
 import pytest
 from sqlalchemy import Engine, func, select
 
-from capacity.db import models as m
-from capacity.db.engine import open_store
-from capacity.db.store import write_snapshot
 from capacity.errors import StoreError
+from capacity.store import schema as m
+from capacity.store.engine import open_store
+from capacity.store.snapshots import write_snapshot
 
 NOMINAL = 300.0
 
@@ -146,7 +146,7 @@ def test_node_attributes_follow_the_latest_snapshot(engine: Engine) -> None:
 
 
 def test_locked_sqlite_is_a_clear_error(sqlite_url: str, monkeypatch: pytest.MonkeyPatch) -> None:
-    import capacity.db.engine as engine_module
+    import capacity.store.engine as engine_module
 
     monkeypatch.setattr(engine_module, "SQLITE_BUSY_TIMEOUT_MS", 200)
     eng = open_store(sqlite_url)
@@ -154,7 +154,7 @@ def test_locked_sqlite_is_a_clear_error(sqlite_url: str, monkeypatch: pytest.Mon
     holder = sqlite3.connect(path)
     try:
         holder.execute("BEGIN IMMEDIATE")  # another writer holds the lock
-        from capacity.db.engine import translate_db_errors
+        from capacity.store.engine import translate_db_errors
 
         with pytest.raises(StoreError) as caught, translate_db_errors(eng.url):
             write(eng, f.snapshot())

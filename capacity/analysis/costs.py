@@ -1,6 +1,6 @@
 """Cost allocation over a window: direct costs per group, shared costs, idle, efficiency.
 
-Inputs are the windowed sums of ``capacity.rollup`` (one row per cluster, workload and
+Inputs are the windowed sums of ``capacity.store.windows`` (one row per cluster, workload and
 container; one row per cluster and node). Every figure is explainable from them:
 
 - direct cost = what the group's containers were allocated (max(request, usage) per sample,
@@ -41,7 +41,7 @@ SUM_COLUMNS = (
 def cluster_seconds(nodes: pd.DataFrame, scope: Sequence[str] = ("cluster",)) -> pd.Series:
     """Return per cluster (per ``scope``) the seconds the window covers.
 
-    From cluster rows (``capacity.rollup.cluster_window``): the seconds its snapshots stand
+    From cluster rows (``capacity.store.windows.cluster_window``): the seconds its snapshots stand
     for; from node rows: the longest-lived node's.
     """
     scope = list(scope)

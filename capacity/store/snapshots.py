@@ -14,8 +14,8 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from capacity.db import models as m
 from capacity.records import POD_OVERHEAD_CONTAINER, Snapshot, WorkloadKey
+from capacity.store import schema as m
 
 BATCH_ROWS = 10_000
 

@@ -365,7 +365,7 @@ class RollupWatermark(Base):
     """Per cluster and tier: every bucket before ``complete_until`` is rolled up.
 
     Final, except that an hour a snapshot joins late is rolled again (with its day) while its
-    raw rows are all kept (see ``capacity.rollup.compact``).
+    raw rows are all kept (see ``capacity.store.compaction.compact``).
     """
 
     __tablename__ = "rollup_watermarks"

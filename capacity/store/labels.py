@@ -5,7 +5,7 @@ from __future__ import annotations
 import pandas as pd
 from sqlalchemy import Connection, select
 
-from capacity.db import models as m
+from capacity.store import schema as m
 
 
 def workload_labels(conn: Connection, workload_ids: list[int]) -> pd.DataFrame:

@@ -8,7 +8,6 @@ in SQL and shapes the result with pandas. CPU is in cores, memory in bytes.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import datetime
 
 import pandas as pd
 from sqlalchemy import Connection, Select, and_, case, func, literal, select
@@ -17,7 +16,8 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from capacity.analysis.binpacking import NODE_COLUMNS, POD_COLUMNS
 from capacity.analysis.costs import ratio
-from capacity.db import models as m
+from capacity.store import schema as m
+from capacity.store.latest import latest_snapshots
 
 NO_POOL = "(no pool)"
 NO_INSTANCE_TYPE = "(unknown)"
@@ -35,14 +35,6 @@ PACKING_COLUMNS = [
     "memory_used_share",
 ]  # fmt: skip
 PENDING_COLUMNS = ["cluster", "namespace", "kind", "workload", "pods", "cpu_requested", "memory_requested"]
-
-
-def _latest(clusters: Sequence[str] = ()) -> Select[int, datetime]:
-    """Return (cluster_id, taken_at) of each cluster's newest snapshot (of ``clusters``; () = all)."""
-    query = select(m.Snapshot.cluster_id.label("cluster_id"), func.max(m.Snapshot.taken_at).label("taken_at"))
-    if clusters:
-        query = query.where(m.Snapshot.cluster_id.in_(_cluster_ids(clusters)))
-    return query.group_by(m.Snapshot.cluster_id)
 
 
 def _cluster_ids(clusters: Sequence[str]) -> Select[int]:
@@ -74,7 +66,7 @@ def node_pools(conn: Connection, *, clusters: Sequence[str] = ()) -> pd.DataFram
     headroom counts only ready, schedulable nodes; ``largest_*_free`` is the most any single
     node could still take (a bigger pod stays pending even when the pool's headroom is larger).
     """
-    latest = _latest().subquery()
+    latest = latest_snapshots()
     ns = m.NodeSample
     pool = func.coalesce(m.Node.node_pool, NO_POOL).label("pool")
     instance_type = func.coalesce(m.Node.instance_type, NO_INSTANCE_TYPE).label("instance_type")
@@ -157,7 +149,7 @@ def node_packing(conn: Connection, *, clusters: Sequence[str] = ()) -> pd.DataFr
     # The cluster filter goes into both subqueries rather than the outer WHERE: that way the
     # newest snapshots drive the join and node_samples is searched by (cluster_id, taken_at),
     # not scanned over every snapshot of the chosen clusters.
-    latest = _latest(clusters).subquery()
+    latest = latest_snapshots(clusters)
     ns = m.NodeSample
     # Counting pods per node reads every row of the pod-grain table (phase is in no index):
     # most of this query's time, so read only the chosen clusters' pods.
@@ -254,7 +246,7 @@ def packing_inputs(conn: Connection, *, clusters: Sequence[str] = ()) -> tuple[p
     DaemonSet group is per node. Nodes (``NODE_COLUMNS``): every node of the latest snapshots with
     its pool (``NO_POOL`` when it has none), allocatable and hourly price.
     """
-    latest = _latest(clusters).subquery()
+    latest = latest_snapshots(clusters)
     ns = m.NodeSample
     pool = func.coalesce(m.Node.node_pool, NO_POOL)
     node = case((m.Pod.daemonset.is_(True), m.Pod.node_name), else_=None)

@@ -14,7 +14,8 @@ import pandas as pd
 from sqlalchemy import Connection, func, literal, select, text
 from sqlalchemy.sql.elements import ColumnElement
 
-from capacity.db import models as m
+from capacity.store import schema as m
+from capacity.store.latest import latest_snapshots
 
 # A gap is a pause between consecutive snapshots longer than this many median intervals.
 GAP_FACTOR = 2.0
@@ -79,34 +80,21 @@ def freshness(
     the latest snapshot's collection warnings.
     """
     now = _now(now)
-    history = (
-        select(
-            m.Snapshot.cluster_id,
-            func.count().label("snapshots"),
-            func.min(m.Snapshot.taken_at).label("first_snapshot"),
-            func.max(m.Snapshot.taken_at).label("latest_snapshot"),
-        )
-        .group_by(m.Snapshot.cluster_id)
-        .subquery()
-    )
+    latest = latest_snapshots(clusters)
     query = (
         select(
             m.Cluster.name.label("cluster"),
-            history.c.snapshots,
-            history.c.first_snapshot,
-            history.c.latest_snapshot,
+            latest.c.snapshots,
+            latest.c.first_snapshot,
+            latest.c.taken_at.label("latest_snapshot"),
             m.Snapshot.node_count.label("nodes"),
             m.Snapshot.pod_count.label("pods"),
             m.Snapshot.pending_pod_count.label("pending_pods"),
             m.Snapshot.usage_known,
             m.Snapshot.warnings,
         )
-        .join(history, history.c.cluster_id == m.Cluster.id)
-        .join(
-            m.Snapshot,
-            (m.Snapshot.cluster_id == m.Cluster.id) & (m.Snapshot.taken_at == history.c.latest_snapshot),
-        )
-        .where(_cluster_filter(clusters))
+        .join(latest, latest.c.cluster_id == m.Cluster.id)
+        .join(m.Snapshot, m.Snapshot.id == latest.c.snapshot_id)
         .order_by(m.Cluster.name)
     )
     frame = pd.DataFrame(conn.execute(query).mappings().all())

@@ -7,7 +7,8 @@ from datetime import datetime
 
 from sqlalchemy import Connection, func, select
 
-from capacity.db import models as m
+from capacity.store import schema as m
+from capacity.store.latest import latest_snapshots
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,21 +39,12 @@ def cluster_names(conn: Connection) -> list[str]:
 
 def cluster_status(conn: Connection, *, clusters: tuple[str, ...] = ()) -> list[ClusterStatus]:
     """Return one ClusterStatus per cluster with at least one snapshot, by cluster name."""
-    history = (
-        select(
-            m.Snapshot.cluster_id,
-            func.count().label("snapshots"),
-            func.min(m.Snapshot.taken_at).label("first"),
-            func.max(m.Snapshot.taken_at).label("latest"),
-        )
-        .group_by(m.Snapshot.cluster_id)
-        .subquery()
-    )
+    latest = latest_snapshots(clusters)
     query = (
         select(
             m.Cluster.name,
-            history.c.snapshots,
-            history.c.first,
+            latest.c.snapshots,
+            latest.c.first_snapshot,
             m.Snapshot.id,
             m.Snapshot.taken_at,
             m.Snapshot.node_count,
@@ -62,15 +54,10 @@ def cluster_status(conn: Connection, *, clusters: tuple[str, ...] = ()) -> list[
             m.Snapshot.usage_known,
             m.Snapshot.warnings,
         )
-        .join(history, history.c.cluster_id == m.Cluster.id)
-        .join(
-            m.Snapshot,
-            (m.Snapshot.cluster_id == m.Cluster.id) & (m.Snapshot.taken_at == history.c.latest),
-        )
+        .join(latest, latest.c.cluster_id == m.Cluster.id)
+        .join(m.Snapshot, m.Snapshot.id == latest.c.snapshot_id)
         .order_by(m.Cluster.name)
     )
-    if clusters:
-        query = query.where(m.Cluster.name.in_(clusters))
     results = []
     for snap in conn.execute(query):
         totals = conn.execute(
@@ -91,7 +78,7 @@ def cluster_status(conn: Connection, *, clusters: tuple[str, ...] = ()) -> list[
             ClusterStatus(
                 cluster=snap.name,
                 snapshots=int(snap.snapshots),
-                first_snapshot=snap.first,
+                first_snapshot=snap.first_snapshot,
                 latest_snapshot=snap.taken_at,
                 nodes=snap.node_count,
                 pods=snap.pod_count,
@@ -111,21 +98,10 @@ def cluster_status(conn: Connection, *, clusters: tuple[str, ...] = ()) -> list[
 
 def price_sources(conn: Connection, *, clusters: tuple[str, ...] = ()) -> dict[str, int]:
     """Return how many nodes of each cluster's latest snapshot were priced by each source."""
-    latest = (
-        select(m.Snapshot.cluster_id, func.max(m.Snapshot.taken_at).label("taken_at"))
-        .group_by(m.Snapshot.cluster_id)
-        .subquery()
-    )
+    latest = latest_snapshots(clusters)
     query = (
         select(m.NodeSample.price_source, func.count())
-        .join(
-            latest,
-            (latest.c.cluster_id == m.NodeSample.cluster_id) & (latest.c.taken_at == m.NodeSample.taken_at),
-        )
+        .join(latest, latest.c.snapshot_id == m.NodeSample.snapshot_id)
         .group_by(m.NodeSample.price_source)
     )
-    if clusters:
-        query = query.join(m.Cluster, m.Cluster.id == m.NodeSample.cluster_id).where(
-            m.Cluster.name.in_(clusters)
-        )
     return {str(source): int(count) for source, count in conn.execute(query)}

@@ -1,1 +1,0 @@
-"""Storage: schema, engine, migrations, snapshot writes and queries."""

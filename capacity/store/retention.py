@@ -1,0 +1,70 @@
+"""Retention tiers: raw rows, hourly and daily rollups are deleted by age, and never before
+what they hold is summed in a coarser tier."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+
+from sqlalchemy import Connection, delete, func, select
+
+from capacity.config import Retention
+from capacity.store import schema as m
+from capacity.store.buckets import DAY, HOUR, floor_bucket
+from capacity.store.grains import CLR, CR, CS, NR, NS, QS, SNAP, table_of
+from capacity.store.watermarks import lock_cluster, watermark
+
+
+def apply_retention(
+    conn: Connection, cid: int, retention: Retention, now: datetime, deleted: dict[str, int]
+) -> None:
+    def count(key: str, rows: int) -> None:
+        deleted[key] = deleted.get(key, 0) + max(rows, 0)
+
+    lock_cluster(conn, cid)
+    hours_until = watermark(conn, cid, HOUR)
+    days_until = watermark(conn, cid, DAY)
+    if hours_until is not None:
+        # Raw rows go only once they are summed in hourly rollups.
+        cutoff = min(now - timedelta(days=retention.raw_days), hours_until)
+        pods = table_of(m.Pod)
+        keep = select(pods.c.snapshot_id).where(pods.c.cluster_id == cid)
+        newest = select(func.max(SNAP.c.taken_at)).where(SNAP.c.cluster_id == cid).scalar_subquery()
+        for name, table in (("container_samples", CS), ("node_samples", NS), ("quota_samples", QS)):
+            result = conn.execute(
+                delete(table).where(
+                    table.c.cluster_id == cid, table.c.taken_at < cutoff, table.c.snapshot_id.not_in(keep)
+                )
+            )
+            count(name, result.rowcount)
+        result = conn.execute(
+            delete(SNAP).where(
+                SNAP.c.cluster_id == cid,
+                SNAP.c.taken_at < cutoff,
+                SNAP.c.taken_at < newest,
+                SNAP.c.id.not_in(keep),
+            )
+        )
+        count("snapshots", result.rowcount)
+    if days_until is not None:
+        # Hourly rollups go only once their days are rolled up.
+        cutoff = min(floor_bucket(now - timedelta(days=retention.hourly_days), HOUR), days_until)
+        for table in (CR, NR, CLR):
+            result = conn.execute(
+                delete(table).where(
+                    table.c.tier == HOUR, table.c.cluster_id == cid, table.c.bucket_start < cutoff
+                )
+            )
+            count(f"{table.name}:{HOUR}", result.rowcount)
+    cutoff = floor_bucket(now - timedelta(days=retention.daily_days), DAY)
+    for table in (CR, NR, CLR):
+        result = conn.execute(
+            delete(table).where(table.c.tier == DAY, table.c.cluster_id == cid, table.c.bucket_start < cutoff)
+        )
+        count(f"{table.name}:{DAY}", result.rowcount)
+
+
+RETENTION_KEYS = (
+    "container_samples", "node_samples", "quota_samples", "snapshots",
+    "container_rollups:hour", "node_rollups:hour", "cluster_rollups:hour",
+    "container_rollups:day", "node_rollups:day", "cluster_rollups:day",
+)  # fmt: skip
