@@ -18,7 +18,8 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from capacity import __version__
-from capacity.config import Config, load_config, parse_duration
+from capacity.config import Config, load_config
+from capacity.durations import parse_duration
 from capacity.errors import CapacityError, CollectionError, ConfigError, StoreError, UsageError
 from capacity.progress import ProgressBar
 from capacity.store.engine import masked, open_store, translate_db_errors, upgrade
@@ -43,6 +44,15 @@ def _duration(text: str) -> str:
     """Return ``text`` if it is a duration (the command parses it again); else a flag error."""
     try:
         parse_duration(text)
+    except ValueError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+    return text
+
+
+def _window(text: str) -> str:
+    """Return ``text`` if it is a window (a bare number is days); else a flag error."""
+    try:
+        parse_duration(text, bare="d")
     except ValueError as exc:
         raise argparse.ArgumentTypeError(str(exc)) from None
     return text
@@ -173,7 +183,10 @@ def build_parser() -> argparse.ArgumentParser:
     )
     rep.add_argument("kind", choices=REPORT_KINDS, metavar="KIND", help=", ".join(REPORT_KINDS))
     rep.add_argument(
-        "--window", metavar="DURATION", type=_duration, help="window ending now, e.g. 7d, 30d (default 7d)"
+        "--window",
+        metavar="DURATION",
+        type=_window,
+        help="window ending now, e.g. 12h, 7d, 2w; a bare number is days (default 7d)",
     )
     rep.add_argument("--start", metavar="WHEN", help="UTC date or timestamp, e.g. 2026-11-01 (inclusive)")
     rep.add_argument("--end", metavar="WHEN", help="UTC date or timestamp (exclusive; default now)")
@@ -415,7 +428,7 @@ def cmd_report(args: argparse.Namespace, config: Config) -> int:
         start = _when(args.start, "--start")
     else:
         try:
-            start = end - timedelta(seconds=parse_duration(args.window or "7d"))
+            start = end - timedelta(seconds=parse_duration(args.window or "7d", bare="d"))
         except OverflowError:
             raise UsageError(f"--window {args.window} reaches before the year 1") from None
     if start >= end:

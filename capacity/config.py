@@ -14,11 +14,10 @@ from typing import Annotated, Any, Literal
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
 
+from capacity.durations import MAX_DAYS, parse_duration
 from capacity.errors import ConfigError
 
 ENV_CONFIG = "CAPACITY_CONFIG"
-MAX_DAYS = 36_500  # a hundred years: any window, period or retention beyond it is a typo
-MAX_DURATION_SECONDS = MAX_DAYS * 86400
 
 
 class _Model(BaseModel):
@@ -168,23 +167,6 @@ class Config(_Model):
     retention: Retention = Field(default_factory=Retention)
     collection: Collection = Field(default_factory=Collection)
     rightsizing: Rightsizing = Field(default_factory=Rightsizing)
-
-
-_DURATION = re.compile(r"^\s*(\d{1,12}(?:\.\d{1,9})?)\s*([smhdw]?)\s*$")
-_UNIT_SECONDS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
-
-
-def parse_duration(text: str) -> int:
-    """Return whole seconds for a duration such as ``90s``, ``5m``, ``1h``, ``14d``."""
-    match = _DURATION.match(text)
-    if not match:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 5m, 1h, 14d)")
-    seconds = round(float(match.group(1)) * _UNIT_SECONDS[match.group(2)])
-    if seconds <= 0:
-        raise ValueError(f"duration must be at least a second: {text!r}")
-    if seconds > MAX_DURATION_SECONDS:
-        raise ValueError(f"duration too long: {text!r} (at most {MAX_DAYS}d)")
-    return seconds
 
 
 def _describe(error: ValidationError) -> str:

@@ -7,8 +7,6 @@ keyed by the URL and the filter values.
 
 from __future__ import annotations
 
-import math
-import re
 from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any, TypeVar
@@ -16,6 +14,7 @@ from typing import Any, TypeVar
 import pandas as pd
 import streamlit as st
 
+from capacity.durations import duration_days
 from capacity.store import health, inventory
 from capacity.store.engine import translate_db_errors
 from dashboard import data
@@ -52,17 +51,16 @@ def selected_clusters() -> tuple[str, ...]:
     return tuple(sorted(set(_values("cluster") + _values("clusters"))))
 
 
-_WINDOW = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*([hdwm]?)\s*$", re.IGNORECASE)
-_UNIT_DAYS = {"h": 1 / 24, "d": 1.0, "": 1.0, "w": 7.0, "m": 30.0}
-
-
 def parse_window_days(value: str | None) -> int:
-    """Return the window in whole days from '14d', '2w', '48h', '30' (days); 14 when unreadable."""
-    match = _WINDOW.match(value or "")
-    if not match:
+    """Return the window in whole days from '14d', '2w', '48h', '30' (days); 14 when unreadable.
+
+    The grammar of every duration (``capacity.durations``): "m" is minutes, so '90m' is a day.
+    """
+    try:
+        days = duration_days(value or "")
+    except ValueError:
         return DEFAULT_WINDOW_DAYS
-    days = float(match.group(1)) * _UNIT_DAYS[match.group(2).lower()]
-    return max(1, min(MAX_WINDOW_DAYS, math.ceil(days)))
+    return max(1, min(MAX_WINDOW_DAYS, days))
 
 
 def window_days() -> int:

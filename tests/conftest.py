@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import shutil
 import sys
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from datetime import datetime
 from pathlib import Path
 
 import pytest
@@ -22,11 +24,43 @@ from pg import PostgresServer
 #                        the postgresql case is marked `postgres` (deselect with -m "not postgres").
 #   sqlite_url  function SQLite only: sqlite:///<tmp_path>/capacity.db (a real file).
 #   pg_url      function PostgreSQL only (marked `postgres`): a fresh database, dropped afterwards.
+#   simulated_fleet
+#               session  simulated_fleet(days=, seed=, now=) -> the URL of a private copy of a simulated
+#                        fleet's SQLite history (written through the collector path; each distinct
+#                        fleet is simulated once per run, and every caller gets its own file).
 #
 # Tests must dispose their engines (filterwarnings=error turns leaked connections into errors).
 # ---------------------------------------------------------------------------------------------
 
 SKIP_POSTGRES_ENV = "CAPACITY_SKIP_POSTGRES"
+
+Fleet = Callable[..., str]
+
+
+@pytest.fixture(scope="session")
+def simulated_fleet(tmp_path_factory: pytest.TempPathFactory) -> Fleet:
+    from capacity.config import Config
+    from capacity.store.engine import open_store
+    from collectors.demo import plan, write_history
+
+    built: dict[tuple[int, int, datetime, int], Path] = {}
+
+    def make(*, days: int, seed: int, now: datetime, interval_seconds: int = 3600) -> str:
+        key = (days, seed, now, interval_seconds)
+        if key not in built:
+            path = tmp_path_factory.mktemp("fleet-template") / "fleet.db"
+            engine = open_store(f"sqlite:///{path}")
+            try:
+                history = plan(days=days, interval_seconds=interval_seconds, seed=seed, now=now)
+                write_history(history, engine, config=Config(), workers=1)
+            finally:
+                engine.dispose()
+            built[key] = path
+        copy = tmp_path_factory.mktemp("fleet") / "fleet.db"
+        shutil.copyfile(built[key], copy)
+        return f"sqlite:///{copy}"
+
+    return make
 
 
 @pytest.fixture(scope="session")

@@ -16,11 +16,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from conftest import Fleet
 from dashboard_harness import CHROMIUM, CHROMIUM_ARGS, DashboardServer, open_tabs
-
-from capacity.config import Config
-from capacity.store.engine import open_store
-from collectors import demo
 
 pytestmark = pytest.mark.browser
 
@@ -35,15 +32,10 @@ VIEWPORT = {"width": 1440, "height": 1000}
 
 
 @pytest.fixture(scope="module")
-def demo_db(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    path = tmp_path_factory.mktemp("browser") / "demo.db"
-    engine = open_store(f"sqlite:///{path}")
-    try:
-        plan = demo.plan(days=1, interval_seconds=3600, seed=2, now=datetime(2026, 11, 1, 12, tzinfo=UTC))
-        demo.write_history(plan, engine, config=Config(), workers=1)
-    finally:
-        engine.dispose()
-    return path
+def demo_db(simulated_fleet: Fleet) -> Path:
+    return Path(
+        simulated_fleet(days=1, seed=2, now=datetime(2026, 11, 1, 12, tzinfo=UTC)).removeprefix("sqlite:///")
+    )
 
 
 @pytest.fixture(scope="module")

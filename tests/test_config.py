@@ -7,7 +7,8 @@ from pathlib import Path
 
 import pytest
 
-from capacity.config import ENV_CONFIG, Config, load_config, parse_duration
+from capacity.config import ENV_CONFIG, Config, load_config
+from capacity.durations import parse_duration
 from capacity.errors import ConfigError
 
 README = Path(__file__).resolve().parent.parent / "README.md"

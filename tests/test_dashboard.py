@@ -5,13 +5,13 @@ from __future__ import annotations
 
 import json
 import math
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import factories as f
 import pandas as pd
 import pytest
+from conftest import Fleet
 from streamlit.testing.v1 import AppTest
 
 from capacity.analysis.costs import IDLE
@@ -21,7 +21,6 @@ from capacity.reports import render as render_report
 from capacity.store import inventory
 from capacity.store.engine import open_store
 from capacity.store.snapshots import write_snapshot
-from collectors.demo import plan, write_history
 from dashboard import charts, figures, summary
 from dashboard.filters import window_bounds
 from dashboard.views import savings as savings_view
@@ -168,13 +167,9 @@ def test_a_link_reproduces_the_filters(small_db: str, monkeypatch: pytest.Monkey
 
 
 @pytest.fixture(scope="module")
-def fleet_url(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def fleet_url(simulated_fleet: Fleet) -> str:
     """Two days of the simulated fleet, hourly, written through the collector path."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('dash')}/fleet.db"
-    engine = open_store(url)
-    write_history(plan(days=2, interval_seconds=3600, seed=2, now=NOW), engine, config=Config(), workers=1)
-    engine.dispose()
-    yield url
+    return simulated_fleet(days=2, seed=2, now=NOW)
 
 
 @pytest.fixture(scope="module")

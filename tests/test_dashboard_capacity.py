@@ -11,6 +11,7 @@ import factories as f
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
+from conftest import Fleet
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
@@ -19,7 +20,6 @@ from capacity.records import PodRecord, Resources, Snapshot
 from capacity.store import health, inventory
 from capacity.store.engine import open_store
 from capacity.store.snapshots import write_snapshot
-from collectors import demo
 from dashboard import capacity_data, capacity_figures, charts, figures
 from dashboard.views import capacity as capacity_view
 
@@ -488,7 +488,9 @@ def test_human_formatting(fn: Callable[[float | None], str], value: float | None
         ("48h", 2),
         ("1h", 1),
         ("30", 30),
-        ("3m", 90),
+        ("90m", 1),  # minutes, as everywhere: not months
+        ("3m", 1),
+        ("4000d", 3660),
         ("", 14),
         ("soon", 14),
         (None, 14),
@@ -638,15 +640,8 @@ def test_pages_on_an_empty_database_say_how_to_start(
 
 
 @pytest.fixture(scope="module")
-def demo_url(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = f"sqlite:///{tmp_path_factory.mktemp('demo') / 'demo.db'}"
-    engine = open_store(url)
-    try:
-        plan = demo.plan(days=1, interval_seconds=3600, seed=2, now=datetime(2026, 11, 1, 12, tzinfo=UTC))
-        demo.write_history(plan, engine, config=Config(), workers=1)
-    finally:
-        engine.dispose()
-    return url
+def demo_url(simulated_fleet: Fleet) -> str:
+    return simulated_fleet(days=1, seed=2, now=datetime(2026, 11, 1, 12, tzinfo=UTC))
 
 
 @pytest.mark.parametrize("page", [_capacity_page, _health_page])

@@ -27,7 +27,8 @@ import yaml
 from kubernetes.utils.quantity import parse_quantity as _parse_quantity
 from kubernetes_validate.utils import all_versions
 
-from capacity.config import config_from_mapping, parse_duration
+from capacity.config import config_from_mapping
+from capacity.durations import parse_duration
 from capacity.errors import ConfigError
 from collectors.source import Kind
 

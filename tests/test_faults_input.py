@@ -11,6 +11,7 @@ from pathlib import Path
 
 import factories as f
 import pytest
+from conftest import Fleet
 
 from capacity.cli import main
 from capacity.errors import StoreError
@@ -212,3 +213,64 @@ def test_help_still_works_everywhere_after_the_one_line_errors() -> None:
     exe = Path(sys.executable).with_name("capacity")
     done = subprocess.run([str(exe), "report", "--help"], capture_output=True, text=True, check=False)
     assert done.returncode == 0 and "usage: capacity report" in done.stdout
+
+
+def _checked_options() -> list[tuple[str, ...]]:
+    """(subcommand..., option) for every flag of every subcommand that parses its value."""
+    import argparse
+
+    from capacity.cli import build_parser
+
+    found: list[tuple[str, ...]] = []
+
+    def walk(parser: argparse.ArgumentParser, path: tuple[str, ...]) -> None:
+        for action in parser._actions:
+            if isinstance(action, argparse._SubParsersAction):
+                for name, sub in action.choices.items():
+                    walk(sub, (*path, name))
+            elif action.option_strings and (action.type is not None or action.choices is not None):
+                found.append((*path, action.option_strings[-1]))
+
+    walk(build_parser(), ())
+    return found
+
+
+CHECKED_OPTIONS = _checked_options()
+
+
+def test_every_subcommand_is_walked() -> None:
+    commands = {path[0] for path in CHECKED_OPTIONS}
+    assert {"collect", "report", "demo", "dashboard", "status"} <= commands, commands
+    assert len(CHECKED_OPTIONS) >= 12
+
+
+@pytest.mark.parametrize("path", CHECKED_OPTIONS, ids=lambda p: " ".join(p))
+def test_every_checked_flag_refuses_a_malformed_value(
+    path: tuple[str, ...], sqlite_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    *command, option = path
+    positional = ["teams"] if command == ["report"] else []
+    with pytest.raises(SystemExit) as exit_info:
+        raise SystemExit(main(["--db", sqlite_url, *command, *positional, option, "12 parsecs"]))
+    line = one_line(capsys)
+    assert exit_info.value.code == 2
+    assert f"argument {option}" in line or option in line, line
+
+
+def test_a_bare_window_is_days_and_m_is_minutes_everywhere(
+    simulated_fleet: Fleet, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from datetime import UTC, datetime
+
+    from capacity.durations import duration_days, parse_duration
+
+    fleet_db = simulated_fleet(days=2, seed=2, now=datetime(2026, 11, 20, 15, 7, tzinfo=UTC))
+
+    assert parse_duration("30", bare="d") == 30 * 86400 == parse_duration("30d")
+    assert parse_duration("90m", bare="d") == 5400 == parse_duration("90m")
+    assert duration_days("90m") == 1 and duration_days("3w") == 21
+    end = ["--end", "2026-11-20T14:00", "--format", "json"]
+    assert main(["report", "clusters", "--db", fleet_db, "--window", "30", *end]) == 0
+    bare = capsys.readouterr().out
+    assert main(["report", "clusters", "--db", fleet_db, "--window", "30d", *end]) == 0
+    assert capsys.readouterr().out == bare != "[]"

@@ -9,6 +9,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
+from conftest import Fleet
 
 from capacity.analysis.forecast import COLUMNS, forecast, trend
 from capacity.cli import main
@@ -16,7 +17,6 @@ from capacity.config import Config
 from capacity.errors import CapacityError
 from capacity.reports import ReportRequest, build_report
 from capacity.store.engine import open_store
-from collectors.demo import plan, write_history
 
 END = datetime(2026, 11, 20, tzinfo=UTC)
 GIB = 1024.0**3
@@ -127,12 +127,8 @@ def test_a_nearly_flat_trend_gives_no_date() -> None:
 
 
 @pytest.fixture(scope="module")
-def fleet_db(tmp_path_factory: pytest.TempPathFactory) -> str:
-    url = f"sqlite:///{tmp_path_factory.mktemp('forecast')}/fleet.db"
-    engine = open_store(url)
-    write_history(plan(days=4, interval_seconds=3600, seed=3, now=END), engine, config=Config(), workers=1)
-    engine.dispose()
-    return url
+def fleet_db(simulated_fleet: Fleet) -> str:
+    return simulated_fleet(days=4, seed=3, now=END)
 
 
 def test_forecast_report_follows_the_clusters_report(fleet_db: str, tmp_path: Path) -> None:

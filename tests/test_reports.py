@@ -5,12 +5,12 @@ from __future__ import annotations
 
 import io
 import json
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import Fleet
 from sqlalchemy import Engine
 
 import capacity.reports as reports
@@ -19,7 +19,6 @@ from capacity.config import Config, Overhead, Retention, Rightsizing, Shared
 from capacity.reports import CLUSTER_COLUMNS, Reads, ReportRequest, build_report, periods, team_names
 from capacity.store.compaction import compact
 from capacity.store.engine import open_store
-from collectors.demo import plan, write_history
 
 NOW = datetime(2026, 11, 20, 15, 7, tzinfo=UTC)
 START = datetime(2026, 11, 19, 6, 0, tzinfo=UTC)
@@ -62,13 +61,9 @@ RECOMMENDATION_COLUMNS = [
 
 
 @pytest.fixture(scope="module")
-def fleet_db(tmp_path_factory: pytest.TempPathFactory) -> Iterator[str]:
+def fleet_db(simulated_fleet: Fleet) -> str:
     """Two days of the simulated fleet, hourly, written through the collector path."""
-    url = f"sqlite:///{tmp_path_factory.mktemp('fleet')}/fleet.db"
-    engine = open_store(url)
-    write_history(plan(days=2, interval_seconds=3600, seed=2, now=NOW), engine, config=Config(), workers=1)
-    engine.dispose()
-    yield url
+    return simulated_fleet(days=2, seed=2, now=NOW)
 
 
 def report(engine: Engine, kind: str, **kw: object) -> pd.DataFrame:
