@@ -11,9 +11,8 @@ from pathlib import Path
 import pandas as pd
 import pytest
 from conftest import Fleet
-from sqlalchemy import Engine
+from sqlalchemy import Engine, event
 
-import capacity.reports as reports
 from capacity.cli import main
 from capacity.config import Config, Overhead, Retention, Rightsizing, Shared
 from capacity.reports import CLUSTER_COLUMNS, Reads, ReportRequest, build_report, periods, team_names
@@ -497,21 +496,25 @@ def test_clusters_report_from_the_cli(fleet_db: str, capsys: pytest.CaptureFixtu
     assert len(rows) == 6 and all(r["nodes_average"] > 0 and r["total_cost"] > 0 for r in rows)
 
 
-def test_a_window_read_adds_up_its_periods_when_they_were_read(
-    fleet_db: str, monkeypatch: pytest.MonkeyPatch
-) -> None:
+def test_a_window_read_adds_up_its_periods_when_they_were_read(fleet_db: str) -> None:
     spans = tuple(periods(START, END, "day"))
     engine = open_store(fleet_db)
+    statements: list[str] = []
+
+    def count(*args: object) -> None:
+        statements.append(str(args[2]))
+
     try:
         with engine.connect() as conn:
             want = Reads().containers(conn, START, END, (), histograms=False)
             reads = Reads()
             reads.containers(conn, START, END, (), histograms=False, spans=spans)
-            calls: list[object] = []
-            real = reports._read_containers
-            monkeypatch.setattr(reports, "_read_containers", lambda *a: calls.append(a) or real(*a))
-            got = reads.containers(conn, START, END, (), histograms=False)
-            assert calls == []  # no database read: the periods were added up
+            event.listen(engine, "before_cursor_execute", count)
+            try:
+                got = reads.containers(conn, START, END, (), histograms=False)
+            finally:
+                event.remove(engine, "before_cursor_execute", count)
+            assert statements == []  # no database read: the periods were added up
             teams = build_report(conn, ReportRequest("teams", START, END), Config(), reads=reads)
             plain = build_report(conn, ReportRequest("teams", START, END), Config())
     finally:
