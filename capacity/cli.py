@@ -99,6 +99,13 @@ def _common() -> _Parser:
 _PORT = _number(int, 1, 65_535)
 
 
+def _column_list(text: str) -> list[str]:
+    names = [name.strip() for name in text.split(",") if name.strip()]
+    if not names:
+        raise argparse.ArgumentTypeError(f"no column names in {text!r}")
+    return names
+
+
 def _duration_seconds(text: str) -> int:
     return parse_duration(_duration(text))
 
@@ -207,6 +214,13 @@ def build_parser() -> argparse.ArgumentParser:
         help="idle cost as __idle__ rows per cluster, shared to teams by allocated cost, or hidden",
     )
     rep.add_argument("--format", choices=("csv", "table", "json"), default="table")
+    rep.add_argument(
+        "--columns",
+        type=_column_list,
+        metavar="A,B,...",
+        help="only these columns, in this order (every format; default for a table: a set that fits "
+        "a terminal, for CSV and JSON: all)",
+    )
     rep.add_argument("--output", metavar="FILE", help="write here instead of stdout")
     rep.set_defaults(handler=cmd_report)
 
@@ -416,7 +430,8 @@ def cmd_compact(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_report(args: argparse.Namespace, config: Config) -> int:
-    from capacity.reports import ReportRequest, build_report, render, team_names
+    from capacity.reports import ReportRequest, build_report, team_names
+    from capacity.tables import render
 
     if args.by != "team" and args.by not in config.attribution.dimensions:
         known = ", ".join(["team", *config.attribution.dimensions])
@@ -465,6 +480,7 @@ def cmd_report(args: argparse.Namespace, config: Config) -> int:
                 )
     finally:
         engine.dispose()
+    text = render(frame, args.format, args.kind, columns=args.columns, currency=config.pricing.currency)
     if sources:
         # Say how much of the bill rests on fallback prices: a number to trust less.
         total = sum(sources.values())
@@ -474,7 +490,6 @@ def cmd_report(args: argparse.Namespace, config: Config) -> int:
             + (f" ({sources['default']} at default per-resource rates)" if sources.get("default") else ""),
             file=sys.stderr,
         )
-    text = render(frame, args.format)
     if args.output:
         try:
             with open(args.output, "w", encoding="utf-8") as out:

@@ -532,18 +532,7 @@ def cluster_report(clusters: pd.DataFrame) -> pd.DataFrame:
     return out[[*lead, *CLUSTER_COLUMNS]]
 
 
-def render(frame: pd.DataFrame, fmt: str) -> str:
-    """Return the report as CSV, JSON (records) or an aligned text table."""
-    if fmt == "csv":
-        return str(frame.to_csv(index=False, float_format="%.10g"))
-    if fmt == "json":
-        return str(frame.to_json(orient="records", indent=2, date_format="iso"))
-    if frame.empty:
-        return "(no rows)\n"
-    return str(frame.to_string(index=False, float_format=lambda v: f"{v:,.4g}")) + "\n"
-
-
 __all__ = [
     "KINDS", "UNALLOCATED", "Reads", "ReportRequest", "build_report", "cluster_report", "node_report",
-    "periods", "render", "team_names",
+    "periods", "team_names",
 ]  # fmt: skip

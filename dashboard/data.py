@@ -20,9 +20,9 @@ import streamlit as st
 
 from capacity.config import Config, load_config
 from capacity.reports import Reads, ReportRequest, build_report, team_names
-from capacity.reports import render as render_report
 from capacity.store.engine import masked, open_store, resolve_url, translate_db_errors
 from capacity.store.status import cluster_status
+from capacity.tables import render as render_report
 
 # Collectors write every few minutes; a minute of staleness is invisible and saves queries.
 TTL_SECONDS = 60
@@ -134,3 +134,9 @@ def report(
 def csv_bytes(frame: pd.DataFrame) -> bytes:
     """Return the frame as the CLI writes it (``capacity report ... --format csv``)."""
     return render_report(frame, "csv").encode()
+
+
+def download_csv(frame: pd.DataFrame, file_name: str, *, key: str, label: str = "Download CSV") -> None:
+    """The one CSV download button: ``frame`` as the CLI writes it, as ``file_name`` (.csv added)."""
+    name = file_name if file_name.endswith(".csv") else f"{file_name}.csv"
+    st.download_button(label, csv_bytes(frame), file_name=name, mime="text/csv", key=key)

@@ -23,16 +23,6 @@ if TYPE_CHECKING:
 GIB = cf.GIB
 
 
-def _download(frame: pd.DataFrame, name: str, key: str) -> None:
-    st.download_button(
-        "Download CSV",
-        frame.to_csv(index=False).encode(),
-        file_name=f"{name}.csv",
-        mime="text/csv",
-        key=key,
-    )
-
-
 def _gib(frame: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
     """Return a copy with byte columns as GiB (renamed ``*_gib``), for tables and CSV files."""
     out = frame.copy()
@@ -154,7 +144,7 @@ def _pools_section(pools: pd.DataFrame) -> None:
         "'largest free' is the most one node can still take: a bigger pod stays pending. "
         "Memory in GiB; cost per hour in the configured currency."
     )
-    _download(table, "node_pools", "dl_node_pools")
+    data.download_csv(table, "node_pools", key="dl_node_pools")
 
 
 def _packing_section(packing: pd.DataFrame) -> None:
@@ -184,7 +174,7 @@ def _packing_section(packing: pd.DataFrame) -> None:
             },
         },
     )
-    _download(table, "node_packing", "dl_node_packing")
+    data.download_csv(table, "node_packing", key="dl_node_packing")
 
 
 def _pending_section(pending: pd.DataFrame) -> None:
@@ -203,7 +193,7 @@ def _pending_section(pending: pd.DataFrame) -> None:
         },
     )
     st.caption("Pending pods bound to no node: they hold nothing and cost nothing, but need room.")
-    _download(table, "pending_demand", "dl_pending_demand")
+    data.download_csv(table, "pending_demand", key="dl_pending_demand")
 
 
 def render() -> None:
@@ -273,4 +263,4 @@ def _forecast_section() -> None:
         "growing, or the window holds too little for a trend (3 days, 48 hours). A trend, not a plan: "
         "launches, batch peaks and autoscaled pools are not in it."
     )
-    _download(table, "forecast", "dl_forecast")
+    data.download_csv(table, "forecast", key="dl_forecast")

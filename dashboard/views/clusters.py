@@ -23,9 +23,7 @@ def render() -> None:
     cols[2].metric("Pods", int(frame["pods"].sum()), help="bound to a node and not finished")
     cols[3].metric("Pending pods", int(frame["pending_pods"].sum()), help="unscheduled: unmet demand")
     st.dataframe(frame, hide_index=True, width="stretch")
-    st.download_button(
-        "Download CSV", frame.to_csv(index=False).encode(), file_name="clusters.csv", mime="text/csv"
-    )
+    data.download_csv(frame, "clusters", key="dl_clusters")
 
 
 if __name__ == "__main__":

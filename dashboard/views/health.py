@@ -15,16 +15,6 @@ from dashboard import charts, data
 STALE_INTERVALS = 2.0
 
 
-def _download(frame: pd.DataFrame, name: str, key: str) -> None:
-    st.download_button(
-        "Download CSV",
-        frame.to_csv(index=False).encode(),
-        file_name=f"{name}.csv",
-        mime="text/csv",
-        key=key,
-    )
-
-
 def freshness_table(fresh: pd.DataFrame, *, now: datetime) -> pd.DataFrame:
     """Return the freshness frame with age recomputed at ``now``, a status and readable durations.
 
@@ -113,12 +103,12 @@ def render() -> None:
             "warnings": st.column_config.NumberColumn("warnings (latest)"),
         },
     )
-    _download(table, "freshness", "dl_freshness")
+    data.download_csv(table, "freshness", key="dl_freshness")
 
     st.subheader("Snapshots per day")
     per_day = cd.snapshots_per_day(url, clusters, days, end)
     charts.show(cf.snapshots_per_day_figure(per_day))
-    _download(per_day, "snapshots_per_day", "dl_snapshots_per_day")
+    data.download_csv(per_day, "snapshots_per_day", key="dl_snapshots_per_day")
 
     st.subheader("Gaps")
     if gaps.empty:
@@ -127,7 +117,7 @@ def render() -> None:
         charts.show(cf.gaps_figure(gaps))
         shown = gaps.assign(length=[cf.human_duration(s) for s in gaps["gap_seconds"]])
         st.dataframe(shown, hide_index=True, width="stretch", column_config={"median_interval_seconds": None})
-        _download(gaps, "gaps", "dl_gaps")
+        data.download_csv(gaps, "gaps", key="dl_gaps")
 
     st.subheader("Collection warnings")
     if warnings.empty:
@@ -143,4 +133,4 @@ def render() -> None:
                 "message": st.column_config.TextColumn("message", width="large"),
             },
         )
-        _download(warnings, "collection_warnings", "dl_collection_warnings")
+        data.download_csv(warnings, "collection_warnings", key="dl_collection_warnings")

@@ -43,11 +43,6 @@ def _display(frame: pd.DataFrame) -> pd.DataFrame:
     return out[SHOWN]
 
 
-def _download(frame: pd.DataFrame, label: str, file_name: str, key: str) -> None:
-    """A CSV download of ``frame`` with the columns of its ``capacity report``."""
-    st.download_button(label, data.csv_bytes(frame), file_name=file_name, mime="text/csv", key=key)
-
-
 def _multiselect(label: str, options: list[str], key: str) -> list[str]:
     if key not in st.session_state:
         st.session_state[key] = [v for v in st.query_params.get_all(key) if v in options]
@@ -115,8 +110,11 @@ def render() -> None:
 
     st.subheader("Right-sizing")
     st.dataframe(_display(picked), hide_index=True, width="stretch", column_config=_column_config(cur))
-    _download(
-        picked, f"Download CSV ({len(picked)} rows)", f"recommendations-{f.window}.csv", "dl_recommendations"
+    data.download_csv(
+        picked,
+        f"recommendations-{f.window}",
+        key="dl_recommendations",
+        label=f"Download CSV ({len(picked)} rows)",
     )
 
     _risks_section(at_risk, cur, f.window)
@@ -133,7 +131,7 @@ def _risks_section(at_risk: pd.DataFrame, cur: str, window: str) -> None:
         lambda row: ["background-color: #fde2e1" if row["oom_kills"] > 0 else "" for _ in row], axis=1
     )
     st.dataframe(styled, hide_index=True, width="stretch", column_config=_column_config(cur))
-    _download(at_risk, f"Download CSV ({len(at_risk)} rows)", f"risks-{window}.csv", "dl_risks")
+    data.download_csv(at_risk, f"risks-{window}", key="dl_risks", label=f"Download CSV ({len(at_risk)} rows)")
 
 
 PACKING_SHOWN = [
@@ -213,7 +211,7 @@ def _packing_section(packing: pd.DataFrame, cur: str, window: str) -> None:
         "Negative savings: the pool needs more nodes than run."
     )
     label = f"Download CSV (capacity report binpacking, {len(packing)} pools)"
-    _download(packing, label, f"binpacking-{window}.csv", "dl_binpacking")
+    data.download_csv(packing, f"binpacking-{window}", key="dl_binpacking", label=label)
 
 
 if __name__ == "__main__":

@@ -44,13 +44,7 @@ def _money_columns(cur: str, frame: pd.DataFrame) -> dict[str, ColumnConfig]:
 def _table(frame: pd.DataFrame, columns: list[str], cur: str, *, csv: pd.DataFrame, name: str) -> None:
     shown = frame[[c for c in columns if c in frame]]
     st.dataframe(shown, hide_index=True, width="stretch", column_config=_money_columns(cur, shown))
-    st.download_button(
-        f"Download CSV ({len(csv)} rows)",
-        data.csv_bytes(csv),
-        file_name=f"{name}.csv",
-        mime="text/csv",
-        key=f"dl_{name}",
-    )
+    data.download_csv(csv, name, key=f"dl_{name}", label=f"Download CSV ({len(csv)} rows)")
 
 
 def _with_idle_share(frame: pd.DataFrame) -> pd.DataFrame:
@@ -205,13 +199,7 @@ def _namespace(f: Filters, team: str, cluster: str, namespace: str, cur: str, id
         st.info("No recommendation for this workload: it did not run in the window.")
         return
     st.dataframe(recs, hide_index=True, width="stretch")
-    st.download_button(
-        "Download CSV",
-        data.csv_bytes(recs),
-        file_name=f"recommendations-{cluster}-{namespace}-{name}.csv",
-        mime="text/csv",
-        key="dl_workload_recs",
-    )
+    data.download_csv(recs, f"recommendations-{cluster}-{namespace}-{name}", key="dl_workload_recs")
 
 
 if __name__ == "__main__":
