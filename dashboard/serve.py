@@ -23,7 +23,7 @@ APP = Path(__file__).resolve().with_name("app.py")
 # What the pages import, minus what must wait for Streamlit's runtime: dashboard.data,
 # .filters and .capacity_data declare st.cache_data functions, and declaring one outside a
 # running server logs "No runtime found" and validates it against a throwaway cache store.
-# Their own imports (capacity.config, .db, .reports) are here, so what the first run still
+# Their own imports (capacity.config, .store, .reports, .tables) are here, so what the first run still
 # imports is only those thin modules and the pages. SQLAlchemy comes in through capacity.*
 # (the dashboard never imports it itself: see the import-linter contracts in pyproject.toml).
 PRELOAD = (
@@ -33,6 +33,7 @@ PRELOAD = (
     "capacity.store.engine",
     "capacity.store.status",
     "capacity.reports",
+    "capacity.tables",
     "capacity.analysis.costs",
     "capacity.store.inventory",
     "capacity.store.health",

@@ -17,10 +17,10 @@ from streamlit.testing.v1 import AppTest
 from capacity.analysis.costs import IDLE
 from capacity.config import Config
 from capacity.reports import ReportRequest, build_report
-from capacity.reports import render as render_report
 from capacity.store import inventory
 from capacity.store.engine import open_store
 from capacity.store.snapshots import write_snapshot
+from capacity.tables import render as render_report
 from dashboard import charts, figures, summary
 from dashboard.filters import window_bounds
 from dashboard.views import savings as savings_view
