@@ -7,16 +7,17 @@
 
 ARG PYTHON_IMAGE=python:3.11-slim
 
-# Build: the project and every runtime dependency as wheels (no dev extras).
+# Build: the project and every runtime dependency as wheels (no dev extras), at the versions
+# CI tested (constraints.txt).
 FROM ${PYTHON_IMAGE} AS build
 ENV PIP_NO_CACHE_DIR=1 \
     PIP_DISABLE_PIP_VERSION_CHECK=1
 WORKDIR /src
-COPY pyproject.toml README.md ./
+COPY pyproject.toml README.md constraints.txt ./
 COPY capacity/ capacity/
 COPY collectors/ collectors/
 COPY dashboard/ dashboard/
-RUN pip wheel --wheel-dir /wheels .
+RUN pip wheel --constraint constraints.txt --wheel-dir /wheels .
 
 # Runtime: the wheels installed offline from the build stage; no compiler, no source tree,
 # no pip cache. The wheels are bind-mounted, so they are not a layer of the image.

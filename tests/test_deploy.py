@@ -1171,3 +1171,59 @@ def test_deploy_docs_name_existing_paths() -> None:
         assert (REPO / path).exists(), path
     for name in ("capacity-database", "CAPACITY_DATABASE_URL", "capacity db upgrade", "capacity-cluster"):
         assert name in text, name
+
+
+# --- constraints.txt: the tested versions are the installed ones ------------------------------
+
+
+def _pins() -> dict[str, str]:
+    from packaging.utils import canonicalize_name
+
+    pins: dict[str, str] = {}
+    for line in (REPO / "constraints.txt").read_text(encoding="utf-8").splitlines():
+        line = line.split("#", 1)[0].strip()
+        if line:
+            name, _, version = line.partition("==")
+            assert version, f"constraints.txt: {line!r} is not pinned with =="
+            pins[canonicalize_name(name)] = version
+    return pins
+
+
+def test_every_declared_dependency_is_pinned_within_its_range() -> None:
+    import tomllib
+
+    from packaging.requirements import Requirement
+    from packaging.utils import canonicalize_name
+
+    project = tomllib.loads((REPO / "pyproject.toml").read_text(encoding="utf-8"))["project"]
+    declared = [*project["dependencies"], *project["optional-dependencies"]["dev"]]
+    pins = _pins()
+    for text in declared:
+        requirement = Requirement(text)
+        name = canonicalize_name(requirement.name)
+        assert name in pins, f"{requirement.name} is not in constraints.txt"
+        assert requirement.specifier.contains(pins[name], prereleases=True), (text, pins[name])
+
+
+def test_the_installed_versions_are_the_pinned_ones() -> None:
+    from importlib import metadata
+
+    mismatched = {}
+    for name, version in _pins().items():
+        try:
+            installed = metadata.version(name)
+        except metadata.PackageNotFoundError:
+            mismatched[name] = (version, None)
+            continue
+        if installed != version:
+            mismatched[name] = (version, installed)
+    assert mismatched == {}, "installed without -c constraints.txt? (pinned, installed): " + repr(mismatched)
+
+
+def test_make_and_the_image_install_with_the_constraints() -> None:
+    makefile = (REPO / "Makefile").read_text(encoding="utf-8")
+    assert '-m pip install --quiet -c constraints.txt -e ".[dev]"' in makefile
+    assert "$(STAMP): pyproject.toml constraints.txt" in makefile
+    dockerfile = (REPO / "Dockerfile").read_text(encoding="utf-8")
+    assert "pip wheel --constraint constraints.txt" in dockerfile and "constraints.txt ./" in dockerfile
+    assert "make test" in (REPO / ".ci" / "run").read_text(encoding="utf-8")
