@@ -14,7 +14,7 @@ from collections.abc import Mapping
 
 from capacity.catalog import catalog_price
 from capacity.config import InstancePrice, Pricing, ResourceRates
-from capacity.records import Resources, UnitPrices
+from capacity.records import PriceKey, Resources, UnitPrices
 
 GIB = 1024.0**3
 SPOT = "spot"
@@ -58,7 +58,10 @@ def _configured(entry: InstancePrice, capacity_type: str, region: str | None) ->
     return entry.spot if capacity_type == SPOT else entry.on_demand
 
 
-def _override(pricing: Pricing, labels: Mapping[str, str], annotations: Mapping[str, str]) -> float | None:
+def override_price(
+    pricing: Pricing, labels: Mapping[str, str], annotations: Mapping[str, str]
+) -> float | None:
+    """Return the node's price label (or annotation) value; raises ValueError when it is no price."""
     key = pricing.node_price_label
     if not key:
         return None
@@ -74,6 +77,46 @@ def _override(pricing: Pricing, labels: Mapping[str, str], annotations: Mapping[
     return value
 
 
+def key_prices(pricing: Pricing, key: PriceKey) -> UnitPrices:
+    """Return the hourly price and unit prices of a node with this price key: the resolution rule."""
+    capacity = key.capacity
+    rates = pricing.default_rates.spot if key.capacity_type == SPOT else pricing.default_rates.on_demand
+    if key.override_hourly is not None:
+        return split_price(key.override_hourly, capacity, rates, "override")
+    if key.instance_type is not None and key.instance_type in pricing.instance_types:
+        configured = _configured(pricing.instance_types[key.instance_type], key.capacity_type, key.region)
+        if configured is not None:
+            return split_price(configured, capacity, rates, "config")
+    if pricing.catalog:
+        listed = catalog_price(
+            key.instance_type,
+            region=key.region,
+            capacity_type=key.capacity_type,
+            capacity=capacity,
+            currency=pricing.currency,
+        )
+        if listed is not None:
+            return split_price(listed.hourly, capacity, rates, "catalog")
+    return split_price(default_price(capacity, rates), capacity, rates, "default")
+
+
+def price_key(
+    pricing: Pricing,
+    *,
+    capacity: Resources,
+    instance_type: str | None,
+    capacity_type: str,
+    region: str | None,
+    labels: Mapping[str, str],
+    annotations: Mapping[str, str],
+) -> PriceKey:
+    """Return the node's price key; raises ValueError on a bad override."""
+    override = override_price(pricing, labels, annotations)
+    return PriceKey(
+        instance_type, capacity_type, region, override, capacity.cpu, capacity.memory, capacity.gpu
+    )
+
+
 def node_prices(
     pricing: Pricing,
     *,
@@ -85,22 +128,13 @@ def node_prices(
     annotations: Mapping[str, str],
 ) -> UnitPrices:
     """Return the node's hourly price and unit prices; raises ValueError on a bad override."""
-    rates = pricing.default_rates.spot if capacity_type == SPOT else pricing.default_rates.on_demand
-    override = _override(pricing, labels, annotations)
-    if override is not None:
-        return split_price(override, capacity, rates, "override")
-    if instance_type is not None and instance_type in pricing.instance_types:
-        configured = _configured(pricing.instance_types[instance_type], capacity_type, region)
-        if configured is not None:
-            return split_price(configured, capacity, rates, "config")
-    if pricing.catalog:
-        listed = catalog_price(
-            instance_type,
-            region=region,
-            capacity_type=capacity_type,
-            capacity=capacity,
-            currency=pricing.currency,
-        )
-        if listed is not None:
-            return split_price(listed.hourly, capacity, rates, "catalog")
-    return split_price(default_price(capacity, rates), capacity, rates, "default")
+    key = price_key(
+        pricing,
+        capacity=capacity,
+        instance_type=instance_type,
+        capacity_type=capacity_type,
+        region=region,
+        labels=labels,
+        annotations=annotations,
+    )
+    return key_prices(pricing, key)

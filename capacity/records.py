@@ -45,6 +45,35 @@ class UnitPrices:
 
 
 @dataclass(frozen=True, slots=True)
+class PriceKey:
+    """Everything a node's price depends on (``capacity.pricing.key_prices``), and nothing else.
+
+    Stored with every node sample and with what containers were allocated on such nodes, so
+    that a report prices history with the prices of its own configuration, not of the day it
+    was collected. ``override_hourly`` is the node's price label or annotation, when it had one.
+    """
+
+    instance_type: str | None
+    capacity_type: str
+    region: str | None
+    override_hourly: float | None
+    cpu: float  # capacity: what is priced
+    memory: float
+    gpu: float
+
+    @property
+    def digest(self) -> str:
+        """A canonical text of the key: equal keys, equal digests (the store's unique column)."""
+        fields = (self.instance_type, self.capacity_type, self.region, self.override_hourly, self.cpu,
+                  self.memory, self.gpu)  # fmt: skip
+        return "|".join("" if f is None else repr(f) if isinstance(f, float) else str(f) for f in fields)
+
+    @property
+    def capacity(self) -> Resources:
+        return Resources(self.cpu, self.memory, self.gpu)
+
+
+@dataclass(frozen=True, slots=True)
 class NamespaceRecord:
     name: str
     labels: dict[str, str]
@@ -67,6 +96,7 @@ class NodeRecord:
     requested: Resources  # sum of effective requests of pods bound here and not finished
     usage: Resources | None  # None: metrics unknown for this node
     prices: UnitPrices
+    price_key: PriceKey | None = None  # None only for records built without one (tests, old writers)
     # Sum over its containers of max(request, usage), never above capacity: usage beyond
     # requests is scaled down to what the node has, and the cut is reported as overcommit.
     allocated: Resources = Resources()
@@ -114,6 +144,9 @@ class ContainerSample:
     pending_memory_request: float
     # Per-replica CPU usage in this snapshot, as {histogram bucket: replicas} (capacity.histogram).
     cpu_usage_hist: dict[int, float] = field(default_factory=dict)
+    # What the replicas were allocated, by the price key of the nodes they ran on:
+    # {key: (cpu cores, memory bytes, GPU devices)}; the cost rule prices these.
+    allocations: dict[PriceKey, tuple[float, float, float]] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)

@@ -14,7 +14,7 @@ import orjson
 
 from capacity.config import Pricing
 from capacity.histogram import bucket_of
-from capacity.pricing import node_prices
+from capacity.pricing import key_prices, price_key
 from capacity.records import (
     POD_OVERHEAD_CONTAINER,
     ZERO,
@@ -22,6 +22,7 @@ from capacity.records import (
     NamespaceRecord,
     NodeRecord,
     PodRecord,
+    PriceKey,
     QuotaRecord,
     Resources,
     UnitPrices,
@@ -90,6 +91,7 @@ class NodeFacts:
     ready: bool
     unschedulable: bool
     prices: UnitPrices
+    price_key: PriceKey
     usage: Resources | None = None
     requested: Resources = ZERO
 
@@ -142,8 +144,8 @@ def _node_facts(
     region = region_of(node_labels, zone)
     annotations = labels(meta, where, warn, key="annotations")
 
-    def price(with_pricing: Pricing) -> UnitPrices:
-        return node_prices(
+    def key(with_pricing: Pricing) -> PriceKey:
+        return price_key(
             with_pricing,
             capacity=capacity,
             instance_type=instance_type,
@@ -154,10 +156,11 @@ def _node_facts(
         )
 
     try:
-        prices = price(pricing)
+        node_key = key(pricing)
     except ValueError as exc:
         warn(f"{where}: price override {exc}; priced by configuration instead")
-        prices = price(pricing.model_copy(update={"node_price_label": None}))
+        node_key = key(pricing.model_copy(update={"node_price_label": None}))
+    prices = key_prices(pricing, node_key)
     conditions = sequence(status.get("conditions"), f"{where} conditions", warn)
     ready = any(
         isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True" for c in conditions
@@ -176,6 +179,7 @@ def _node_facts(
         ready=ready,
         unschedulable=bool(mapping(item.get("spec"), f"{where} spec", warn).get("unschedulable")),
         prices=prices,
+        price_key=node_key,
     )
 
 
@@ -280,6 +284,19 @@ class _Acc:
     # usage above requests, per node, settled once node totals are known (see PodPass.settle)
     excess: dict[str, list[float]] | None = None
     cpu_hist: dict[int, float] = field(default_factory=dict)
+    # allocated (cpu, memory, gpu) by the price key of the node it ran on
+    allocations: dict[PriceKey, list[float]] = field(default_factory=dict)
+
+    def allocate(self, key: PriceKey | None, cpu: float, memory: float, gpu: float) -> None:
+        if key is None:  # a node missing from the node list: not costed
+            return
+        held = self.allocations.get(key)
+        if held is None:
+            self.allocations[key] = [cpu, memory, gpu]
+        else:
+            held[0] += cpu
+            held[1] += memory
+            held[2] += gpu
 
     def sample(self, workload: WorkloadKey, container: str, usage_known: bool) -> ContainerSample:
         has_usage = usage_known and self.usage_replicas > 0
@@ -308,6 +325,7 @@ class _Acc:
             pending_cpu_request=self.pending_cpu,
             pending_memory_request=self.pending_memory,
             cpu_usage_hist=self.cpu_hist if has_usage else {},
+            allocations={k: (v[0], v[1], v[2]) for k, v in self.allocations.items()},
         )
 
 
@@ -440,6 +458,7 @@ class PodPass:
                 acc.pending_memory += c.request.memory
         else:
             prices = self._prices(node_name, where)
+            node_key = self._key(node_name)
             running_sum = ZERO
             if pod_usage_by_container is not None:
                 pod_usage = ZERO
@@ -476,6 +495,7 @@ class PodPass:
                 acc.cpu_cost += req.cpu * prices.cpu_core_hourly
                 acc.memory_cost += req.memory * prices.memory_byte_hourly
                 acc.gpu_cost += req.gpu * prices.gpu_hourly
+                acc.allocate(node_key, req.cpu, req.memory, req.gpu)
                 state = states.get(c.name, _NO_STATE)
                 acc.restarts += state.restarts
                 restarts += state.restarts
@@ -500,6 +520,7 @@ class PodPass:
                 acc.cpu_cost += extra.cpu * prices.cpu_core_hourly
                 acc.memory_cost += extra.memory * prices.memory_byte_hourly
                 acc.gpu_cost += extra.gpu * prices.gpu_hourly
+                acc.allocate(node_key, extra.cpu, extra.memory, extra.gpu)
             total = self.requested.get(node_name)
             if total is None:
                 self.requested[node_name] = [shape.effective.cpu, shape.effective.memory, shape.effective.gpu]
@@ -592,6 +613,12 @@ class PodPass:
                 acc.memory_allocated += mem_excess * mem_scale
                 acc.cpu_cost += cpu_excess * cpu_scale * prices.cpu_core_hourly
                 acc.memory_cost += mem_excess * mem_scale * prices.memory_byte_hourly
+                acc.allocate(
+                    None if node is None else node.price_key,
+                    cpu_excess * cpu_scale,
+                    mem_excess * mem_scale,
+                    0.0,
+                )
             acc.excess = None
         self.scales = scale
 
@@ -601,6 +628,10 @@ class PodPass:
         if acc is None:
             acc = self.accs[key] = _Acc()
         return acc
+
+    def _key(self, node_name: str) -> PriceKey | None:
+        node = self.nodes.get(node_name)
+        return None if node is None else node.price_key
 
     def _prices(self, node_name: str, where: str) -> UnitPrices:
         node = self.nodes.get(node_name)
@@ -645,6 +676,7 @@ class PodPass:
                     requested=ZERO if req is None else Resources(req[0], req[1], req[2]),
                     usage=facts.usage,
                     prices=facts.prices,
+                    price_key=facts.price_key,
                     allocated=Resources(
                         req_cpu + excess[0] * cpu_scale, req_mem + excess[1] * mem_scale, 0.0
                     ),

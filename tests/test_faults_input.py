@@ -236,6 +236,7 @@ def _checked_options() -> list[tuple[str, ...]]:
 
 
 CHECKED_OPTIONS = _checked_options()
+MALFORMED = {"--columns": ", ,"}  # any text names columns; a list of no names is malformed
 
 
 def test_every_subcommand_is_walked() -> None:
@@ -251,7 +252,8 @@ def test_every_checked_flag_refuses_a_malformed_value(
     *command, option = path
     positional = ["teams"] if command == ["report"] else []
     with pytest.raises(SystemExit) as exit_info:
-        raise SystemExit(main(["--db", sqlite_url, *command, *positional, option, "12 parsecs"]))
+        malformed = MALFORMED.get(option, "12 parsecs")
+        raise SystemExit(main(["--db", sqlite_url, *command, *positional, option, malformed]))
     line = one_line(capsys)
     assert exit_info.value.code == 2
     assert f"argument {option}" in line or option in line, line

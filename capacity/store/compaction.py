@@ -34,6 +34,7 @@ from capacity.store.grains import (
     merged_hists,
     table_of,
 )
+from capacity.store.priced import AR, CPR, NPR, PRICED_GRAINS
 from capacity.store.retention import RETENTION_KEYS, apply_retention
 from capacity.store.watermarks import lock_cluster, set_watermark, watermark
 
@@ -70,7 +71,7 @@ def _batches(weights: dict[datetime, int]) -> Iterator[list[datetime]]:
 
 def _roll(conn: Connection, cid: int, tier: Tier, starts: list[datetime]) -> int:
     """Replace the rollups of one cluster's consecutive ``tier`` buckets; return rows written."""
-    for table in (CR, NR, CLR):
+    for table in (CR, NR, CLR, AR, NPR, CPR):
         conn.execute(
             delete(table).where(
                 table.c.tier == tier,
@@ -82,7 +83,7 @@ def _roll(conn: Connection, cid: int, tier: Tier, starts: list[datetime]) -> int
     scope = Scope.bucketed(cid, starts, tier)
     source_tier: Tier | None = None if tier == HOUR else HOUR
     written = 0
-    for grain in (CONTAINERS, NODES, CLUSTERS):
+    for grain in (CONTAINERS, NODES, CLUSTERS, *PRICED_GRAINS):
         source = grain_rows(grain, source_tier, scope)
         assert source is not None
         rows = [dict(row._mapping) for row in conn.execute(aggregate(grain, [source], bucketed=True))]

@@ -155,6 +155,7 @@ class Grain:
     exprs: Exprs  # row-level value of each rollup column, over a raw sample joined to its snapshot
     known: ColumnElement[bool]  # raw samples whose usage (and histogram) is known
     hist: bool
+    raw_where: ColumnElement[bool] | None = None  # only these raw rows belong to the grain
 
     @property
     def columns(self) -> list[tuple[str, Agg]]:
@@ -259,6 +260,8 @@ def grain_rows(grain: Grain, tier: Tier | None, scope: Scope) -> Select[Any] | N
         values = [expr.label(name) for name, expr in grain.exprs.items()]
     else:
         values = [table.c[name] for name in grain.exprs]
+    if tier is None and grain.raw_where is not None:
+        where.append(grain.raw_where)
     keys = [table.c[key] for key in grain.keys]
     return select(*lead, table.c.cluster_id, *keys, *values).select_from(source).where(*where)
 

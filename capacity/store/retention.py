@@ -11,7 +11,10 @@ from capacity.config import Retention
 from capacity.store import schema as m
 from capacity.store.buckets import DAY, HOUR, floor_bucket
 from capacity.store.grains import CLR, CR, CS, NR, NS, QS, SNAP, table_of
+from capacity.store.priced import AR, CA, CPR, NPR
 from capacity.store.watermarks import lock_cluster, watermark
+
+ROLLUP_TABLES = (CR, NR, CLR, AR, NPR, CPR)
 
 
 def apply_retention(
@@ -29,7 +32,13 @@ def apply_retention(
         pods = table_of(m.Pod)
         keep = select(pods.c.snapshot_id).where(pods.c.cluster_id == cid)
         newest = select(func.max(SNAP.c.taken_at)).where(SNAP.c.cluster_id == cid).scalar_subquery()
-        for name, table in (("container_samples", CS), ("node_samples", NS), ("quota_samples", QS)):
+        raw = (
+            ("container_samples", CS),
+            ("container_allocations", CA),
+            ("node_samples", NS),
+            ("quota_samples", QS),
+        )
+        for name, table in raw:
             result = conn.execute(
                 delete(table).where(
                     table.c.cluster_id == cid, table.c.taken_at < cutoff, table.c.snapshot_id.not_in(keep)
@@ -48,7 +57,7 @@ def apply_retention(
     if days_until is not None:
         # Hourly rollups go only once their days are rolled up.
         cutoff = min(floor_bucket(now - timedelta(days=retention.hourly_days), HOUR), days_until)
-        for table in (CR, NR, CLR):
+        for table in ROLLUP_TABLES:
             result = conn.execute(
                 delete(table).where(
                     table.c.tier == HOUR, table.c.cluster_id == cid, table.c.bucket_start < cutoff
@@ -56,7 +65,7 @@ def apply_retention(
             )
             count(f"{table.name}:{HOUR}", result.rowcount)
     cutoff = floor_bucket(now - timedelta(days=retention.daily_days), DAY)
-    for table in (CR, NR, CLR):
+    for table in ROLLUP_TABLES:
         result = conn.execute(
             delete(table).where(table.c.tier == DAY, table.c.cluster_id == cid, table.c.bucket_start < cutoff)
         )
@@ -64,7 +73,6 @@ def apply_retention(
 
 
 RETENTION_KEYS = (
-    "container_samples", "node_samples", "quota_samples", "snapshots",
-    "container_rollups:hour", "node_rollups:hour", "cluster_rollups:hour",
-    "container_rollups:day", "node_rollups:day", "cluster_rollups:day",
+    "container_samples", "container_allocations", "node_samples", "quota_samples", "snapshots",
+    *(f"{table.name}:{tier}" for tier in (HOUR, DAY) for table in ROLLUP_TABLES),
 )  # fmt: skip

@@ -143,6 +143,26 @@ class Node(Base):
     first_seen_at: Mapped[datetime]
 
 
+class PriceKeyRow(Base):
+    """What a node's price depends on (``capacity.records.PriceKey``): one row per distinct key.
+
+    Node samples and container allocations point here, so a report prices history with the
+    prices of its own configuration (``capacity.costing``); ``digest`` is the key's canonical text.
+    """
+
+    __tablename__ = "price_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(600), unique=True)
+    instance_type: Mapped[str | None] = mapped_column(String(128))
+    capacity_type: Mapped[str] = mapped_column(String(16))
+    region: Mapped[str | None] = mapped_column(String(128))
+    override_hourly: Mapped[float | None]
+    cpu_capacity: Mapped[float]
+    memory_capacity: Mapped[float]
+    gpu_capacity: Mapped[float]
+
+
 class NodeSample(Base):
     """One node in one snapshot: what it offers, what is reserved on it, what it uses, its price."""
 
@@ -177,6 +197,9 @@ class NodeSample(Base):
     memory_allocated: Mapped[float] = mapped_column(server_default="0")
     cpu_overcommit: Mapped[float] = mapped_column(server_default="0")
     memory_overcommit: Mapped[float] = mapped_column(server_default="0")
+    # What its price depends on; NULL for samples written before price keys (they keep the money
+    # stored with them). No foreign key: adding one to a big SQLite table means rebuilding it.
+    price_key_id: Mapped[int | None] = mapped_column(Integer)
 
 
 class ContainerSample(Base):
@@ -212,6 +235,27 @@ class ContainerSample(Base):
     pending_cpu_request: Mapped[float]
     pending_memory_request: Mapped[float]
     cpu_usage_hist: Mapped[dict[str, Any]] = mapped_column(server_default="{}")  # {bucket: replicas}
+
+
+class ContainerAllocation(Base):
+    """What one (workload, container) was allocated in one snapshot on nodes of one price key.
+
+    max(request, usage) per replica, usage beyond requests scaled into its node's room: the
+    quantities the cost rule prices (``capacity.costing``), summed over the replicas.
+    """
+
+    __tablename__ = "container_allocations"
+    __table_args__ = (Index("ix_container_allocations_cluster_taken_at", "cluster_id", "taken_at"),)
+
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("snapshots.id"), primary_key=True)
+    workload_id: Mapped[int] = mapped_column(ForeignKey("workloads.id"), primary_key=True)
+    container: Mapped[str] = mapped_column(String(253), primary_key=True)
+    price_key_id: Mapped[int] = mapped_column(ForeignKey("price_keys.id"), primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
+    taken_at: Mapped[datetime]
+    cpu_allocated: Mapped[float]
+    memory_allocated: Mapped[float]
+    gpu_allocated: Mapped[float]
 
 
 class QuotaSample(Base):
@@ -359,6 +403,62 @@ class ClusterRollup(_NodeSums, Base):
     samples: Mapped[int]
     seconds: Mapped[float]  # seconds the cluster's snapshots stand for (not per node)
     node_seconds: Mapped[float]  # summed over nodes: node_seconds / seconds = average nodes
+
+
+class AllocationRollup(Base):
+    """Container allocations summed per hour or per day, by price key (core-, byte-, device-seconds)."""
+
+    __tablename__ = "allocation_rollups"
+    __table_args__ = (Index("ix_allocation_rollups_bucket", "tier", "bucket_start"),)
+
+    tier: Mapped[str] = mapped_column(String(4), primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"), primary_key=True)
+    bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
+    workload_id: Mapped[int] = mapped_column(ForeignKey("workloads.id"), primary_key=True)
+    container: Mapped[str] = mapped_column(String(253), primary_key=True)
+    price_key_id: Mapped[int] = mapped_column(ForeignKey("price_keys.id"), primary_key=True)
+    cpu_allocated_cs: Mapped[float]
+    memory_allocated_bs: Mapped[float]
+    gpu_allocated_s: Mapped[float]
+
+
+class _PricedSums:
+    """Node sums by price key: what is priced (capacity) and what of it sat idle, per resource.
+
+    Idle is max(capacity - allocated, 0) per node and sample (GPUs: capacity - requested).
+    """
+
+    seconds: Mapped[float]
+    cpu_capacity_cs: Mapped[float]
+    memory_capacity_bs: Mapped[float]
+    gpu_capacity_s: Mapped[float]
+    cpu_idle_cs: Mapped[float]
+    memory_idle_bs: Mapped[float]
+    gpu_idle_s: Mapped[float]
+
+
+class NodePriceRollup(_PricedSums, Base):
+    """Per node and price key: its priced sums per hour or per day."""
+
+    __tablename__ = "node_price_rollups"
+    __table_args__ = (Index("ix_node_price_rollups_bucket", "tier", "bucket_start"),)
+
+    tier: Mapped[str] = mapped_column(String(4), primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"), primary_key=True)
+    bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
+    node_id: Mapped[int] = mapped_column(ForeignKey("nodes.id"), primary_key=True)
+    price_key_id: Mapped[int] = mapped_column(ForeignKey("price_keys.id"), primary_key=True)
+
+
+class ClusterPriceRollup(_PricedSums, Base):
+    """Per cluster and price key: its nodes' priced sums per hour or per day (``seconds``: node-seconds)."""
+
+    __tablename__ = "cluster_price_rollups"
+
+    tier: Mapped[str] = mapped_column(String(4), primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"), primary_key=True)
+    bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
+    price_key_id: Mapped[int] = mapped_column(ForeignKey("price_keys.id"), primary_key=True)
 
 
 class RollupWatermark(Base):

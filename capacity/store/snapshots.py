@@ -14,7 +14,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from capacity.records import POD_OVERHEAD_CONTAINER, Snapshot, WorkloadKey
+from capacity.records import POD_OVERHEAD_CONTAINER, PriceKey, Snapshot, WorkloadKey
 from capacity.store import schema as m
 
 BATCH_ROWS = 10_000
@@ -70,10 +70,42 @@ def cluster_id(conn: Connection, name: str, *, now: datetime) -> int:
 
 
 def _delete_snapshot(conn: Connection, snapshot_id: int) -> None:
-    for model in (m.NodeSample, m.ContainerSample, m.QuotaSample):
+    for model in (m.NodeSample, m.ContainerSample, m.ContainerAllocation, m.QuotaSample):
         conn.execute(delete(model).where(model.snapshot_id == snapshot_id))
     conn.execute(delete(m.Pod).where(m.Pod.snapshot_id == snapshot_id))
     conn.execute(delete(m.Snapshot).where(m.Snapshot.id == snapshot_id))
+
+
+def price_key_ids(conn: Connection, keys: Iterable[PriceKey]) -> dict[PriceKey, int]:
+    """Return the id of each price key, creating the missing ones."""
+    wanted = {key.digest: key for key in keys}
+    if not wanted:
+        return {}
+    _insert_ignoring_conflicts(
+        conn,
+        _table(m.PriceKeyRow),
+        [
+            {
+                "digest": digest,
+                "instance_type": key.instance_type,
+                "capacity_type": key.capacity_type,
+                "region": key.region,
+                "override_hourly": key.override_hourly,
+                "cpu_capacity": key.cpu,
+                "memory_capacity": key.memory,
+                "gpu_capacity": key.gpu,
+            }
+            for digest, key in wanted.items()
+        ],
+    )
+    digests = sorted(wanted)
+    ids: dict[PriceKey, int] = {}
+    for start in range(0, len(digests), 500):  # SQLite caps bound parameters per statement
+        query = select(m.PriceKeyRow.id, m.PriceKeyRow.digest).where(
+            m.PriceKeyRow.digest.in_(digests[start : start + 500])
+        )
+        ids.update({wanted[str(digest)]: int(ident) for ident, digest in conn.execute(query)})
+    return ids
 
 
 def _interval(
@@ -248,12 +280,32 @@ def write_snapshot(
     _namespace_ids(conn, cid, snap)
     node_ids = _node_ids(conn, cid, snap)
     workload_ids = _workload_ids(conn, cid, snap)
+    key_ids = price_key_ids(conn, (n.price_key for n in snap.nodes if n.price_key is not None))
     common = {"snapshot_id": snapshot_id, "cluster_id": cid, "taken_at": snap.taken_at}
-    _bulk_insert(conn, _table(m.NodeSample), (_node_row(n, node_ids[n.name], common) for n in snap.nodes))
+    _bulk_insert(
+        conn, _table(m.NodeSample), (_node_row(n, node_ids[n.name], key_ids, common) for n in snap.nodes)
+    )
     _bulk_insert(
         conn,
         _table(m.ContainerSample),
         (_container_row(c, workload_ids[c.workload], common) for c in snap.containers),
+    )
+    _bulk_insert(
+        conn,
+        _table(m.ContainerAllocation),
+        (
+            {
+                **common,
+                "workload_id": workload_ids[c.workload],
+                "container": c.container,
+                "price_key_id": key_ids[key],
+                "cpu_allocated": cpu,
+                "memory_allocated": memory,
+                "gpu_allocated": gpu,
+            }
+            for c in snap.containers
+            for key, (cpu, memory, gpu) in c.allocations.items()
+        ),
     )
     _bulk_insert(
         conn,
@@ -280,10 +332,13 @@ def write_snapshot(
 FINISHED = frozenset({"Succeeded", "Failed"})
 
 
-def _node_row(n: Any, node_id: int, common: dict[str, Any]) -> dict[str, Any]:
+def _node_row(
+    n: Any, node_id: int, key_ids: Mapping[PriceKey, int], common: dict[str, Any]
+) -> dict[str, Any]:
     return {
         **common,
         "node_id": node_id,
+        "price_key_id": None if n.price_key is None else key_ids[n.price_key],
         "cpu_capacity": n.capacity.cpu,
         "memory_capacity": n.capacity.memory,
         "gpu_capacity": n.capacity.gpu,

@@ -222,6 +222,8 @@ def _read(
     if dimension is not None:
         keys = [dimension.name_as if c == "name" else c for c in dimension.columns]
         lead += [dimension.key, *keys, *dimension.tail]
+    else:
+        lead += list(grain.keys)  # ids only: the caller joins what it needs
     columns = ["bucket_start", *lead, *names]
     sources, hist_sources = _window_sources(grain, _scopes(conn, periods, *window, clusters))
     if not sources:
@@ -252,6 +254,9 @@ def _read(
                 *(totals.c[c] for c in dimension.tail),
             ]
             order += [*(table.c[c] for c in dimension.order), *(totals.c[c] for c in dimension.tail)]
+        else:
+            selected += [totals.c[key] for key in grain.keys]
+            order += [totals.c[key] for key in grain.keys]
         query = select(*selected, *(totals.c[name] for name in names)).select_from(source).order_by(*order)
         frame = _frame(_driver_rows(conn, query), columns, names)
     if grain.hist:
@@ -403,3 +408,22 @@ def cluster_periods(
         return _read(conn, CLUSTERS, None, window, clusters, part)
 
     return _in_periods(conn, periods, clusters, read, CLUSTER_WINDOW_COLUMNS)
+
+
+def grain_window(
+    conn: Connection, grain: Grain, *, start: datetime, end: datetime, clusters: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """Return a grain's sums over [start, end) per cluster and grain key (ids, no names joined)."""
+    return _read(conn, grain, None, (start, end), clusters, None)
+
+
+def grain_periods(
+    conn: Connection, grain: Grain, *, periods: Sequence[Range], clusters: tuple[str, ...] = ()
+) -> pd.DataFrame:
+    """Return ``grain_window`` of every period at once, led by a ``period_start`` column."""
+
+    def read(window: Range, part: Sequence[Range]) -> pd.DataFrame:
+        return _read(conn, grain, None, window, clusters, part)
+
+    columns = ["cluster", "cluster_id", *grain.keys, *grain.exprs]
+    return _in_periods(conn, periods, clusters, read, columns)

@@ -1,0 +1,88 @@
+"""Pricing the stored quantities: from what was allocated and offered, by price key, to money.
+
+The collectors store quantities by the price key of the node they ran on (``capacity.records
+.PriceKey``): container allocations in resource-seconds, node capacity and idle in
+resource-seconds. This module prices them with any configuration's prices (``capacity.pricing
+.key_prices``, the one resolution rule), so a report over history can use today's prices.
+Pure: frames in, frames out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import pandas as pd
+
+from capacity.config import Pricing
+from capacity.pricing import key_prices
+from capacity.records import PriceKey
+
+PRICE_COLUMNS = ("node_hourly", "cpu_core_hourly", "memory_byte_hourly", "gpu_hourly")
+# which unit price each priced quantity is multiplied by, and the money column it makes
+_ALLOCATION_MONEY = (
+    ("cpu_allocated_cs", "cpu_core_hourly", "cpu_cost"),
+    ("memory_allocated_bs", "memory_byte_hourly", "memory_cost"),
+    ("gpu_allocated_s", "gpu_hourly", "gpu_cost"),
+)
+_NODE_MONEY = (
+    ("seconds", "node_hourly", "cost"),
+    ("cpu_capacity_cs", "cpu_core_hourly", "cpu_cost"),
+    ("memory_capacity_bs", "memory_byte_hourly", "memory_cost"),
+    ("gpu_capacity_s", "gpu_hourly", "gpu_cost"),
+    ("cpu_idle_cs", "cpu_core_hourly", "cpu_idle_cost"),
+    ("memory_idle_bs", "memory_byte_hourly", "memory_idle_cost"),
+    ("gpu_idle_s", "gpu_hourly", "gpu_idle_cost"),
+)
+ALLOCATION_COSTS: tuple[str, ...] = tuple(money for _, _, money in _ALLOCATION_MONEY)
+NODE_COSTS: tuple[str, ...] = tuple(money for _, _, money in _NODE_MONEY)
+
+
+def price_table(keys: Mapping[int, PriceKey], pricing: Pricing) -> pd.DataFrame:
+    """Return per price key id its hourly node price, unit prices and price source."""
+    rows = []
+    for key_id, key in keys.items():
+        prices = key_prices(pricing, key)
+        rows.append(
+            (key_id, prices.node_hourly, prices.cpu_core_hourly, prices.memory_byte_hourly, prices.gpu_hourly,
+             prices.source)
+        )  # fmt: skip
+    return pd.DataFrame(rows, columns=["price_key_id", *PRICE_COLUMNS, "price_source"])
+
+
+def _priced(
+    sums: pd.DataFrame,
+    prices: pd.DataFrame,
+    by: Sequence[str],
+    money: tuple[tuple[str, str, str], ...],
+) -> pd.DataFrame:
+    """Return ``sums`` priced per row by its ``price_key_id``, then summed by ``by``."""
+    by = list(by)
+    if sums.empty:
+        return pd.DataFrame(columns=[*by, *(m for _, _, m in money)])
+    joined = sums.merge(prices, on="price_key_id", how="left", validate="many_to_one")
+    missing = joined["node_hourly"].isna()
+    if missing.any():
+        unknown = sorted({int(k) for k in joined.loc[missing, "price_key_id"]})
+        raise ValueError(f"no price for price keys {unknown[:10]}")
+    for quantity, unit, column in money:
+        joined[column] = joined[quantity].astype(float) * joined[unit].astype(float) / 3600.0
+    columns = [m for _, _, m in money]
+    return joined.groupby(by, sort=False, dropna=False)[columns].sum().reset_index()
+
+
+def allocation_costs(allocations: pd.DataFrame, prices: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """Return ``cpu_cost``, ``memory_cost`` and ``gpu_cost`` of the allocations, summed by ``by``.
+
+    ``allocations``: ``capacity.store.priced.ALLOCATIONS`` sums (resource-seconds) with a
+    ``price_key_id``; ``prices``: ``price_table``.
+    """
+    return _priced(allocations, prices, by, _ALLOCATION_MONEY)
+
+
+def node_costs(sums: pd.DataFrame, prices: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
+    """Return ``cost``, the per-resource costs and idle costs of priced node sums, summed by ``by``.
+
+    ``sums``: ``capacity.store.priced.NODE_PRICES`` or ``CLUSTER_PRICES`` sums with a
+    ``price_key_id``. Idle was summed per node and sample, so it is never negative here either.
+    """
+    return _priced(sums, prices, by, _NODE_MONEY)
