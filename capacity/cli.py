@@ -469,7 +469,11 @@ def cmd_report(args: argparse.Namespace, config: Config) -> int:
                     f" (known: {', '.join(stored) or 'none yet'})"
                 )
             frame = build_report(conn, request, config, progress=ProgressBar(f"report {args.kind}"))
-            sources = price_sources(conn, clusters=request.clusters) if args.kind in PRICED_KINDS else {}
+            sources = (
+                price_sources(conn, clusters=request.clusters, pricing=config.pricing)
+                if args.kind in PRICED_KINDS
+                else {}
+            )
             if frame.empty and request.teams:
                 teams = team_names(conn, start, end, request.clusters, config)
                 shown = ", ".join(teams[:20]) + (f" and {len(teams) - 20} more" if len(teams) > 20 else "")

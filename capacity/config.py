@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import os
 import re
+from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -63,6 +64,19 @@ class InstancePrice(_Model):
         return self
 
 
+class PriceChange(_Model):
+    """Prices that apply from ``since`` (a UTC day) on: a negotiated discount, a new price list.
+
+    ``instance_types`` entries replace those of the same type; ``default_rates`` and
+    ``catalog``, when given, replace the earlier ones.
+    """
+
+    since: date
+    instance_types: dict[str, InstancePrice] = Field(default_factory=dict)
+    default_rates: DefaultRates | None = None
+    catalog: bool | None = None
+
+
 class Pricing(_Model):
     currency: str = "USD"
     default_rates: DefaultRates = Field(default_factory=DefaultRates)
@@ -71,6 +85,37 @@ class Pricing(_Model):
     node_price_label: str | None = "capacity.dev/hourly-price"
     # Use the bundled catalog of AWS/GCP/Azure prices for instance types not configured above.
     catalog: bool = True
+    # Effective-dated changes, each from its day on (UTC midnight); before the first, the above.
+    changes: list[PriceChange] = Field(default_factory=list)
+
+    @field_validator("changes")
+    @classmethod
+    def _in_order(cls, changes: list[PriceChange]) -> list[PriceChange]:
+        days = [c.since for c in changes]
+        if days != sorted(days) or len(set(days)) != len(days):
+            raise ValueError("changes must be in order of since, one per day")
+        return changes
+
+    def boundaries(self) -> list[datetime]:
+        """Return the instants (UTC midnights) at which prices change."""
+        return [datetime(c.since.year, c.since.month, c.since.day, tzinfo=UTC) for c in self.changes]
+
+    def at(self, when: datetime) -> Pricing:
+        """Return the prices in force at ``when``: these with every change since applied."""
+        merged: dict[str, Any] = {
+            "instance_types": dict(self.instance_types),
+            "default_rates": self.default_rates,
+            "catalog": self.catalog,
+        }
+        for change, boundary in zip(self.changes, self.boundaries(), strict=True):
+            if boundary > when:
+                break
+            merged["instance_types"].update(change.instance_types)
+            if change.default_rates is not None:
+                merged["default_rates"] = change.default_rates
+            if change.catalog is not None:
+                merged["catalog"] = change.catalog
+        return self.model_copy(update={**merged, "changes": []})
 
 
 class NamespaceRule(_Model):

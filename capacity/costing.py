@@ -55,11 +55,17 @@ def _priced(
     by: Sequence[str],
     money: tuple[tuple[str, str, str], ...],
 ) -> pd.DataFrame:
-    """Return ``sums`` priced per row by its ``price_key_id``, then summed by ``by``."""
+    """Return ``sums`` priced per row by its ``price_key_id`` (and ``epoch``, when both frames
+    have one: the prices in force in that part of the window), then summed by ``by``."""
     by = list(by)
     if sums.empty:
         return pd.DataFrame(columns=[*by, *(m for _, _, m in money)])
-    joined = sums.merge(prices, on="price_key_id", how="left", validate="many_to_one")
+    on = (
+        ["price_key_id", "epoch"]
+        if "epoch" in prices.columns and "epoch" in sums.columns
+        else ["price_key_id"]
+    )
+    joined = sums.merge(prices, on=on, how="left", validate="many_to_one")
     missing = joined["node_hourly"].isna()
     if missing.any():
         unknown = sorted({int(k) for k in joined.loc[missing, "price_key_id"]})

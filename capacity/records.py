@@ -1,7 +1,8 @@
 """Typed records of one normalized snapshot: what the collectors hand to the store.
 
-Units everywhere: CPU in cores, memory in bytes, GPUs in devices, money per hour in the
-configured currency, timestamps timezone-aware UTC.
+Units everywhere: CPU in cores, memory in bytes, GPUs in devices, timestamps timezone-aware
+UTC. No money: a node carries its price key, a container what it was allocated by price key,
+and reports price them (``capacity.costing``).
 """
 
 from __future__ import annotations
@@ -95,8 +96,7 @@ class NodeRecord:
     unschedulable: bool
     requested: Resources  # sum of effective requests of pods bound here and not finished
     usage: Resources | None  # None: metrics unknown for this node
-    prices: UnitPrices
-    price_key: PriceKey | None = None  # None only for records built without one (tests, old writers)
+    price_key: PriceKey  # what its price depends on: reports price it (capacity.costing)
     # Sum over its containers of max(request, usage), never above capacity: usage beyond
     # requests is scaled down to what the node has, and the cut is reported as overcommit.
     allocated: Resources = Resources()
@@ -134,9 +134,6 @@ class ContainerSample:
     memory_usage_max: float | None
     cpu_allocated: float  # sum over replicas of max(request, usage)
     memory_allocated: float
-    cpu_cost_hourly: float
-    memory_cost_hourly: float
-    gpu_cost_hourly: float
     restarts: int
     oom_kills: int
     pending_replicas: int

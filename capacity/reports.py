@@ -26,7 +26,8 @@ from capacity.analysis.binpacking import simulate
 from capacity.analysis.costs import IDLE, SUM_COLUMNS, IdleMode, allocate, ratio, with_groups
 from capacity.analysis.forecast import forecast
 from capacity.analysis.rightsizing import Policy, recommendations
-from capacity.config import Config
+from capacity.charges import with_cluster_costs, with_container_costs, with_node_costs
+from capacity.config import Config, Pricing
 from capacity.errors import CapacityError
 from capacity.store.inventory import packing_inputs
 from capacity.store.labels import workload_labels
@@ -104,7 +105,9 @@ class Reads:
     and sessions reading other windows do not wait for it.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, pricing: Pricing | None = None) -> None:
+        # the prices every read's money is at (capacity.charges): one Reads, one configuration
+        self.pricing = pricing or Pricing()
         self._memo: dict[Hashable, pd.DataFrame] = {}
         self._locks: dict[Hashable, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -144,7 +147,9 @@ class Reads:
                 for held, frame in list(self._memo.items()):
                     if isinstance(held, tuple) and len(held) == 6 and held[:5] == wanted and held[5]:
                         return _summed_periods(frame)
-            return _labelled(conn, _read_containers(conn, start, end, clusters, histograms, spans, sums))
+            frame = _read_containers(conn, start, end, clusters, histograms, spans, sums)
+            frame = with_container_costs(conn, frame, self.pricing, (start, end), clusters, spans)
+            return _labelled(conn, frame)
 
         return self._get(key, read)
 
@@ -170,7 +175,9 @@ class Reads:
         spans: tuple[tuple[datetime, datetime], ...] | None = None,
     ) -> pd.DataFrame:
         """Node sums (``node_window``), per period with spans."""
-        return self._sums("nodes", node_window, node_periods, conn, start, end, clusters, spans)
+        return self._sums(
+            "nodes", node_window, node_periods, with_node_costs, conn, start, end, clusters, spans
+        )
 
     def clusters(
         self,
@@ -181,13 +188,16 @@ class Reads:
         spans: tuple[tuple[datetime, datetime], ...] | None = None,
     ) -> pd.DataFrame:
         """Cluster sums (``cluster_window``), per period with spans."""
-        return self._sums("clusters", cluster_window, cluster_periods, conn, start, end, clusters, spans)
+        return self._sums(
+            "clusters", cluster_window, cluster_periods, with_cluster_costs, conn, start, end, clusters, spans
+        )
 
     def _sums(
         self,
         kind: str,
         window: Callable[..., pd.DataFrame],
         per_period: Callable[..., pd.DataFrame],
+        charged: Callable[..., pd.DataFrame],
         conn: Connection,
         start: datetime,
         end: datetime,
@@ -196,8 +206,10 @@ class Reads:
     ) -> pd.DataFrame:
         def read() -> pd.DataFrame:
             if spans is None:
-                return window(conn, start=start, end=end, clusters=clusters)
-            return per_period(conn, periods=spans, clusters=clusters)
+                frame = window(conn, start=start, end=end, clusters=clusters)
+            else:
+                frame = per_period(conn, periods=spans, clusters=clusters)
+            return charged(conn, frame, self.pricing, (start, end), clusters, spans)
 
         return self._get((kind, start, end, clusters, spans), read)
 
@@ -261,7 +273,7 @@ def team_names(
     The teams of a ``teams`` report over the window without its ``__idle__`` row, from the
     ids of the workloads in the window alone (no sums, no allocation, no right-sizing).
     """
-    frame = (reads or Reads()).workloads(conn, start, end, clusters)
+    frame = (reads or Reads(config.pricing)).workloads(conn, start, end, clusters)
     if frame.empty:
         return []
     grouped = with_groups(_labelled(conn, frame), config.attribution, "team", config.shared)
@@ -286,7 +298,7 @@ def build_report(
 
     ``reads`` shares window reads with other reports over the same window (see ``Reads``).
     """
-    reads = reads or Reads()
+    reads = reads or Reads(config.pricing)
     if request.kind == "binpacking":
         return _binpacking(conn, request, config, reads)
     if request.kind == "forecast":
@@ -330,7 +342,7 @@ def _binpacking(conn: Connection, request: ReportRequest, config: Config, reads:
     if request.step is not None:
         raise CapacityError("binpacking packs the latest snapshot of each cluster: it takes no --step")
     recs = _recommendations(conn, request, config, (request.start, request.end), reads)
-    pods, nodes = packing_inputs(conn, clusters=request.clusters)
+    pods, nodes = packing_inputs(conn, clusters=request.clusters, pricing=config.pricing)
     return simulate(pods, nodes, recs)
 
 

@@ -19,7 +19,6 @@ from collectors.normalize import (
     NodeFacts,
     PodPass,
     Warnings,
-    fallback_prices,
     namespace_record,
     node_facts,
     pod_metrics_map,
@@ -166,9 +165,7 @@ def _build_snapshot(
         warn(f"{exc}; usage unknown (is metrics-server installed?)")
 
     for _attempt in range(MAX_LIST_RESTARTS + 1):
-        pods = PodPass(
-            nodes=nodes, owners=owners, metrics=metrics, fallback_prices=fallback_prices(pricing), warn=warn
-        )
+        pods = PodPass(nodes=nodes, owners=owners, metrics=metrics, warn=warn)
         try:
             for page in source.pages(Kind.PODS):
                 pods.add_page(page)

@@ -14,7 +14,7 @@ import orjson
 
 from capacity.config import Pricing
 from capacity.histogram import bucket_of
-from capacity.pricing import key_prices, price_key
+from capacity.pricing import price_key
 from capacity.records import (
     POD_OVERHEAD_CONTAINER,
     ZERO,
@@ -25,7 +25,6 @@ from capacity.records import (
     PriceKey,
     QuotaRecord,
     Resources,
-    UnitPrices,
     WorkloadKey,
 )
 from collectors.nodes import (
@@ -90,7 +89,6 @@ class NodeFacts:
     pods_allocatable: int
     ready: bool
     unschedulable: bool
-    prices: UnitPrices
     price_key: PriceKey
     usage: Resources | None = None
     requested: Resources = ZERO
@@ -160,7 +158,6 @@ def _node_facts(
     except ValueError as exc:
         warn(f"{where}: price override {exc}; priced by configuration instead")
         node_key = key(pricing.model_copy(update={"node_price_label": None}))
-    prices = key_prices(pricing, node_key)
     conditions = sequence(status.get("conditions"), f"{where} conditions", warn)
     ready = any(
         isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True" for c in conditions
@@ -178,7 +175,6 @@ def _node_facts(
         pods_allocatable=pods_allocatable,
         ready=ready,
         unschedulable=bool(mapping(item.get("spec"), f"{where} spec", warn).get("unschedulable")),
-        prices=prices,
         price_key=node_key,
     )
 
@@ -273,9 +269,6 @@ class _Acc:
     memory_usage_max: float = 0.0
     cpu_allocated: float = 0.0
     memory_allocated: float = 0.0
-    cpu_cost: float = 0.0
-    memory_cost: float = 0.0
-    gpu_cost: float = 0.0
     restarts: int = 0
     oom_kills: int = 0
     pending_replicas: int = 0
@@ -316,9 +309,6 @@ class _Acc:
             memory_usage_max=self.memory_usage_max if has_usage else None,
             cpu_allocated=self.cpu_allocated,
             memory_allocated=self.memory_allocated,
-            cpu_cost_hourly=self.cpu_cost,
-            memory_cost_hourly=self.memory_cost,
-            gpu_cost_hourly=self.gpu_cost,
             restarts=self.restarts,
             oom_kills=self.oom_kills,
             pending_replicas=self.pending_replicas,
@@ -354,7 +344,6 @@ class PodPass:
     nodes: dict[str, NodeFacts]
     owners: OwnerIndex
     metrics: dict[tuple[str, str], dict[str, Resources]] | None  # None: usage unknown
-    fallback_prices: UnitPrices
     warn: Callable[[str], None]
     pods: list[PodRecord] = field(default_factory=list)
     workload_labels: dict[WorkloadKey, dict[str, str]] = field(default_factory=dict)
@@ -457,8 +446,7 @@ class PodPass:
                 acc.pending_cpu += c.request.cpu
                 acc.pending_memory += c.request.memory
         else:
-            prices = self._prices(node_name, where)
-            node_key = self._key(node_name)
+            node_key = self._key(node_name, where)
             running_sum = ZERO
             if pod_usage_by_container is not None:
                 pod_usage = ZERO
@@ -492,9 +480,6 @@ class PodPass:
                 # allocated = max(request, usage) = request + the excess settled later
                 acc.cpu_allocated += req.cpu
                 acc.memory_allocated += req.memory
-                acc.cpu_cost += req.cpu * prices.cpu_core_hourly
-                acc.memory_cost += req.memory * prices.memory_byte_hourly
-                acc.gpu_cost += req.gpu * prices.gpu_hourly
                 acc.allocate(node_key, req.cpu, req.memory, req.gpu)
                 state = states.get(c.name, _NO_STATE)
                 acc.restarts += state.restarts
@@ -517,9 +502,6 @@ class PodPass:
                 acc.gpu_request += extra.gpu
                 acc.cpu_allocated += extra.cpu
                 acc.memory_allocated += extra.memory
-                acc.cpu_cost += extra.cpu * prices.cpu_core_hourly
-                acc.memory_cost += extra.memory * prices.memory_byte_hourly
-                acc.gpu_cost += extra.gpu * prices.gpu_hourly
                 acc.allocate(node_key, extra.cpu, extra.memory, extra.gpu)
             total = self.requested.get(node_name)
             if total is None:
@@ -608,11 +590,8 @@ class PodPass:
             for name, (cpu_excess, mem_excess) in acc.excess.items():
                 cpu_scale, mem_scale = scale[name]
                 node = self.nodes.get(name)
-                prices = node.prices if node is not None else self.fallback_prices
                 acc.cpu_allocated += cpu_excess * cpu_scale
                 acc.memory_allocated += mem_excess * mem_scale
-                acc.cpu_cost += cpu_excess * cpu_scale * prices.cpu_core_hourly
-                acc.memory_cost += mem_excess * mem_scale * prices.memory_byte_hourly
                 acc.allocate(
                     None if node is None else node.price_key,
                     cpu_excess * cpu_scale,
@@ -629,21 +608,18 @@ class PodPass:
             acc = self.accs[key] = _Acc()
         return acc
 
-    def _key(self, node_name: str) -> PriceKey | None:
-        node = self.nodes.get(node_name)
-        return None if node is None else node.price_key
-
-    def _prices(self, node_name: str, where: str) -> UnitPrices:
+    def _key(self, node_name: str, where: str) -> PriceKey | None:
+        """Return the price key of the pod's node; None (warned once) for a node not listed."""
         node = self.nodes.get(node_name)
         if node is not None:
-            return node.prices
+            return node.price_key
         if node_name not in self.missing_nodes:
             self.missing_nodes.add(node_name)
             self.warn(
                 f"{where} is bound to node {node_name}, which was not in the node list "
                 "(node gone mid-collection?); its pods are recorded but not costed"
             )
-        return self.fallback_prices
+        return None
 
     def containers(self) -> list[ContainerSample]:
         self.settle()
@@ -675,7 +651,6 @@ class PodPass:
                     unschedulable=facts.unschedulable,
                     requested=ZERO if req is None else Resources(req[0], req[1], req[2]),
                     usage=facts.usage,
-                    prices=facts.prices,
                     price_key=facts.price_key,
                     allocated=Resources(
                         req_cpu + excess[0] * cpu_scale, req_mem + excess[1] * mem_scale, 0.0
@@ -688,15 +663,3 @@ class PodPass:
                 )
             )
         return records
-
-
-def fallback_prices(pricing: Pricing) -> UnitPrices:
-    """Return zero unit prices, for pods on nodes missing from the node list.
-
-    Their node's cost is not in the snapshot either; charging them would break the rule that
-    team costs plus idle add up to exactly the node costs.
-    """
-    del pricing
-    return UnitPrices(
-        node_hourly=0.0, cpu_core_hourly=0.0, memory_byte_hourly=0.0, gpu_hourly=0.0, source="none"
-    )

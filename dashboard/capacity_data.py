@@ -74,7 +74,8 @@ def window_days() -> int:
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def node_pools(url: str, clusters: tuple[str, ...]) -> pd.DataFrame:
-    return _read(url, lambda conn: inventory.node_pools(conn, clusters=clusters))
+    pricing = data.config().pricing
+    return _read(url, lambda conn: inventory.node_pools(conn, clusters=clusters, pricing=pricing))
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

@@ -94,7 +94,7 @@ def window_reads(url: str, end: datetime, clusters: tuple[str, ...]) -> Reads:
     and the recommendations, which end where the window ends whatever its start, are computed
     once for all window lengths.
     """
-    return Reads()
+    return Reads(config().pricing)
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)

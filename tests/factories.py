@@ -9,10 +9,10 @@ from capacity.records import (
     NamespaceRecord,
     NodeRecord,
     PodRecord,
+    PriceKey,
     QuotaRecord,
     Resources,
     Snapshot,
-    UnitPrices,
     WorkloadKey,
 )
 
@@ -36,8 +36,13 @@ def node(name: str, *, cpu: float = 4.0, memory: float = 16 * GIB, requested_cpu
         unschedulable=False,
         requested=Resources(requested_cpu, 2 * GIB, 0.0),
         usage=Resources(0.5, GIB, 0.0),
-        prices=UnitPrices(0.192, 0.03, 0.004 / GIB, 0.0, "config"),
+        price_key=node_key(cpu=cpu, memory=memory),
     )
+
+
+def node_key(*, cpu: float = 4.0, memory: float = 16 * GIB, hourly: float = 0.192) -> PriceKey:
+    """The price key of a factory node: an m6i.xlarge priced by its override label at ``hourly``."""
+    return PriceKey("m6i.xlarge", "on-demand", "us-east-1", hourly, cpu, memory, 0.0)
 
 
 def container(
@@ -59,14 +64,12 @@ def container(
         memory_usage_max=0.5 * GIB,
         cpu_allocated=0.5 * replicas,
         memory_allocated=GIB * replicas,
-        cpu_cost_hourly=0.015 * replicas,
-        memory_cost_hourly=0.004 * replicas,
-        gpu_cost_hourly=0.0,
         restarts=0,
         oom_kills=0,
         pending_replicas=0,
         pending_cpu_request=0.0,
         pending_memory_request=0.0,
+        allocations={node_key(): (0.5 * replicas, GIB * replicas, 0.0)},
     )
 
 

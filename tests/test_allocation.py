@@ -2,6 +2,12 @@
 
 from __future__ import annotations
 
+import itertools
+import shutil
+import tempfile
+from collections.abc import Iterator
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -9,9 +15,15 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from capacity.config import Config
+from capacity.costing import allocation_costs, node_costs, price_table
 from capacity.histogram import bucket_of, bucket_start, merge, percentile
-from capacity.records import Resources
-from collectors.normalize import PodPass, fallback_prices, node_facts
+from capacity.pricing import key_prices
+from capacity.records import Resources, Snapshot
+from capacity.store.engine import open_store
+from capacity.store.priced import ALLOCATIONS, NODE_PRICES, price_keys
+from capacity.store.snapshots import write_snapshot
+from capacity.store.windows import grain_window
+from collectors.normalize import PodPass, node_facts
 from collectors.owners import OwnerIndex
 
 GIB = 1024.0**3
@@ -50,7 +62,6 @@ def fold(
         nodes=facts,
         owners=OwnerIndex(),
         metrics=metrics,
-        fallback_prices=fallback_prices(pricing),
         warn=warnings.append,
     )
     passed.add_page(pods)
@@ -70,9 +81,11 @@ def test_usage_beyond_requests_is_capped_at_node_capacity() -> None:
     assert samples["b"].cpu_allocated == pytest.approx(2.0)
     assert n1.allocated.cpu == pytest.approx(4.0)
     assert n1.overcommit.cpu == pytest.approx(1.0)
-    node_cpu_cost = n1.capacity.cpu * n1.prices.cpu_core_hourly
-    charged = samples["a"].cpu_cost_hourly + samples["b"].cpu_cost_hourly
-    assert charged == pytest.approx(node_cpu_cost)  # idle CPU is exactly zero, not negative
+    # allocations by the node's price key: the node's whole CPU, so its idle CPU is exactly zero
+    assert samples["a"].allocations == {n1.price_key: (2.0, GIB, 0.0)}
+    assert samples["b"].allocations[n1.price_key][0] == pytest.approx(2.0)
+    allocated = samples["a"].allocations[n1.price_key][0] + samples["b"].allocations[n1.price_key][0]
+    assert allocated == pytest.approx(n1.capacity.cpu)
 
 
 def test_allocation_is_max_of_request_and_usage_when_it_fits() -> None:
@@ -88,7 +101,8 @@ def test_allocation_is_max_of_request_and_usage_when_it_fits() -> None:
     [n1] = passed.finish_nodes()
     assert n1.allocated.cpu == pytest.approx(3.2)
     assert n1.overcommit.cpu == 0.0
-    assert samples["hot"].cpu_cost_hourly == pytest.approx(2.2 * n1.prices.cpu_core_hourly)
+    assert samples["hot"].allocations[n1.price_key] == pytest.approx((2.2, GIB, 0.0))
+    assert n1.price_key.instance_type == "x9.custom" and n1.price_key.cpu == 8.0
 
 
 def test_usage_histogram_per_replica() -> None:
@@ -140,11 +154,43 @@ def test_idle_plus_allocated_is_the_node_cost(pods: list[tuple[int, int, int, in
     items = [pod(f"p{i}", "n1", f"{c}m", f"{m}Mi") for i, (c, _, m, _) in enumerate(fitting)]
     usage = {f"p{i}": (u / 1000, um * 2**20) for i, (_, u, _, um) in enumerate(fitting)}
     passed = fold([node("n1", cpu="8", memory="16Gi")], items, usage)
-    samples = passed.containers()
     [n1] = passed.finish_nodes()
-    for resource, price in (("cpu", n1.prices.cpu_core_hourly), ("memory", n1.prices.memory_byte_hourly)):
-        node_cost = getattr(n1.capacity, resource) * price
-        allocated_cost = sum(getattr(s, f"{resource}_cost_hourly") for s in samples)
-        idle = max(0.0, (getattr(n1.capacity, resource) - getattr(n1.allocated, resource)) * price)
+    snapshot = Snapshot(
+        cluster=f"c{next(_CLUSTERS)}",
+        taken_at=T0,
+        source="test",
+        usage_known=True,
+        nodes=[n1],
+        containers=passed.containers(),
+        pods=passed.pods,
+    )
+    # through the product: the store's idle (per node and sample) and the cost module's prices
+    with _ENGINE.begin() as conn:
+        write_snapshot(conn, snapshot, nominal_interval_seconds=3600.0)
+    with _ENGINE.connect() as conn:
+        window = {"start": T0, "end": T0 + timedelta(hours=1), "clusters": (snapshot.cluster,)}
+        nodes = grain_window(conn, NODE_PRICES, **window)  # type: ignore[arg-type]
+        allocations = grain_window(conn, ALLOCATIONS, **window)  # type: ignore[arg-type]
+        prices = price_table(price_keys(conn, list(nodes["price_key_id"])), Config().pricing)
+    [billed] = node_costs(nodes, prices, ["cluster"]).to_dict("records")
+    charged = allocation_costs(allocations, prices, ["cluster"]) if len(allocations) else None
+    unit = key_prices(Config().pricing, n1.price_key)
+    assert billed["cost"] == pytest.approx(unit.node_hourly)  # one hour of the node
+    for resource in ("cpu", "memory"):
+        allocated_cost = float(charged[f"{resource}_cost"].sum()) if charged is not None else 0.0
+        idle = billed[f"{resource}_idle_cost"]
         assert allocated_cost >= 0 and idle >= 0
-        assert allocated_cost + idle == pytest.approx(node_cost, rel=1e-9, abs=1e-12)
+        assert allocated_cost + idle == pytest.approx(billed[f"{resource}_cost"], rel=1e-9, abs=1e-12)
+
+
+T0 = datetime(2026, 11, 1, tzinfo=UTC)
+_CLUSTERS = itertools.count()
+_DB = Path(tempfile.mkdtemp(prefix="capacity-allocation-")) / "allocation.db"
+_ENGINE = open_store(f"sqlite:///{_DB}")
+
+
+@pytest.fixture(scope="module", autouse=True)
+def _dispose_engine() -> Iterator[None]:
+    yield
+    _ENGINE.dispose()
+    shutil.rmtree(_DB.parent, ignore_errors=True)

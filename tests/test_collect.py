@@ -22,8 +22,11 @@ from kubernetes.utils.quantity import parse_quantity
 from sqlalchemy import create_engine, func, select
 
 from capacity.config import Config
+from capacity.costing import price_table
 from capacity.store import schema as m
 from capacity.store.engine import open_store
+from capacity.store.priced import price_keys
+from capacity.store.status import price_sources
 from collectors.collect import collect_once
 from collectors.kube import KubeSource
 from collectors.source import Kind
@@ -148,10 +151,18 @@ def test_workloads_costs_and_pod_grain(api: FakeKubeAPI, sqlite_url: str, tmp_pa
         assert overhead.cpu_request == pytest.approx(2 * 0.010)
         assert overhead.memory_request == pytest.approx(2 * 5 * 1024**2)
         node = conn.execute(select(m.NodeSample)).one()
-        assert deployment.cpu_cost_hourly == pytest.approx(deployment.cpu_allocated * node.cpu_core_hourly)
-        assert deployment.memory_cost_hourly == pytest.approx(
-            deployment.memory_allocated * node.memory_byte_hourly
-        )
+        key = conn.execute(select(m.PriceKeyRow).where(m.PriceKeyRow.id == node.price_key_id)).one()
+        # what the deployment was allocated, on the one node's price key: what reports price
+        allocation = conn.execute(
+            select(m.ContainerAllocation).where(
+                m.ContainerAllocation.workload_id == deployment.workload_id,
+                m.ContainerAllocation.container == "compute-pi-digits",
+            )
+        ).one()
+        assert allocation.price_key_id == node.price_key_id
+        assert allocation.cpu_allocated == pytest.approx(deployment.cpu_allocated)
+        assert allocation.memory_allocated == pytest.approx(deployment.memory_allocated)
+        assert deployment.cpu_cost_hourly == 0.0 and node.hourly_price == 0.0  # no money is stored
 
         pending = conn.execute(
             select(m.ContainerSample)
@@ -159,7 +170,10 @@ def test_workloads_costs_and_pod_grain(api: FakeKubeAPI, sqlite_url: str, tmp_pa
             .where(m.Workload.name == "e2e-container-pending")
         ).one()
         assert (pending.replicas, pending.pending_replicas) == (0, 1)
-        assert pending.cpu_cost_hourly == 0.0
+        unallocated = select(m.ContainerAllocation).where(
+            m.ContainerAllocation.workload_id == pending.workload_id
+        )
+        assert conn.execute(unallocated).all() == []  # pending: nothing allocated, never costed
 
         pod_rows = conn.execute(select(m.Pod.name, m.Pod.node_name, m.Pod.daemonset)).all()
         assert len(pod_rows) == 19  # 18 holding resources + 1 pending
@@ -170,9 +184,13 @@ def test_workloads_costs_and_pod_grain(api: FakeKubeAPI, sqlite_url: str, tmp_pa
             "e2e-daemonset-kb65b",
         }
 
-        # Node priced at the default on-demand rates (no instance-type label, no config).
-        assert node.price_source == "default"
-        assert node.hourly_price == pytest.approx(
+        # The node's price key: no instance-type label and no override, so at report time it
+        # is priced at the default on-demand rates.
+        assert (key.instance_type, key.capacity_type, key.override_hourly) == (None, "on-demand", None)
+        assert (key.cpu_capacity, key.memory_capacity) == (node.cpu_capacity, node.memory_capacity)
+        assert price_sources(conn) == {"default": 1}
+        [priced] = price_table(price_keys(conn, [key.id]), Config().pricing).to_dict("records")
+        assert priced["node_hourly"] == pytest.approx(
             node.cpu_capacity * 0.031611 + node.memory_capacity / 1024**3 * 0.004237
         )
     engine.dispose()

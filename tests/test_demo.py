@@ -19,9 +19,9 @@ NOW = datetime(2026, 11, 20, 15, 7, tzinfo=UTC)
 def totals(engine: Engine) -> tuple[int, float, float, int]:
     with engine.connect() as conn:
         snapshots = conn.execute(select(func.count()).select_from(m.Snapshot)).scalar_one()
-        cpu, cost = conn.execute(
-            select(func.sum(m.ContainerSample.cpu_request), func.sum(m.ContainerSample.cpu_cost_hourly))
-        ).one()
+        cpu = conn.execute(select(func.sum(m.ContainerSample.cpu_request))).scalar_one()
+        # what is priced: the allocations by price key (no money is stored)
+        cost = conn.execute(select(func.sum(m.ContainerAllocation.cpu_allocated))).scalar_one()
         pods = conn.execute(select(func.count()).select_from(m.Pod)).scalar_one()
     return int(snapshots), float(cpu), float(cost), int(pods)
 

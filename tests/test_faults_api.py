@@ -319,13 +319,16 @@ def test_malformed_objects_are_warnings_naming_them_and_the_snapshot_lands(
         with engine.connect() as conn:
             names = conn.execute(select(m.Pod.name)).scalars().all()
             node = conn.execute(
-                select(m.NodeSample.cpu_capacity, m.NodeSample.cpu_allocatable, m.NodeSample.hourly_price)
+                select(
+                    m.NodeSample.cpu_capacity, m.NodeSample.cpu_allocatable, m.PriceKeyRow.cpu_capacity
+                ).join(m.PriceKeyRow, m.PriceKeyRow.id == m.NodeSample.price_key_id)
             ).one()
             requests = conn.execute(select(m.ContainerSample.memory_request)).scalars().all()
     finally:
         engine.dispose()
     assert "None" not in names and len(names) == len(set(names))
-    assert node.cpu_capacity == node.cpu_allocatable > 0 and node.hourly_price > 0
+    # a capacity given as a string: the allocatable is what is priced
+    assert node[0] == node.cpu_allocatable == node[2] > 0
     assert max(requests) < 64 * 1024**3  # the absurd request counted as nothing
 
 

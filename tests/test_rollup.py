@@ -20,8 +20,10 @@ from sqlalchemy.engine import make_url
 from sqlalchemy.pool import NullPool
 
 from capacity import histogram
-from capacity.config import Retention
-from capacity.records import ContainerSample, Resources, Snapshot, UnitPrices, WorkloadKey
+from capacity.charges import with_cluster_costs, with_container_costs, with_node_costs
+from capacity.config import Pricing, Retention
+from capacity.pricing import key_prices
+from capacity.records import ContainerSample, PriceKey, Resources, Snapshot, WorkloadKey
 from capacity.reports import periods
 from capacity.store import compaction, windows
 from capacity.store import schema as m
@@ -29,6 +31,7 @@ from capacity.store.buckets import WindowPlan, plan_window
 from capacity.store.compaction import compact
 from capacity.store.engine import open_store, resolve_url
 from capacity.store.grains import CLUSTER_COLUMNS, CONTAINER_COLUMNS, NODE_COLUMNS
+from capacity.store.priced import price_keys
 from capacity.store.snapshots import write_snapshot
 from capacity.store.windows import (
     CLUSTER_WINDOW_COLUMNS,
@@ -95,15 +98,28 @@ def _container(i: int, j: int, known: bool) -> ContainerSample:
         memory_usage_max=(0.4 * gib * (1 + i % 5) if replicas else None) if known else None,
         cpu_allocated=sum(max(request, u) for u in usage),
         memory_allocated=gib * (j + 1) * replicas,
-        cpu_cost_hourly=0.03 * sum(max(request, u) for u in usage),
-        memory_cost_hourly=0.004 * (j + 1) * replicas,
-        gpu_cost_hourly=0.95 * replicas if j == 0 and i % 2 == 0 else 0.0,
         restarts=i // 50 + j,
         oom_kills=i // 97 if j == 2 else 0,
         pending_replicas=2 if replicas == 0 else i % 3 // 2,
         pending_cpu_request=0.5 if replicas == 0 else 0.0,
         pending_memory_request=gib if replicas == 0 else 0.0,
         cpu_usage_hist=hist if known else {},
+        # on the first node (its price key; see history_snapshot)
+        allocations={
+            node_key(0): (
+                sum(max(request, u) for u in usage),
+                gib * (j + 1) * replicas,
+                float(replicas) if j == 0 and i % 2 == 0 else 0.0,
+            )
+        },
+    )
+
+
+def node_key(n: int) -> PriceKey:
+    """Node ``n``'s price key in the history: its own override price, a GPU on the third."""
+    gpu = 1.0 if n == 2 else 0.0
+    return PriceKey(
+        "m6i.xlarge", "on-demand", "us-east-1", 0.192 + 0.01 * n + 0.95 * gpu, 4.0, 16 * f.GIB, gpu
     )
 
 
@@ -123,9 +139,7 @@ def history_snapshot(cluster: str, i: int) -> Snapshot:
                 # allocated above capacity in some samples: idle must not go negative there
                 allocated=Resources(((i * 3 + n * 5) % 11) * 0.5, ((i + n) % 5) * 5 * f.GIB, 0.0),
                 overcommit=Resources(0.1 * (i % 2), 0.0, 0.0),
-                prices=UnitPrices(
-                    0.192 + 0.01 * n, 0.03 + 0.001 * (i % 3), 0.004 / f.GIB, 0.95 * gpu, "config"
-                ),
+                price_key=node_key(n),
             )
         )
     snap.nodes = nodes
@@ -265,19 +279,22 @@ def empty_engine(db_url: str) -> Iterator[Engine]:
 # --- comparing windows ----------------------------------------------------------------------------
 
 
+# Window reads with their money, as reports see them (capacity.charges, default prices).
 def containers(engine: Engine, window: tuple[datetime, datetime]) -> pd.DataFrame:
     with engine.connect() as conn:
-        return container_window(conn, start=window[0], end=window[1])
+        frame = container_window(conn, start=window[0], end=window[1])
+        return with_container_costs(conn, frame, Pricing(), window, ())
 
 
 def nodes(engine: Engine, window: tuple[datetime, datetime]) -> pd.DataFrame:
     with engine.connect() as conn:
-        return node_window(conn, start=window[0], end=window[1])
+        return with_node_costs(conn, node_window(conn, start=window[0], end=window[1]), Pricing(), window, ())
 
 
 def clusters(engine: Engine, window: tuple[datetime, datetime]) -> pd.DataFrame:
     with engine.connect() as conn:
-        return cluster_window(conn, start=window[0], end=window[1])
+        frame = cluster_window(conn, start=window[0], end=window[1])
+        return with_cluster_costs(conn, frame, Pricing(), window, ())
 
 
 def assert_same_clusters(got: pd.DataFrame, want: pd.DataFrame, *, rel: float = 1e-9) -> None:
@@ -600,23 +617,30 @@ def test_idle_is_never_negative_per_node_and_sample(engine: Engine) -> None:
     ns, snap = m.NodeSample, m.Snapshot
     with engine.connect() as conn:
         rows = conn.execute(
-            select(ns.cpu_capacity, ns.cpu_allocated, ns.cpu_core_hourly, ns.memory_capacity,
-                   ns.memory_allocated, ns.memory_byte_hourly, snap.interval_seconds)
+            select(ns.cpu_capacity, ns.cpu_allocated, ns.memory_capacity, ns.memory_allocated,
+                   ns.price_key_id, snap.interval_seconds)
             .join(snap, snap.id == ns.snapshot_id)
             .where(ns.taken_at >= FULL[0], ns.taken_at < FULL[1])
         ).all()  # fmt: skip
+        keys = price_keys(conn, sorted({r.price_key_id for r in rows}))
+    unit = {key_id: key_prices(Pricing(), key) for key_id, key in keys.items()}
     assert any(r.cpu_allocated > r.cpu_capacity for r in rows)
     assert any(r.memory_allocated > r.memory_capacity for r in rows)
     cpu_idle = sum(
-        max(0.0, (r.cpu_capacity - r.cpu_allocated) * r.cpu_core_hourly) * r.interval_seconds / 3600
+        max(0.0, (r.cpu_capacity - r.cpu_allocated) * unit[r.price_key_id].cpu_core_hourly)
+        * r.interval_seconds
+        / 3600
         for r in rows
     )
     mem_idle = sum(
-        max(0.0, (r.memory_capacity - r.memory_allocated) * r.memory_byte_hourly) * r.interval_seconds / 3600
+        max(0.0, (r.memory_capacity - r.memory_allocated) * unit[r.price_key_id].memory_byte_hourly)
+        * r.interval_seconds
+        / 3600
         for r in rows
     )
     naive = sum(
-        (r.cpu_capacity - r.cpu_allocated) * r.cpu_core_hourly * r.interval_seconds / 3600 for r in rows
+        (r.cpu_capacity - r.cpu_allocated) * unit[r.price_key_id].cpu_core_hourly * r.interval_seconds / 3600
+        for r in rows
     )
     assert naive < cpu_idle
 
@@ -626,7 +650,7 @@ def test_idle_is_never_negative_per_node_and_sample(engine: Engine) -> None:
     assert got["memory_idle_cost"].sum() == pytest.approx(mem_idle, rel=1e-9)
     with engine.connect() as conn:
         worst = conn.execute(
-            select(func.min(m.NodeRollup.cpu_idle_cost), func.min(m.NodeRollup.memory_idle_cost))
+            select(func.min(m.NodePriceRollup.cpu_idle_cs), func.min(m.NodePriceRollup.memory_idle_bs))
         ).one()
     assert min(worst) >= 0.0
 
@@ -642,9 +666,14 @@ def test_a_single_overcommitted_node_sample(empty_engine: Engine) -> None:
     with empty_engine.begin() as conn:  # inside the caller's transaction
         compact(conn, retention=KEEP_ALL, now=T0 + 3 * HOUR)
         row = conn.execute(select(m.NodeRollup).where(m.NodeRollup.bucket_start == T0)).one()
-    assert (row.cpu_idle_cost, row.memory_idle_cost) == (0.0, 0.0)
-    assert row.cpu_cost == pytest.approx(4.0 * 0.03 * NOMINAL / 3600)
+        priced = conn.execute(select(m.NodePriceRollup).where(m.NodePriceRollup.bucket_start == T0)).one()
+    assert (priced.cpu_idle_cs, priced.memory_idle_bs) == (0.0, 0.0)
+    assert priced.cpu_capacity_cs == pytest.approx(4.0 * NOMINAL)
     assert row.cpu_allocated_cs == pytest.approx(6.0 * NOMINAL)
+    [billed] = nodes(empty_engine, (T0, T0 + HOUR)).to_dict("records")
+    unit = key_prices(Pricing(), f.node_key())
+    assert billed["cpu_cost"] == pytest.approx(4.0 * unit.cpu_core_hourly * NOMINAL / 3600)
+    assert (billed["cpu_idle_cost"], billed["memory_idle_cost"]) == (0.0, 0.0)
 
 
 def test_window_columns_are_the_rollup_columns() -> None:
@@ -698,6 +727,7 @@ def test_empty_store_and_cluster_filter(empty_engine: Engine) -> None:
             write_snapshot(conn, f.snapshot(cluster, T0), nominal_interval_seconds=NOMINAL)
     with empty_engine.connect() as conn:
         only_a = container_window(conn, start=T0, end=T0 + HOUR, clusters=("a",))
+        only_a = with_container_costs(conn, only_a, Pricing(), (T0, T0 + HOUR), ("a",))
         none = node_window(conn, start=T0, end=T0 + HOUR, clusters=("nope",))
     assert set(only_a["cluster"]) == {"a"} and len(only_a) == 3 and none.empty
     with empty_engine.begin() as conn:
@@ -707,7 +737,9 @@ def test_empty_store_and_cluster_filter(empty_engine: Engine) -> None:
         assert compact(conn, retention=KEEP_ALL, now=T0, clusters=("a",)).hours_rolled == 1
     assert count(empty_engine, m.RollupWatermark, m.RollupWatermark.tier == "hour") == 1
     assert only_a["seconds"].tolist() == [NOMINAL] * 3
-    assert math.isclose(only_a["cpu_cost"].sum(), 3 * 0.03 * NOMINAL / 3600)
+    # 3 containers of 2 replicas at 0.5 cores each, on the factory node's price
+    cpu_hourly = key_prices(Pricing(), f.node_key()).cpu_core_hourly
+    assert math.isclose(only_a["cpu_cost"].sum(), 3 * 1.0 * cpu_hourly * NOMINAL / 3600)
     with pytest.raises(ValueError, match="naive"):
         plan_window(datetime(2026, 1, 1), datetime(2026, 1, 2), hour_until=None, day_until=None)
 

@@ -16,8 +16,10 @@ from sqlalchemy.sql.elements import ColumnElement
 
 from capacity.analysis.binpacking import NODE_COLUMNS, POD_COLUMNS
 from capacity.analysis.costs import ratio
+from capacity.config import Pricing
 from capacity.store import schema as m
 from capacity.store.latest import latest_snapshots
+from capacity.store.priced import node_hourly
 
 NO_POOL = "(no pool)"
 NO_INSTANCE_TYPE = "(unknown)"
@@ -59,7 +61,9 @@ def _free(
     )
 
 
-def node_pools(conn: Connection, *, clusters: Sequence[str] = ()) -> pd.DataFrame:
+def node_pools(
+    conn: Connection, *, clusters: Sequence[str] = (), pricing: Pricing | None = None
+) -> pd.DataFrame:
     """Return one row per (cluster, node pool) of the latest snapshots, largest pools first.
 
     Columns: see ``POOL_COLUMNS``. ``*_used`` is NaN when no node of the pool reported usage;
@@ -89,18 +93,30 @@ def node_pools(conn: Connection, *, clusters: Sequence[str] = ()) -> pd.DataFram
             func.sum(_free(ns.memory_allocatable, ns.memory_requested)).label("memory_headroom"),
             func.max(_free(ns.cpu_allocatable, ns.cpu_requested)).label("largest_cpu_free"),
             func.max(_free(ns.memory_allocatable, ns.memory_requested)).label("largest_memory_free"),
-            func.sum(ns.hourly_price).label("hourly_cost"),
+            func.sum(ns.hourly_price).label("stored_hourly"),
+            ns.price_key_id,
         )
         .select_from(ns)
         .join(latest, and_(latest.c.cluster_id == ns.cluster_id, latest.c.taken_at == ns.taken_at))
         .join(m.Node, m.Node.id == ns.node_id)
         .join(m.Cluster, m.Cluster.id == ns.cluster_id)
         .where(_cluster_filter(clusters))
-        .group_by(m.Cluster.name, pool, instance_type, m.Node.capacity_type)
+        .group_by(m.Cluster.name, pool, instance_type, m.Node.capacity_type, ns.price_key_id)
     )
     rows = pd.DataFrame(conn.execute(query).mappings().all())
     if rows.empty:
         return pd.DataFrame(columns=POOL_COLUMNS)
+    rows["hourly_cost"] = node_hourly(conn, rows, pricing or Pricing())
+    # one row per instance type again, whatever its price keys
+    by_type = rows.groupby(["cluster", "pool", "instance_type", "capacity_type"], sort=False)
+    counted = ["nodes", "not_ready", "cordoned", "cpu_allocatable", "cpu_requested", "memory_allocatable",
+               "memory_requested", "cpu_headroom", "memory_headroom", "hourly_cost"]  # fmt: skip
+    rows = by_type[counted].sum()
+    rows["cpu_used"] = by_type["cpu_used"].sum(min_count=1)
+    rows["memory_used"] = by_type["memory_used"].sum(min_count=1)
+    rows["largest_cpu_free"] = by_type["largest_cpu_free"].max()
+    rows["largest_memory_free"] = by_type["largest_memory_free"].max()
+    rows = rows.reset_index()
     rows["spot"] = rows["nodes"].where(rows["capacity_type"] == "spot", 0)
     rows["type_label"] = rows["instance_type"] + " ×" + rows["nodes"].astype(str)
     rows = rows.sort_values(
@@ -238,7 +254,9 @@ def pending_demand(conn: Connection, *, clusters: Sequence[str] = ()) -> pd.Data
     return frame[PENDING_COLUMNS]
 
 
-def packing_inputs(conn: Connection, *, clusters: Sequence[str] = ()) -> tuple[pd.DataFrame, pd.DataFrame]:
+def packing_inputs(
+    conn: Connection, *, clusters: Sequence[str] = (), pricing: Pricing | None = None
+) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Return (pods, nodes) of the latest snapshots for ``capacity.analysis.binpacking.simulate``.
 
     Pods (``POD_COLUMNS``): those bound to a node of the latest snapshot and not finished,
@@ -292,12 +310,16 @@ def packing_inputs(conn: Connection, *, clusters: Sequence[str] = ()) -> tuple[p
             ns.memory_allocatable,
             ns.gpu_allocatable,
             ns.pods_allocatable,
-            ns.hourly_price,
+            ns.hourly_price.label("stored_hourly"),
+            ns.price_key_id,
         )
         .select_from(ns)
         .join(latest, and_(latest.c.cluster_id == ns.cluster_id, latest.c.taken_at == ns.taken_at))
         .join(m.Node, m.Node.id == ns.node_id)
         .join(m.Cluster, m.Cluster.id == ns.cluster_id)
     )
-    nodes = pd.DataFrame([tuple(row) for row in conn.execute(nodes_query)], columns=NODE_COLUMNS)
-    return pods, nodes
+    found = pd.DataFrame(conn.execute(nodes_query).mappings().all())
+    if found.empty:
+        return pods, pd.DataFrame(columns=NODE_COLUMNS)
+    found["hourly_price"] = node_hourly(conn, found.assign(nodes=1), pricing or Pricing())
+    return pods, found[NODE_COLUMNS]

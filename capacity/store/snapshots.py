@@ -280,7 +280,7 @@ def write_snapshot(
     _namespace_ids(conn, cid, snap)
     node_ids = _node_ids(conn, cid, snap)
     workload_ids = _workload_ids(conn, cid, snap)
-    key_ids = price_key_ids(conn, (n.price_key for n in snap.nodes if n.price_key is not None))
+    key_ids = price_key_ids(conn, (n.price_key for n in snap.nodes))
     common = {"snapshot_id": snapshot_id, "cluster_id": cid, "taken_at": snap.taken_at}
     _bulk_insert(
         conn, _table(m.NodeSample), (_node_row(n, node_ids[n.name], key_ids, common) for n in snap.nodes)
@@ -338,7 +338,7 @@ def _node_row(
     return {
         **common,
         "node_id": node_id,
-        "price_key_id": None if n.price_key is None else key_ids[n.price_key],
+        "price_key_id": key_ids[n.price_key],
         "cpu_capacity": n.capacity.cpu,
         "memory_capacity": n.capacity.memory,
         "gpu_capacity": n.capacity.gpu,
@@ -353,11 +353,12 @@ def _node_row(
         "memory_usage": None if n.usage is None else n.usage.memory,
         "ready": n.ready,
         "unschedulable": n.unschedulable,
-        "hourly_price": n.prices.node_hourly,
-        "cpu_core_hourly": n.prices.cpu_core_hourly,
-        "memory_byte_hourly": n.prices.memory_byte_hourly,
-        "gpu_hourly": n.prices.gpu_hourly,
-        "price_source": n.prices.source,
+        # money columns: only rows written before price keys hold money (see schema.NodeSample)
+        "hourly_price": 0.0,
+        "cpu_core_hourly": 0.0,
+        "memory_byte_hourly": 0.0,
+        "gpu_hourly": 0.0,
+        "price_source": "",
         "cpu_allocated": n.allocated.cpu,
         "memory_allocated": n.allocated.memory,
         "cpu_overcommit": n.overcommit.cpu,
@@ -368,8 +369,8 @@ def _node_row(
 _CONTAINER_FIELDS = (
     "replicas", "cpu_request", "memory_request", "gpu_request", "cpu_limit", "memory_limit",
     "usage_replicas", "cpu_usage_sum", "memory_usage_sum", "cpu_usage_max", "memory_usage_max",
-    "cpu_allocated", "memory_allocated", "cpu_cost_hourly", "memory_cost_hourly", "gpu_cost_hourly",
-    "restarts", "oom_kills", "pending_replicas", "pending_cpu_request", "pending_memory_request",
+    "cpu_allocated", "memory_allocated", "restarts", "oom_kills", "pending_replicas", "pending_cpu_request",
+    "pending_memory_request",
 )  # fmt: skip
 
 
@@ -378,6 +379,8 @@ def _container_row(c: Any, workload_id: int, common: dict[str, Any]) -> dict[str
     for name in _CONTAINER_FIELDS:
         row[name] = getattr(c, name)
     row["cpu_usage_hist"] = {str(k): v for k, v in c.cpu_usage_hist.items()}
+    # money columns: only rows written before price keys hold money (see schema.ContainerSample)
+    row.update(cpu_cost_hourly=0.0, memory_cost_hourly=0.0, gpu_cost_hourly=0.0)
     return row
 
 

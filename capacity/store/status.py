@@ -7,8 +7,10 @@ from datetime import datetime
 
 from sqlalchemy import Connection, func, select
 
+from capacity.config import Pricing
 from capacity.store import schema as m
 from capacity.store.latest import latest_snapshots
+from capacity.store.priced import current_prices
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,12 +98,27 @@ def cluster_status(conn: Connection, *, clusters: tuple[str, ...] = ()) -> list[
     return results
 
 
-def price_sources(conn: Connection, *, clusters: tuple[str, ...] = ()) -> dict[str, int]:
-    """Return how many nodes of each cluster's latest snapshot were priced by each source."""
+def price_sources(
+    conn: Connection, *, clusters: tuple[str, ...] = (), pricing: Pricing | None = None
+) -> dict[str, int]:
+    """Return how many nodes of each cluster's latest snapshot are priced by each source, today.
+
+    Nodes from before price keys count under the source they were priced by when collected.
+    """
     latest = latest_snapshots(clusters)
     query = (
-        select(m.NodeSample.price_source, func.count())
+        select(m.NodeSample.price_key_id, m.NodeSample.price_source, func.count())
         .join(latest, latest.c.snapshot_id == m.NodeSample.snapshot_id)
-        .group_by(m.NodeSample.price_source)
+        .group_by(m.NodeSample.price_key_id, m.NodeSample.price_source)
     )
-    return {str(source): int(count) for source, count in conn.execute(query)}
+    rows = list(conn.execute(query))
+    keyed = [int(key) for key, _, _ in rows if key is not None]
+    sources: dict[int, str] = {}
+    if keyed:
+        table = current_prices(conn, keyed, pricing or Pricing())
+        sources = dict(zip(map(int, table.index), map(str, table["price_source"]), strict=True))
+    counts: dict[str, int] = {}
+    for key, stored, count in rows:
+        source = str(sources[int(key)]) if key is not None else str(stored)
+        counts[source] = counts.get(source, 0) + int(count)
+    return counts

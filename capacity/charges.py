@@ -1,0 +1,128 @@
+"""Report-time money on window reads: each part of a window priced at the prices in force then.
+
+A window read (``capacity.store.windows``) carries the money stored with rows written before
+price keys; rows written since carry quantities by price key and no money. ``with_*_costs``
+add to a read the money of those quantities at the configuration's prices, cutting the window
+at every ``pricing.changes`` boundary so a price change mid-window charges each part its own
+price. The rule itself is ``capacity.costing`` (pricing) over ``capacity.pricing`` (resolution).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from datetime import datetime
+from itertools import pairwise
+
+import pandas as pd
+from sqlalchemy import Connection
+
+from capacity.config import Pricing
+from capacity.costing import ALLOCATION_COSTS, NODE_COSTS, allocation_costs, node_costs, price_table
+from capacity.store.grains import Grain
+from capacity.store.priced import ALLOCATIONS, CLUSTER_PRICES, NODE_PRICES, price_keys
+from capacity.store.windows import grain_periods
+
+Range = tuple[datetime, datetime]
+PERIOD = "period_start"
+
+
+def price_epochs(
+    pricing: Pricing, start: datetime, end: datetime
+) -> list[tuple[datetime, datetime, Pricing]]:
+    """Return [start, end) cut where prices change, each part with the prices in force in it."""
+    edges = [start, *(b for b in pricing.boundaries() if start < b < end), end]
+    return [(lo, hi, pricing.at(lo)) for lo, hi in pairwise(edges) if lo < hi]
+
+
+def _priced_sums(
+    conn: Connection,
+    grain: Grain,
+    pricing: Pricing,
+    window: Range,
+    clusters: tuple[str, ...],
+    spans: Sequence[Range] | None,
+    by: list[str],
+    money: str,
+) -> pd.DataFrame:
+    """Return the grain's quantities priced and summed by ``by`` (led by ``period_start`` with spans)."""
+    epochs = price_epochs(pricing, *window)
+    pieces: list[Range] = []
+    owner: dict[datetime, tuple[datetime | None, int]] = {}  # piece start -> (period start, epoch)
+    for period in spans if spans is not None else [window]:
+        for number, (lo, hi, _) in enumerate(epochs):
+            a, b = max(period[0], lo), min(period[1], hi)
+            if a < b:
+                pieces.append((a, b))
+                owner[a] = (period[0] if spans is not None else None, number)
+    frame = grain_periods(conn, grain, periods=pieces, clusters=clusters)
+    costs = ALLOCATION_COSTS if money == "allocations" else NODE_COSTS
+    lead = [PERIOD] if spans is not None else []
+    if frame.empty:
+        return pd.DataFrame(columns=[*lead, *by, *costs])
+    starts = [owner[pd.Timestamp(p).to_pydatetime()] for p in frame[PERIOD]]
+    frame[PERIOD] = [period for period, _ in starts] if spans is not None else None
+    frame["epoch"] = [epoch for _, epoch in starts]
+    keys = price_keys(conn, [int(k) for k in frame["price_key_id"].unique()])
+    prices = pd.concat(
+        [price_table(keys, at).assign(epoch=number) for number, (_, _, at) in enumerate(epochs)],
+        ignore_index=True,
+    )
+    price = allocation_costs if money == "allocations" else node_costs
+    return price(frame, prices, [*lead, *by])
+
+
+def _added(frame: pd.DataFrame, priced: pd.DataFrame, on: list[str], costs: tuple[str, ...]) -> pd.DataFrame:
+    """Return ``frame`` with ``priced``'s money added to its stored money, row by row."""
+    present = [c for c in costs if c in frame.columns]
+    if frame.empty or not present or priced.empty:
+        return frame
+    if PERIOD in on:  # the same instants on both sides, whatever their types
+        priced = priced.assign(**{PERIOD: pd.to_datetime(priced[PERIOD], utc=True)})
+        frame = frame.assign(**{PERIOD: pd.to_datetime(frame[PERIOD], utc=True)})
+    extra = frame[on].merge(priced[[*on, *present]], on=on, how="left", validate="one_to_one")
+    out = frame.copy()
+    for column in present:
+        out[column] = frame[column].astype(float).to_numpy() + extra[column].fillna(0.0).to_numpy()
+    return out
+
+
+def with_container_costs(
+    conn: Connection,
+    frame: pd.DataFrame,
+    pricing: Pricing,
+    window: Range,
+    clusters: tuple[str, ...],
+    spans: Sequence[Range] | None = None,
+) -> pd.DataFrame:
+    """Add the allocations' money to a container read (``container_window`` / ``container_periods``)."""
+    by = ["cluster_id", "workload_id", "container"]
+    priced = _priced_sums(conn, ALLOCATIONS, pricing, window, clusters, spans, by, "allocations")
+    return _added(frame, priced, [*([PERIOD] if spans is not None else []), *by], ALLOCATION_COSTS)
+
+
+def with_node_costs(
+    conn: Connection,
+    frame: pd.DataFrame,
+    pricing: Pricing,
+    window: Range,
+    clusters: tuple[str, ...],
+    spans: Sequence[Range] | None = None,
+) -> pd.DataFrame:
+    """Add the nodes' money to a node read (``node_window`` / ``node_periods``)."""
+    by = ["cluster_id", "node_id"]
+    priced = _priced_sums(conn, NODE_PRICES, pricing, window, clusters, spans, by, "nodes")
+    return _added(frame, priced, [*([PERIOD] if spans is not None else []), *by], NODE_COSTS)
+
+
+def with_cluster_costs(
+    conn: Connection,
+    frame: pd.DataFrame,
+    pricing: Pricing,
+    window: Range,
+    clusters: tuple[str, ...],
+    spans: Sequence[Range] | None = None,
+) -> pd.DataFrame:
+    """Add the nodes' money to a cluster read (``cluster_window`` / ``cluster_periods``)."""
+    by = ["cluster_id"]
+    priced = _priced_sums(conn, CLUSTER_PRICES, pricing, window, clusters, spans, by, "nodes")
+    return _added(frame, priced, [*([PERIOD] if spans is not None else []), *by], NODE_COSTS)
