@@ -430,7 +430,7 @@ def cmd_compact(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_report(args: argparse.Namespace, config: Config) -> int:
-    from capacity.reports import ReportRequest, build_report, team_names
+    from capacity.reports import Reads, ReportRequest, build_report, team_names
     from capacity.tables import render
 
     if args.by != "team" and args.by not in config.attribution.dimensions:
@@ -468,7 +468,10 @@ def cmd_report(args: argparse.Namespace, config: Config) -> int:
                     f"--cluster {', '.join(unknown)}: no such cluster in the store"
                     f" (known: {', '.join(stored) or 'none yet'})"
                 )
-            frame = build_report(conn, request, config, progress=ProgressBar(f"report {args.kind}"))
+            reads = Reads(config.pricing)
+            frame = build_report(
+                conn, request, config, progress=ProgressBar(f"report {args.kind}"), reads=reads
+            )
             sources = (
                 price_sources(conn, clusters=request.clusters, pricing=config.pricing)
                 if args.kind in PRICED_KINDS
@@ -485,6 +488,12 @@ def cmd_report(args: argparse.Namespace, config: Config) -> int:
     finally:
         engine.dispose()
     text = render(frame, args.format, args.kind, columns=args.columns, currency=config.pricing.currency)
+    if reads.stored_cost > 0:
+        print(
+            "capacity: note: part of this window was collected before price keys (schema 0003 or"
+            " older): it is charged at the prices stored with it, not at this configuration's",
+            file=sys.stderr,
+        )
     if sources:
         # Say how much of the bill rests on fallback prices: a number to trust less.
         total = sum(sources.values())

@@ -108,6 +108,8 @@ class Reads:
     def __init__(self, pricing: Pricing | None = None) -> None:
         # the prices every read's money is at (capacity.charges): one Reads, one configuration
         self.pricing = pricing or Pricing()
+        # node money read as stored (rows from before price keys), not priced: reports say so
+        self.stored_cost = 0.0
         self._memo: dict[Hashable, pd.DataFrame] = {}
         self._locks: dict[Hashable, threading.Lock] = {}
         self._guard = threading.Lock()
@@ -209,6 +211,8 @@ class Reads:
                 frame = window(conn, start=start, end=end, clusters=clusters)
             else:
                 frame = per_period(conn, periods=spans, clusters=clusters)
+            if "cost" in frame.columns and len(frame):
+                self.stored_cost = max(self.stored_cost, float(frame["cost"].sum()))
             return charged(conn, frame, self.pricing, (start, end), clusters, spans)
 
         return self._get((kind, start, end, clusters, spans), read)
