@@ -86,6 +86,29 @@ def _added(frame: pd.DataFrame, priced: pd.DataFrame, on: list[str], costs: tupl
     return out
 
 
+_ADDED = {
+    # read kind: (the priced grain, its keys in the read, which money)
+    "containers": (ALLOCATIONS, ["cluster_id", "workload_id", "container"], "allocations"),
+    "nodes": (NODE_PRICES, ["cluster_id", "node_id"], "nodes"),
+    "clusters": (CLUSTER_PRICES, ["cluster_id"], "nodes"),
+}
+
+
+def _with_costs(
+    kind: str,
+    conn: Connection,
+    frame: pd.DataFrame,
+    pricing: Pricing,
+    window: Range,
+    clusters: tuple[str, ...],
+    spans: Sequence[Range] | None,
+) -> pd.DataFrame:
+    grain, by, money = _ADDED[kind]
+    priced = _priced_sums(conn, grain, pricing, window, clusters, spans, by, money)
+    costs = ALLOCATION_COSTS if money == "allocations" else NODE_COSTS
+    return _added(frame, priced, [*([PERIOD] if spans is not None else []), *by], costs)
+
+
 def with_container_costs(
     conn: Connection,
     frame: pd.DataFrame,
@@ -95,9 +118,7 @@ def with_container_costs(
     spans: Sequence[Range] | None = None,
 ) -> pd.DataFrame:
     """Add the allocations' money to a container read (``container_window`` / ``container_periods``)."""
-    by = ["cluster_id", "workload_id", "container"]
-    priced = _priced_sums(conn, ALLOCATIONS, pricing, window, clusters, spans, by, "allocations")
-    return _added(frame, priced, [*([PERIOD] if spans is not None else []), *by], ALLOCATION_COSTS)
+    return _with_costs("containers", conn, frame, pricing, window, clusters, spans)
 
 
 def with_node_costs(
@@ -109,9 +130,7 @@ def with_node_costs(
     spans: Sequence[Range] | None = None,
 ) -> pd.DataFrame:
     """Add the nodes' money to a node read (``node_window`` / ``node_periods``)."""
-    by = ["cluster_id", "node_id"]
-    priced = _priced_sums(conn, NODE_PRICES, pricing, window, clusters, spans, by, "nodes")
-    return _added(frame, priced, [*([PERIOD] if spans is not None else []), *by], NODE_COSTS)
+    return _with_costs("nodes", conn, frame, pricing, window, clusters, spans)
 
 
 def with_cluster_costs(
@@ -123,6 +142,4 @@ def with_cluster_costs(
     spans: Sequence[Range] | None = None,
 ) -> pd.DataFrame:
     """Add the nodes' money to a cluster read (``cluster_window`` / ``cluster_periods``)."""
-    by = ["cluster_id"]
-    priced = _priced_sums(conn, CLUSTER_PRICES, pricing, window, clusters, spans, by, "nodes")
-    return _added(frame, priced, [*([PERIOD] if spans is not None else []), *by], NODE_COSTS)
+    return _with_costs("clusters", conn, frame, pricing, window, clusters, spans)

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
+from typing import Any
 
 from capacity.catalog import catalog_price
 from capacity.config import InstancePrice, Pricing, ResourceRates
@@ -117,24 +118,6 @@ def price_key(
     )
 
 
-def node_prices(
-    pricing: Pricing,
-    *,
-    capacity: Resources,
-    instance_type: str | None,
-    capacity_type: str,
-    region: str | None,
-    labels: Mapping[str, str],
-    annotations: Mapping[str, str],
-) -> UnitPrices:
-    """Return the node's hourly price and unit prices; raises ValueError on a bad override."""
-    key = price_key(
-        pricing,
-        capacity=capacity,
-        instance_type=instance_type,
-        capacity_type=capacity_type,
-        region=region,
-        labels=labels,
-        annotations=annotations,
-    )
-    return key_prices(pricing, key)
+def node_prices(pricing: Pricing, **node: Any) -> UnitPrices:
+    """Return a node's hourly price and unit prices from its facts (``price_key``'s arguments)."""
+    return key_prices(pricing, price_key(pricing, **node))
