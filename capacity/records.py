@@ -29,6 +29,9 @@ class Resources:
 
 ZERO = Resources()
 
+# Pod phases that hold no resources: their requests are not reserved any more.
+FINISHED_PHASES = frozenset({"Succeeded", "Failed"})
+
 # The container name under which a pod's reservation beyond its containers is stored:
 # init-container peaks, pod overhead and pod-level requests above the containers' sum.
 POD_OVERHEAD_CONTAINER = "<pod-overhead>"

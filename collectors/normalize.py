@@ -16,6 +16,7 @@ from capacity.config import Pricing
 from capacity.histogram import bucket_of
 from capacity.pricing import price_key
 from capacity.records import (
+    FINISHED_PHASES,
     POD_OVERHEAD_CONTAINER,
     ZERO,
     ContainerSample,
@@ -40,7 +41,6 @@ from collectors.pods import ContainerState, PodSpec, container_states, pod_spec,
 from collectors.quantity import beyond_any_node, parse, parse_usage
 from collectors.raw import MALFORMED, describe, labels, mapping, name_of, sequence, well_formed
 
-FINISHED_PHASES = frozenset({"Succeeded", "Failed"})
 _EMPTY: dict[str, Any] = {}
 _NONE: list[Any] = []
 _NO_STATE = ContainerState(restarts=0, oom_killed=False)

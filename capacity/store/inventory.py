@@ -17,6 +17,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from capacity.analysis.binpacking import NODE_COLUMNS, POD_COLUMNS
 from capacity.analysis.costs import ratio
 from capacity.config import Pricing
+from capacity.records import FINISHED_PHASES
 from capacity.store import schema as m
 from capacity.store.latest import latest_snapshots
 from capacity.store.priced import node_hourly
@@ -170,7 +171,7 @@ def node_packing(conn: Connection, *, clusters: Sequence[str] = ()) -> pd.DataFr
     # Counting pods per node reads every row of the pod-grain table (phase is in no index):
     # most of this query's time, so read only the chosen clusters' pods.
     pods_query = select(m.Pod.cluster_id, m.Pod.node_name, func.count().label("pods")).where(
-        m.Pod.node_name.is_not(None), m.Pod.phase.not_in(("Succeeded", "Failed"))
+        m.Pod.node_name.is_not(None), m.Pod.phase.not_in(FINISHED_PHASES)
     )
     if clusters:
         pods_query = pods_query.where(m.Pod.cluster_id.in_(_cluster_ids(clusters)))
@@ -292,7 +293,7 @@ def packing_inputs(
         .join(latest, and_(latest.c.cluster_id == ns.cluster_id, latest.c.taken_at == ns.taken_at))
         .join(m.Cluster, m.Cluster.id == m.Pod.cluster_id)
         .join(m.Workload, m.Workload.id == m.Pod.workload_id)
-        .where(m.Pod.phase.not_in(("Succeeded", "Failed")))
+        .where(m.Pod.phase.not_in(FINISHED_PHASES))
         .group_by(*keys)
     )
     pods = pd.DataFrame([tuple(row) for row in conn.execute(pods_query)], columns=POD_COLUMNS)

@@ -14,7 +14,7 @@ from typing import Any, cast
 from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 
-from capacity.records import POD_OVERHEAD_CONTAINER, PriceKey, Snapshot, WorkloadKey
+from capacity.records import FINISHED_PHASES, POD_OVERHEAD_CONTAINER, PriceKey, Snapshot, WorkloadKey
 from capacity.store import schema as m
 
 BATCH_ROWS = 10_000
@@ -268,7 +268,7 @@ def write_snapshot(
             "source": snap.source,
             "usage_known": snap.usage_known,
             "node_count": len(snap.nodes),
-            "pod_count": sum(1 for p in snap.pods if p.node is not None and p.phase not in FINISHED),
+            "pod_count": sum(1 for p in snap.pods if p.node is not None and p.phase not in FINISHED_PHASES),
             "pending_pod_count": sum(1 for p in snap.pods if p.node is None and p.phase == "Pending"),
             "container_count": sum(
                 c.replicas for c in snap.containers if c.container != POD_OVERHEAD_CONTAINER
@@ -327,9 +327,6 @@ def write_snapshot(
         conn.execute(delete(m.Pod).where(m.Pod.cluster_id == cid))
         _bulk_insert(conn, _table(m.Pod), (_pod_row(p, workload_ids[p.workload], common) for p in snap.pods))
     return WriteResult(snapshot_id=int(snapshot_id), replaced=old is not None, interval_seconds=interval)
-
-
-FINISHED = frozenset({"Succeeded", "Failed"})
 
 
 def _node_row(

@@ -2,15 +2,14 @@
 
 from __future__ import annotations
 
-import gc
 import math
 from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
 from typing import Any
 
+from collectors.gcpause import cyclic_gc_paused
 from collectors.simulator._catalog import CLUSTER_TEMPLATES, ClusterTemplate, PoolTemplate
 from collectors.simulator._model import B
 from collectors.simulator._plan import ClusterModel, Instant
@@ -133,7 +132,7 @@ class SimulatedSource:
     @property
     def instant(self) -> Instant:
         if self._inst is None:
-            with _gc_paused():
+            with cyclic_gc_paused():
                 self._inst = Instant(self.model, self.t)
         return self._inst
 
@@ -181,12 +180,12 @@ class SimulatedSource:
 
         A kind with no objects yields one empty page, as the API answers a list with no items.
         """
-        with _gc_paused():
+        with cyclic_gc_paused():
             objs = self._iter(kind)
             page = list(islice(objs, self.page_size))
         yield page
         while len(page) == self.page_size:
-            with _gc_paused():
+            with cyclic_gc_paused():
                 page = list(islice(objs, self.page_size))
             if not page:
                 return
@@ -194,26 +193,8 @@ class SimulatedSource:
 
     def items(self, kind: Kind) -> list[RawObject]:
         """Every item of ``kind`` at once."""
-        with _gc_paused():
+        with cyclic_gc_paused():
             return list(self._iter(kind))
-
-
-@contextmanager
-def _gc_paused() -> Iterator[None]:
-    """Pause the cyclic garbage collector while a plan or a page is built.
-
-    The simulator creates no reference cycles (everything it builds is freed by reference
-    counting), but it allocates many dicts, and full collections triggered by those allocations
-    walk every live object in the process: about 40 % of the generation time. Never held across
-    a ``yield``; restored even on errors.
-    """
-    was = gc.isenabled()
-    gc.disable()
-    try:
-        yield
-    finally:
-        if was:
-            gc.enable()
 
 
 _HUGE = ClusterTemplate(

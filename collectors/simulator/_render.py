@@ -13,6 +13,7 @@ import math
 from collections.abc import Iterator
 from typing import Any
 
+from capacity.records import FINISHED_PHASES
 from collectors.simulator._catalog import SA_MOUNT
 from collectors.simulator._model import ContainerT, Workload
 from collectors.simulator._plan import ClusterModel, Instant, NodeP, PodP, RunP, owner_uid, rs_name, rs_uid
@@ -539,7 +540,7 @@ class Renderer:
             st["reason"] = "Evicted"
         young = phase == "Pending"
         ready = phase == "Running" and t - pod.last_start >= 20
-        done = phase in ("Succeeded", "Failed")
+        done = phase in FINISHED_PHASES
         reason_nr = "PodCompleted" if done else None
         conds = [
             _cond("PodReadyToStartContainers", not done and not young, ts(pod.created + 2)),
@@ -617,7 +618,7 @@ class Renderer:
                 }
             )
             return base
-        if phase in ("Succeeded", "Failed"):
+        if phase in FINISHED_PHASES:
             if pod.reason == "Evicted":
                 term: Obj = {
                     "exitCode": 137,
