@@ -20,7 +20,7 @@ from capacity.config import Pricing
 from capacity.costing import ALLOCATION_COSTS, NODE_COSTS, allocation_costs, node_costs, price_table
 from capacity.store.grains import Grain
 from capacity.store.priced import ALLOCATIONS, CLUSTER_PRICES, NODE_PRICES, price_keys
-from capacity.store.windows import grain_periods
+from capacity.store.windows import grain_periods, grain_window
 
 Range = tuple[datetime, datetime]
 PERIOD = "period_start"
@@ -54,14 +54,22 @@ def _priced_sums(
             if a < b:
                 pieces.append((a, b))
                 owner[a] = (period[0] if spans is not None else None, number)
-    frame = grain_periods(conn, grain, periods=pieces, clusters=clusters)
     costs = ALLOCATION_COSTS if money == "allocations" else NODE_COSTS
     lead = [PERIOD] if spans is not None else []
+    if spans is None and len(pieces) == 1:  # one price for the whole window: a plain window read
+        frame = grain_window(conn, grain, start=pieces[0][0], end=pieces[0][1], clusters=clusters)
+        frame["epoch"] = owner[pieces[0][0]][1]
+    else:
+        frame = grain_periods(conn, grain, periods=pieces, clusters=clusters)
+        if len(frame):
+            labels = pd.to_datetime(frame[PERIOD], utc=True)
+            by_start = pd.DataFrame(
+                [(pd.Timestamp(a), p, e) for a, (p, e) in owner.items()], columns=["piece", PERIOD, "epoch"]
+            ).set_index("piece")
+            frame["epoch"] = labels.map(by_start["epoch"]).to_numpy()
+            frame[PERIOD] = labels.map(by_start[PERIOD]).to_numpy() if spans is not None else None
     if frame.empty:
         return pd.DataFrame(columns=[*lead, *by, *costs])
-    starts = [owner[pd.Timestamp(p).to_pydatetime()] for p in frame[PERIOD]]
-    frame[PERIOD] = [period for period, _ in starts] if spans is not None else None
-    frame["epoch"] = [epoch for _, epoch in starts]
     keys = price_keys(conn, [int(k) for k in frame["price_key_id"].unique()])
     prices = pd.concat(
         [price_table(keys, at).assign(epoch=number) for number, (_, _, at) in enumerate(epochs)],
