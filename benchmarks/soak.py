@@ -146,7 +146,7 @@ def rss_kib(pid: int) -> int:
             if line.startswith("VmRSS:"):
                 return int(line.split()[1])
     except OSError:
-        pass
+        return 0  # the process has gone
     return 0
 
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from datetime import datetime
+from functools import partial
 from itertools import pairwise
 
 import pandas as pd
@@ -102,52 +103,23 @@ _ADDED = {
 }
 
 
-def _with_costs(
+def with_costs(
     kind: str,
     conn: Connection,
     frame: pd.DataFrame,
     pricing: Pricing,
     window: Range,
     clusters: tuple[str, ...],
-    spans: Sequence[Range] | None,
+    spans: Sequence[Range] | None = None,
 ) -> pd.DataFrame:
+    """Add to a window read of ``kind`` (``containers``: ``container_window`` / ``container_periods``,
+    ``nodes``, ``clusters``) the money of its priced quantities."""
     grain, by, money = _ADDED[kind]
     priced = _priced_sums(conn, grain, pricing, window, clusters, spans, by, money)
     costs = ALLOCATION_COSTS if money == "allocations" else NODE_COSTS
     return _added(frame, priced, [*([PERIOD] if spans is not None else []), *by], costs)
 
 
-def with_container_costs(
-    conn: Connection,
-    frame: pd.DataFrame,
-    pricing: Pricing,
-    window: Range,
-    clusters: tuple[str, ...],
-    spans: Sequence[Range] | None = None,
-) -> pd.DataFrame:
-    """Add the allocations' money to a container read (``container_window`` / ``container_periods``)."""
-    return _with_costs("containers", conn, frame, pricing, window, clusters, spans)
-
-
-def with_node_costs(
-    conn: Connection,
-    frame: pd.DataFrame,
-    pricing: Pricing,
-    window: Range,
-    clusters: tuple[str, ...],
-    spans: Sequence[Range] | None = None,
-) -> pd.DataFrame:
-    """Add the nodes' money to a node read (``node_window`` / ``node_periods``)."""
-    return _with_costs("nodes", conn, frame, pricing, window, clusters, spans)
-
-
-def with_cluster_costs(
-    conn: Connection,
-    frame: pd.DataFrame,
-    pricing: Pricing,
-    window: Range,
-    clusters: tuple[str, ...],
-    spans: Sequence[Range] | None = None,
-) -> pd.DataFrame:
-    """Add the nodes' money to a cluster read (``cluster_window`` / ``cluster_periods``)."""
-    return _with_costs("clusters", conn, frame, pricing, window, clusters, spans)
+with_container_costs = partial(with_costs, "containers")
+with_node_costs = partial(with_costs, "nodes")
+with_cluster_costs = partial(with_costs, "clusters")

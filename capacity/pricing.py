@@ -11,7 +11,6 @@ from __future__ import annotations
 
 import math
 from collections.abc import Mapping
-from typing import Any
 
 from capacity.catalog import catalog_price
 from capacity.config import InstancePrice, Pricing, ResourceRates
@@ -116,8 +115,3 @@ def price_key(
     return PriceKey(
         instance_type, capacity_type, region, override, capacity.cpu, capacity.memory, capacity.gpu
     )
-
-
-def node_prices(pricing: Pricing, **node: Any) -> UnitPrices:
-    """Return a node's hourly price and unit prices from its facts (``price_key``'s arguments)."""
-    return key_prices(pricing, price_key(pricing, **node))

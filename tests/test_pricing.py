@@ -10,7 +10,7 @@ from hypothesis import assume, given, settings
 from hypothesis import strategies as st
 
 from capacity.config import InstancePrice, Pricing, ResourceRates
-from capacity.pricing import default_price, node_prices, split_price
+from capacity.pricing import default_price, key_prices, price_key, split_price
 from capacity.records import Resources, UnitPrices
 
 GIB = 1024.0**3
@@ -32,8 +32,9 @@ def prices(
     catalog: bool = False,
 ) -> UnitPrices:
     # The bundled catalog knows m6i.xlarge; tests of the other steps turn it off.
-    return node_prices(
-        pricing if catalog else pricing.model_copy(update={"catalog": False}),
+    pricing = pricing if catalog else pricing.model_copy(update={"catalog": False})
+    key = price_key(
+        pricing,
         capacity=capacity,
         instance_type=instance_type,
         capacity_type=capacity_type,
@@ -41,6 +42,7 @@ def prices(
         labels=labels or {},
         annotations=annotations or {},
     )
+    return key_prices(pricing, key)
 
 
 def priced(**instance_types: InstancePrice) -> Pricing:

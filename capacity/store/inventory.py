@@ -19,8 +19,7 @@ from capacity.analysis.costs import ratio
 from capacity.config import Pricing
 from capacity.records import FINISHED_PHASES
 from capacity.store import schema as m
-from capacity.store.latest import latest_snapshots
-from capacity.store.priced import node_hourly
+from capacity.store.latest import latest_snapshots, node_hourly
 
 NO_POOL = "(no pool)"
 NO_INSTANCE_TYPE = "(unknown)"

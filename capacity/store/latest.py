@@ -1,12 +1,18 @@
-"""Each cluster's newest snapshot: the one query every "latest" view (status, health, inventory) joins."""
+"""Each cluster's newest snapshot: the one query every "latest" view (status, health, inventory)
+joins, and what the nodes of such snapshots cost today."""
 
 from __future__ import annotations
 
 from collections.abc import Sequence
+from datetime import UTC, datetime
 
-from sqlalchemy import Subquery, func, select
+import pandas as pd
+from sqlalchemy import Connection, Subquery, func, select
 
+from capacity.config import Pricing
+from capacity.costing import price_table
 from capacity.store import schema as m
+from capacity.store.priced import price_keys
 
 
 def latest_snapshots(clusters: Sequence[str] = ()) -> Subquery:
@@ -40,3 +46,24 @@ def latest_snapshots(clusters: Sequence[str] = ()) -> Subquery:
         )
         .subquery("latest")
     )
+
+
+def current_prices(conn: Connection, ids: Sequence[int], pricing: Pricing) -> pd.DataFrame:
+    """Return ``capacity.costing.price_table`` of these price keys at today's prices, by id.
+
+    For the views of the latest snapshots (pools, packing, price sources): what a node costs now.
+    """
+    table = price_table(price_keys(conn, ids), pricing.at(datetime.now(UTC)))
+    return table.set_index("price_key_id")
+
+
+def node_hourly(conn: Connection, frame: pd.DataFrame, pricing: Pricing) -> pd.Series:
+    """Return per row of ``frame`` (``price_key_id``, ``stored_hourly``, ``nodes``) its nodes' hourly price.
+
+    Rows from before price keys (no key) keep the price stored with them.
+    """
+    keyed = frame["price_key_id"].notna()
+    ids = [int(k) for k in frame.loc[keyed, "price_key_id"].unique()]
+    prices = current_prices(conn, ids, pricing)["node_hourly"] if ids else pd.Series(dtype=float)
+    priced = frame["price_key_id"].map(lambda k: prices.get(int(k), 0.0) if pd.notna(k) else 0.0)
+    return frame["stored_hourly"].astype(float) + priced.astype(float) * frame["nodes"].astype(float)

@@ -6,15 +6,11 @@ prices them with the configuration of the report.
 from __future__ import annotations
 
 from collections.abc import Sequence
-from datetime import UTC, datetime
 from typing import Any
 
-import pandas as pd
 from sqlalchemy import Connection, case, select, true
 from sqlalchemy.sql.elements import ColumnElement
 
-from capacity.config import Pricing
-from capacity.costing import price_table
 from capacity.records import PriceKey
 from capacity.store import schema as m
 from capacity.store.grains import NS, SNAP, Exprs, Grain, table_of
@@ -79,24 +75,3 @@ def price_keys(conn: Connection, ids: Sequence[int]) -> dict[int, PriceKey]:
                 gpu=float(row.gpu_capacity),
             )
     return found
-
-
-def current_prices(conn: Connection, ids: Sequence[int], pricing: Pricing) -> pd.DataFrame:
-    """Return ``capacity.costing.price_table`` of these price keys at today's prices, by id.
-
-    For the views of the latest snapshots (pools, packing, price sources): what a node costs now.
-    """
-    table = price_table(price_keys(conn, ids), pricing.at(datetime.now(UTC)))
-    return table.set_index("price_key_id")
-
-
-def node_hourly(conn: Connection, frame: pd.DataFrame, pricing: Pricing) -> pd.Series:
-    """Return per row of ``frame`` (``price_key_id``, ``stored_hourly``, ``nodes``) its nodes' hourly price.
-
-    Rows from before price keys (no key) keep the price stored with them.
-    """
-    keyed = frame["price_key_id"].notna()
-    ids = [int(k) for k in frame.loc[keyed, "price_key_id"].unique()]
-    prices = current_prices(conn, ids, pricing)["node_hourly"] if ids else pd.Series(dtype=float)
-    priced = frame["price_key_id"].map(lambda k: prices.get(int(k), 0.0) if pd.notna(k) else 0.0)
-    return frame["stored_hourly"].astype(float) + priced.astype(float) * frame["nodes"].astype(float)

@@ -9,8 +9,7 @@ from sqlalchemy import Connection, func, select
 
 from capacity.config import Pricing
 from capacity.store import schema as m
-from capacity.store.latest import latest_snapshots
-from capacity.store.priced import current_prices
+from capacity.store.latest import current_prices, latest_snapshots
 
 
 @dataclass(frozen=True, slots=True)
