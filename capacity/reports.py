@@ -12,8 +12,7 @@ reports over the same window (a dashboard page) read the database once.
 from __future__ import annotations
 
 import dataclasses
-import threading
-from collections.abc import Callable, Hashable
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -23,23 +22,13 @@ from sqlalchemy import Connection
 
 from capacity.analysis.attribution import UNALLOCATED
 from capacity.analysis.binpacking import simulate
-from capacity.analysis.costs import IDLE, SUM_COLUMNS, IdleMode, allocate, ratio, with_groups
+from capacity.analysis.costs import IDLE, IdleMode, allocate, ratio, with_groups
 from capacity.analysis.forecast import forecast
 from capacity.analysis.rightsizing import Policy, recommendations
-from capacity.charges import with_cluster_costs, with_container_costs, with_node_costs
-from capacity.config import Config, Pricing
+from capacity.config import Config
 from capacity.errors import CapacityError
+from capacity.reads import Reads, with_labels
 from capacity.store.inventory import packing_inputs
-from capacity.store.labels import workload_labels
-from capacity.store.windows import (
-    cluster_periods,
-    cluster_window,
-    container_periods,
-    container_window,
-    node_periods,
-    node_window,
-    workloads_in_window,
-)
 
 Kind = Literal["teams", "namespaces", "workloads", "nodes", "clusters", "recommendations", "chargeback"]
 KINDS: tuple[str, ...] = (
@@ -97,172 +86,6 @@ def periods(start: datetime, end: datetime, step: Step | None) -> list[tuple[dat
     return out
 
 
-class Reads:
-    """Window reads memoized by their arguments: reports over the same window share them.
-
-    Frames handed out are shared: callers must not modify them. Thread-safe (a dashboard
-    serves several sessions): one lock per read, so a read in flight is never started twice
-    and sessions reading other windows do not wait for it.
-    """
-
-    def __init__(self, pricing: Pricing | None = None) -> None:
-        # the prices every read's money is at (capacity.charges): one Reads, one configuration
-        self.pricing = pricing or Pricing()
-        # node money read as stored (rows from before price keys), not priced: reports say so
-        self.stored_cost = 0.0
-        self._memo: dict[Hashable, pd.DataFrame] = {}
-        self._locks: dict[Hashable, threading.Lock] = {}
-        self._guard = threading.Lock()
-
-    def _get(self, key: Hashable, read: Callable[[], pd.DataFrame]) -> pd.DataFrame:
-        with self._guard:
-            lock = self._locks.setdefault(key, threading.Lock())
-        with lock:  # reads nest (recommendations read containers), never under the same key
-            if key not in self._memo:
-                self._memo[key] = read()
-            return self._memo[key]
-
-    def containers(
-        self,
-        conn: Connection,
-        start: datetime,
-        end: datetime,
-        clusters: tuple[str, ...],
-        *,
-        histograms: bool,
-        spans: tuple[tuple[datetime, datetime], ...] | None = None,
-    ) -> pd.DataFrame:
-        """Container sums with labels merged (``pod_labels``, ``namespace_labels``), per period with spans.
-
-        With ``histograms`` every sum, maximum and the usage histograms (right-sizing);
-        without, only the sums cost allocation needs (``SUM_COLUMNS``).
-        """
-        if not histograms and ("containers", start, end, clusters, True, spans) in self._memo:
-            histograms = True  # a read with histograms serves one without
-        key = ("containers", start, end, clusters, histograms, spans)
-        sums = None if histograms else SUM_COLUMNS
-
-        def read() -> pd.DataFrame:
-            if not histograms and spans is None:
-                # the periods of this window, read for a stepped report, add up to it
-                wanted = ("containers", start, end, clusters, False)
-                for held, frame in list(self._memo.items()):
-                    if isinstance(held, tuple) and len(held) == 6 and held[:5] == wanted and held[5]:
-                        return _summed_periods(frame)
-            frame = _read_containers(conn, start, end, clusters, histograms, spans, sums)
-            frame = with_container_costs(conn, frame, self.pricing, (start, end), clusters, spans)
-            return _labelled(conn, frame)
-
-        return self._get(key, read)
-
-    def workloads(
-        self, conn: Connection, start: datetime, end: datetime, clusters: tuple[str, ...]
-    ) -> pd.DataFrame:
-        """The workloads with container rows in [start, end) (``workloads_in_window``): ids only."""
-        return self._get(
-            ("workloads", start, end, clusters),
-            lambda: workloads_in_window(conn, start=start, end=end, clusters=clusters),
-        )
-
-    def memo(self, key: Hashable, compute: Callable[[], pd.DataFrame]) -> pd.DataFrame:
-        """Return ``compute()``, computed once per key (for results derived from reads)."""
-        return self._get(key, compute)
-
-    def nodes(
-        self,
-        conn: Connection,
-        start: datetime,
-        end: datetime,
-        clusters: tuple[str, ...],
-        spans: tuple[tuple[datetime, datetime], ...] | None = None,
-    ) -> pd.DataFrame:
-        """Node sums (``node_window``), per period with spans."""
-        return self._sums(
-            "nodes", node_window, node_periods, with_node_costs, conn, start, end, clusters, spans
-        )
-
-    def clusters(
-        self,
-        conn: Connection,
-        start: datetime,
-        end: datetime,
-        clusters: tuple[str, ...],
-        spans: tuple[tuple[datetime, datetime], ...] | None = None,
-    ) -> pd.DataFrame:
-        """Cluster sums (``cluster_window``), per period with spans."""
-        return self._sums(
-            "clusters", cluster_window, cluster_periods, with_cluster_costs, conn, start, end, clusters, spans
-        )
-
-    def _sums(
-        self,
-        kind: str,
-        window: Callable[..., pd.DataFrame],
-        per_period: Callable[..., pd.DataFrame],
-        charged: Callable[..., pd.DataFrame],
-        conn: Connection,
-        start: datetime,
-        end: datetime,
-        clusters: tuple[str, ...],
-        spans: tuple[tuple[datetime, datetime], ...] | None,
-    ) -> pd.DataFrame:
-        def read() -> pd.DataFrame:
-            if spans is None:
-                frame = window(conn, start=start, end=end, clusters=clusters)
-            else:
-                frame = per_period(conn, periods=spans, clusters=clusters)
-            if "cost" in frame.columns and len(frame):
-                self.stored_cost = max(self.stored_cost, float(frame["cost"].sum()))
-            return charged(conn, frame, self.pricing, (start, end), clusters, spans)
-
-        return self._get((kind, start, end, clusters, spans), read)
-
-
-def _summed_periods(frame: pd.DataFrame) -> pd.DataFrame:
-    """Return a period read of container sums as the window read: the periods' sums added."""
-    keys = ["cluster", "cluster_id", "workload_id", "namespace", "kind", "workload", "container"]
-    summed = frame.groupby(keys, sort=False, dropna=False)[list(SUM_COLUMNS)].sum().reset_index()
-    per_workload = frame.drop_duplicates("workload_id")[
-        ["workload_id", *(c for c in frame.columns if c not in (*keys, *SUM_COLUMNS, PERIOD))]
-    ]
-    summed = summed.merge(per_workload, on="workload_id", how="left")
-    summed = summed.sort_values(["cluster", "namespace", "kind", "workload", "container"], kind="stable")
-    return summed[[c for c in frame.columns if c != PERIOD]].reset_index(drop=True)
-
-
-def _read_containers(
-    conn: Connection,
-    start: datetime,
-    end: datetime,
-    clusters: tuple[str, ...],
-    histograms: bool,
-    spans: tuple[tuple[datetime, datetime], ...] | None,
-    sums: tuple[str, ...] | None,
-) -> pd.DataFrame:
-    if spans is None:
-        return container_window(
-            conn, start=start, end=end, clusters=clusters, histograms=histograms, sums=sums
-        )
-    return container_periods(conn, periods=spans, clusters=clusters, histograms=histograms, sums=sums)
-
-
-def _labelled(conn: Connection, frame: pd.DataFrame) -> pd.DataFrame:
-    labels = workload_labels(conn, [int(w) for w in frame["workload_id"].unique()]) if len(frame) else None
-    if labels is None or labels.empty:
-        frame = frame.copy()
-        frame["pod_labels"] = pd.Series([{} for _ in range(len(frame))], index=frame.index, dtype=object)
-        frame["namespace_labels"] = pd.Series(
-            [{} for _ in range(len(frame))], index=frame.index, dtype=object
-        )
-    else:
-        frame = frame.merge(labels, on="workload_id", how="left")
-        frame["pod_labels"] = frame["pod_labels"].apply(lambda v: v if isinstance(v, dict) else {})
-        frame["namespace_labels"] = frame["namespace_labels"].apply(
-            lambda v: v if isinstance(v, dict) else {}
-        )
-    return frame
-
-
 def team_names(
     conn: Connection,
     start: datetime,
@@ -280,7 +103,7 @@ def team_names(
     frame = (reads or Reads(config.pricing)).workloads(conn, start, end, clusters)
     if frame.empty:
         return []
-    grouped = with_groups(_labelled(conn, frame), config.attribution, "team", config.shared)
+    grouped = with_groups(with_labels(conn, frame), config.attribution, "team", config.shared)
     return sorted({str(g) for g in grouped.loc[~grouped["shared"].astype(bool), "group"]})
 
 
@@ -313,6 +136,10 @@ def build_report(
     # whatever the step.
     recs = None
     if request.kind in ("teams", "namespaces", "workloads"):
+        # one container read for the report's window (or periods) and the right-sizing window
+        since = request.end - timedelta(days=config.rightsizing.window_days)
+        reads.prefetch(conn, (request.start, request.end), None if step is None else tuple(spans), since,
+                       request.clusters)  # fmt: skip
         recs = _recommendations(conn, request, config, (request.start, request.end), reads)
     if step is None:
         result = _report(conn, request, config, (request.start, request.end), None, recs, reads)

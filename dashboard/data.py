@@ -19,7 +19,8 @@ import pandas as pd
 import streamlit as st
 
 from capacity.config import Config, load_config
-from capacity.reports import Reads, ReportRequest, build_report, team_names
+from capacity.reads import Reads
+from capacity.reports import ReportRequest, build_report, team_names
 from capacity.store.engine import masked, open_store, resolve_url, translate_db_errors
 from capacity.store.status import cluster_status
 from capacity.tables import render as render_report

@@ -316,6 +316,19 @@ def workloads_in_window(
     return frame.sort_values("workload_id").reset_index(drop=True)
 
 
+def container_histograms(
+    conn: Connection, *, start: datetime, end: datetime, clusters: tuple[str, ...] = ()
+) -> dict[tuple[int, int, str], dict[int, float]]:
+    """Return the merged CPU usage histogram of each (cluster id, workload id, container) over [start, end).
+
+    The ``cpu_usage_hist`` of ``container_window``, read alone: a read of several periods
+    (``container_periods``) takes its histograms over the one window that needs them.
+    """
+    scopes = _scopes(conn, None, start, end, clusters)
+    sources = [q for q in (hist_rows(tier, scope) for tier, scope in scopes) if q is not None]
+    return {(int(c), int(w), str(n)): hist for (c, w, n), hist in merged_hists(conn, sources).items()}
+
+
 def _containers_grain(sums: Sequence[str] | None) -> Grain:
     if sums is None:
         return CONTAINERS
