@@ -7,13 +7,11 @@ are rendered in the sidebar before the page runs and kept in the URL (``dashboar
 
 from __future__ import annotations
 
-from collections.abc import Callable
-from importlib import import_module
-
 import streamlit as st
 
 from capacity.errors import CapacityError, ConfigError, DatabaseMissing
 from dashboard import data, filters
+from dashboard.views import capacity, health
 
 st.set_page_config(page_title="capacity", layout="wide")
 
@@ -45,22 +43,6 @@ Database: `{data.display_url()}`
         st.rerun()
 
 
-def _optional(module: str, title: str, url_path: str, icon: str) -> st.Page:
-    """Return the page whose ``render`` lives in ``module``, or a placeholder while it is missing."""
-    try:
-        render: Callable[[], None] = import_module(module).render
-    except ImportError as exc:
-        if exc.name != module:
-            raise
-
-        def render() -> None:
-            st.title(title)
-            st.info(f"The {title} page is not available yet.")
-
-        render.__name__ = f"{url_path}_placeholder"
-    return st.Page(render, title=title, url_path=url_path, icon=icon)
-
-
 def pages() -> list[st.Page]:
     return [
         st.Page(
@@ -72,8 +54,8 @@ def pages() -> list[st.Page]:
         ),
         st.Page("views/teams.py", title="Teams", url_path="teams", icon=":material/groups:"),
         st.Page("views/savings.py", title="Savings", url_path="savings", icon=":material/savings:"),
-        _optional("dashboard.views.capacity", "Capacity", "capacity", ":material/trending_up:"),
-        _optional("dashboard.views.health", "Data health", "health", ":material/monitor_heart:"),
+        st.Page(capacity.render, title="Capacity", url_path="capacity", icon=":material/trending_up:"),
+        st.Page(health.render, title="Data health", url_path="health", icon=":material/monitor_heart:"),
         st.Page("views/clusters.py", title="Clusters", url_path="clusters", icon=":material/dns:"),
     ]
 

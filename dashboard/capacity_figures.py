@@ -11,6 +11,7 @@ import math
 import pandas as pd
 import plotly.graph_objects as go
 
+from dashboard import numbers
 from dashboard.figures import DATE_AXIS_PX, VALUE_AXIS_PX, fixed_margins, label_px, legend_px, short
 
 GIB = 2.0**30
@@ -21,55 +22,6 @@ USED = "#2E7D32"
 RESERVED = "#F9A825"
 FREE = "#B0BEC5"
 REQUESTED = "#1565C0"
-
-
-# --- numbers for people -------------------------------------------------------------------------
-
-
-def human_bytes(value: float | None) -> str:
-    """Return ``value`` bytes as '1.5 GiB' (binary units), or '—' when unknown."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    size = float(value)
-    for unit in ("B", "KiB", "MiB", "GiB", "TiB", "PiB"):
-        if abs(size) < 1024 or unit == "PiB":
-            return f"{size:,.0f} {unit}" if unit == "B" else f"{size:,.1f} {unit}"
-        size /= 1024
-    raise AssertionError("unreachable")
-
-
-def human_cores(value: float | None) -> str:
-    """Return cores as '12.5 cores' ('250m' below one core), or '—' when unknown."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    if abs(value) < 1:
-        return f"{value * 1000:,.0f}m"
-    return f"{value:,.1f} cores"
-
-
-def human_duration(seconds: float | None) -> str:
-    """Return a duration as '45 s', '12 min', '3.5 h' or '2.0 days', or '—' when unknown.
-
-    A negative duration (a snapshot stamped ahead of this machine's clock) keeps its sign.
-    """
-    if seconds is None or (isinstance(seconds, float) and math.isnan(seconds)):
-        return "—"
-    if seconds < 0:
-        return "-" + human_duration(-seconds)
-    if seconds < 90:
-        return f"{seconds:,.0f} s"
-    if seconds < 90 * 60:
-        return f"{seconds / 60:,.0f} min"
-    if seconds < 48 * 3600:
-        return f"{seconds / 3600:,.1f} h"
-    return f"{seconds / 86400:,.1f} days"
-
-
-def human_share(value: float | None) -> str:
-    """Return a fraction as '72 %', or '—' when unknown."""
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "—"
-    return f"{value * 100:,.0f} %"
 
 
 # --- capacity ------------------------------------------------------------------------------------
@@ -286,7 +238,7 @@ def pending_figure(pending: pd.DataFrame, *, top: int = 20) -> go.Figure:
             orientation="h",
             marker_color=RESERVED,
             customdata=pd.DataFrame(
-                {"pods": frame["pods"], "memory": [human_bytes(v) for v in frame["memory_requested"]]}
+                {"pods": frame["pods"], "memory": [numbers.size(v) for v in frame["memory_requested"]]}
             ),
             hovertemplate="%{y}<br>%{x:,.2f} cores, %{customdata[1]} in %{customdata[0]} pods<extra></extra>",
         )
@@ -334,7 +286,7 @@ def gaps_figure(gaps: pd.DataFrame) -> go.Figure:
             x=(ends - starts).dt.total_seconds() * 1000,  # a date axis measures bar lengths in ms
             orientation="h",
             name=str(cluster),
-            customdata=[human_duration(s) for s in rows["gap_seconds"]],
+            customdata=[numbers.duration(s) for s in rows["gap_seconds"]],
             hovertemplate="%{base|%Y-%m-%d %H:%M} for %{customdata}<extra>%{y}</extra>",
         )
     fig.update_layout(

@@ -12,8 +12,9 @@ right-size again.
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from datetime import datetime
-from typing import Any
+from typing import Any, TypeVar
 
 import pandas as pd
 import streamlit as st
@@ -21,12 +22,14 @@ import streamlit as st
 from capacity.config import Config, load_config
 from capacity.reads import Reads
 from capacity.reports import ReportRequest, build_report, team_names
+from capacity.store import health, inventory
 from capacity.store.engine import masked, open_store, resolve_url, translate_db_errors
 from capacity.store.status import cluster_status
 from capacity.tables import render as render_report
 
 # Collectors write every few minutes; a minute of staleness is invisible and saves queries.
 TTL_SECONDS = 60
+T = TypeVar("T")
 
 
 def database_url() -> str:
@@ -141,3 +144,58 @@ def download_csv(frame: pd.DataFrame, file_name: str, *, key: str, label: str = 
     """The one CSV download button: ``frame`` as the CLI writes it, as ``file_name`` (.csv added)."""
     name = file_name if file_name.endswith(".csv") else f"{file_name}.csv"
     st.download_button(label, csv_bytes(frame), file_name=name, mime="text/csv", key=key)
+
+
+def _read(url: str, query: Callable[[Any], T]) -> T:
+    eng = engine(url)
+    with translate_db_errors(eng.url), eng.connect() as conn:
+        return query(conn)
+
+
+# The Capacity and Data health pages' reads: the queries live in capacity.store.inventory and
+# capacity.store.health.
+# --- capacity ------------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def node_pools(url: str, clusters: tuple[str, ...]) -> pd.DataFrame:
+    pricing = config().pricing
+    return _read(url, lambda conn: inventory.node_pools(conn, clusters=clusters, pricing=pricing))
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def node_packing(url: str, clusters: tuple[str, ...]) -> pd.DataFrame:
+    return _read(url, lambda conn: inventory.node_packing(conn, clusters=clusters))
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def pending_demand(url: str, clusters: tuple[str, ...]) -> pd.DataFrame:
+    return _read(url, lambda conn: inventory.pending_demand(conn, clusters=clusters))
+
+
+# --- data health ---------------------------------------------------------------------------------
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def freshness(url: str, clusters: tuple[str, ...], days: int) -> pd.DataFrame:
+    return _read(url, lambda conn: health.freshness(conn, clusters=clusters, days=days))
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def snapshots_per_day(url: str, clusters: tuple[str, ...], days: int, end: datetime | None) -> pd.DataFrame:
+    return _read(url, lambda conn: health.snapshots_per_day(conn, clusters=clusters, days=days, now=end))
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def gaps(url: str, clusters: tuple[str, ...], days: int, end: datetime | None) -> pd.DataFrame:
+    return _read(url, lambda conn: health.gaps(conn, clusters=clusters, days=days, now=end))
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def collection_warnings(url: str, clusters: tuple[str, ...], days: int, end: datetime | None) -> pd.DataFrame:
+    return _read(url, lambda conn: health.collection_warnings(conn, clusters=clusters, days=days, now=end))
+
+
+@st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
+def database_size(url: str) -> int | None:
+    return _read(url, health.database_size)

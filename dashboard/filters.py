@@ -10,13 +10,14 @@ last days rather than an empty chart.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import streamlit as st
 
+from capacity.durations import duration_days
 from dashboard import data
 
 WINDOWS: dict[str, int] = {"1d": 1, "7d": 7, "14d": 14, "30d": 30}
@@ -28,6 +29,8 @@ PAGE_PARAMS: dict[str, tuple[str, ...]] = {
     "savings": ("action", "rec_cluster", "rec_team"),
 }
 _LOADED = "_filters_loaded_from_url"
+DEFAULT_WINDOW_DAYS = 14  # of a link without a readable window, for a page run on its own
+MAX_WINDOW_DAYS = 3660
 
 
 @dataclass(frozen=True, slots=True)
@@ -168,3 +171,52 @@ def url_selectbox(label: str, options: Sequence[str], key: str, *, help: str | N
     choice = st.selectbox(label, options, key=key, index=None, placeholder="Choose…", help=help)
     set_param(key, choice)
     return choice
+
+
+# --- a page run on its own (tests, ``streamlit run`` of one view): the link's filters ----------
+
+
+def _values(key: str) -> list[str]:
+    try:
+        raw: Iterable[str] = st.query_params.get_all(key)
+    except Exception:  # query params unavailable (bare script run): no filter
+        return []
+    return [part.strip() for value in raw for part in str(value).split(",") if part.strip()]
+
+
+def _url_clusters() -> tuple[str, ...]:
+    """Return the clusters a link names, sorted; () = all.
+
+    Read from ``?cluster=a&cluster=b`` (what the sidebar writes) or ``?clusters=a,b``.
+    """
+    return tuple(sorted(set(_values("cluster") + _values("clusters"))))
+
+
+def parse_window_days(value: str | None) -> int:
+    """Return the window in whole days from '14d', '2w', '48h', '30' (days); 14 when unreadable.
+
+    The grammar of every duration (``capacity.durations``): "m" is minutes, so '90m' is a day.
+    """
+    try:
+        days = duration_days(value or "")
+    except ValueError:
+        return DEFAULT_WINDOW_DAYS
+    return max(1, min(MAX_WINDOW_DAYS, days))
+
+
+def _url_window_days() -> int:
+    """Return the window a link names (``?window=14d``) in days."""
+    values = _values("window")
+    return parse_window_days(values[0] if values else None)
+
+
+def selected_clusters() -> tuple[str, ...]:
+    """Return the clusters the page shows: the sidebar's, or the link's for a page run on its own."""
+    filters = rendered()
+    return filters.clusters if filters is not None else _url_clusters()
+
+
+def window_days() -> int:
+    """Return the window the page shows in days: the sidebar's, or the link's for a page run on its own."""
+    filters = rendered()
+    return WINDOWS.get(filters.window, WINDOWS[DEFAULT_WINDOW]) if filters is not None else _url_window_days()

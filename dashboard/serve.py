@@ -20,8 +20,8 @@ from pathlib import Path
 
 APP = Path(__file__).resolve().with_name("app.py")
 
-# What the pages import, minus what must wait for Streamlit's runtime: dashboard.data,
-# .filters and .capacity_data declare st.cache_data functions, and declaring one outside a
+# What the pages import, minus what must wait for Streamlit's runtime: dashboard.data and
+# .filters declare st.cache_data functions, and declaring one outside a
 # running server logs "No runtime found" and validates it against a throwaway cache store.
 # Their own imports (capacity.config, .store, .reports, .tables) are here, so what the first run still
 # imports is only those thin modules and the pages. SQLAlchemy comes in through capacity.*

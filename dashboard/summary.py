@@ -1,4 +1,5 @@
-"""Pure helpers that turn report frames into the few numbers a page headlines, and format them.
+"""Pure helpers that turn report frames into the few numbers a page headlines (``dashboard.numbers``
+formats them).
 
 No Streamlit here: tests call these directly. They only add up and weight report columns;
 every cost, usage and recommendation comes from ``capacity.reports``.
@@ -14,35 +15,6 @@ import pandas as pd
 from capacity.analysis.costs import IDLE
 
 HOURS_PER_MONTH = 730.0
-_SYMBOLS = {"USD": "$", "EUR": "€", "GBP": "£", "JPY": "¥"}
-
-
-def money(value: float | None, currency: str = "USD") -> str:
-    """Return an amount with two decimals: ``$1,234.56`` (or ``1,234.56 CHF``)."""
-    if value is None or math.isnan(value):
-        return "—"
-    sign = "-" if value < 0 else ""
-    symbol = _SYMBOLS.get(currency.upper())
-    amount = f"{abs(value):,.2f}"
-    return f"{sign}{symbol}{amount}" if symbol else f"{sign}{amount} {currency}"
-
-
-def percent(value: float | None) -> str:
-    if value is None or math.isnan(value):
-        return "—"
-    return f"{value * 100:.1f}%"
-
-
-def cores(value: float | None) -> str:
-    if value is None or math.isnan(value):
-        return "—"
-    return f"{value:,.2f} cores"
-
-
-def gib(value: float | None) -> str:
-    if value is None or math.isnan(value):
-        return "—"
-    return f"{value:,.1f} GiB"
 
 
 def weighted_mean(values: pd.Series, weights: pd.Series) -> float:

@@ -21,7 +21,7 @@ from capacity.store import inventory
 from capacity.store.engine import open_store
 from capacity.store.snapshots import write_snapshot
 from capacity.tables import render as render_report
-from dashboard import charts, figures, summary
+from dashboard import charts, figures, numbers, summary
 from dashboard.filters import window_bounds
 from dashboard.views import savings as savings_view
 
@@ -134,17 +134,17 @@ def test_overview_fleet_cost_is_the_teams_report_total(
     expected = float(teams["total_cost"].sum())
     assert expected > 0
     m = metrics(app)
-    assert m["Fleet cost"] == summary.money(expected)
+    assert m["Fleet cost"] == numbers.money(expected)
     # the run rate extrapolates the hours the database holds, not the empty rest of the week
     assert amount(m["Monthly run rate"]) > amount(m["Fleet cost"]) * 730 / (7 * 24)
-    assert m["Idle cost"] == summary.money(float(teams.loc[teams["team"] == IDLE, "total_cost"].sum()))
+    assert m["Idle cost"] == numbers.money(float(teams.loc[teams["team"] == IDLE, "total_cost"].sum()))
     assert link(app, "window") == ["7d"]
 
     # one cluster: less cost, and the URL says which
     app.multiselect(key="f_clusters").select("staging").run()
     ok(app)
     staging = report(small_db, "teams", start, end, clusters=("staging",))
-    assert metrics(app)["Fleet cost"] == summary.money(float(staging["total_cost"].sum()))
+    assert metrics(app)["Fleet cost"] == numbers.money(float(staging["total_cost"].sum()))
     assert amount(metrics(app)["Fleet cost"]) < expected
     assert link(app, "cluster") == ["staging"]
 
@@ -156,7 +156,7 @@ def test_a_link_reproduces_the_filters(small_db: str, monkeypatch: pytest.Monkey
     assert app.multiselect(key="f_teams").value == ["checkout"]
     start, end = window_bounds(f.T0 + timedelta(minutes=10), "1d")
     teams = report(small_db, "teams", start, end, clusters=("prod",), teams=("checkout",))
-    assert metrics(app)["Fleet cost"] == summary.money(float(teams["total_cost"].sum()))
+    assert metrics(app)["Fleet cost"] == numbers.money(float(teams["total_cost"].sum()))
     # a cluster named in a stale link that no longer exists is dropped, not an exception
     stale = run_app(small_db, monkeypatch, cluster=["gone", "staging"])
     ok(stale)
@@ -191,9 +191,9 @@ def test_overview_on_the_fleet(
     m = metrics(app)
     start, end = fleet_window
     recs = report(fleet_url, "recommendations", start, end)
-    assert m["Achievable savings / month"] == summary.money(float(recs["monthly_savings"].sum()))
+    assert m["Achievable savings / month"] == numbers.money(float(recs["monthly_savings"].sum()))
     for label in ("CPU efficiency", "Memory efficiency"):
-        assert m[label].endswith("%") and 0 < float(m[label][:-1]) < 100
+        assert m[label].endswith(" %") and 0 < float(m[label][:-2]) < 100
     util, alloc = (float(v.strip()[:-1]) for v in m["CPU utilization / allocation"].split("/"))
     assert 0 < util < alloc < 100  # the fleet requests more than it uses
     assert len(app.get("bidi_component")) == 3
@@ -256,14 +256,14 @@ def test_savings_page_filters_and_risks(
     ok(app)
     start, end = fleet_window
     recs = report(fleet_url, "recommendations", start, end)
-    assert metrics(app)["Savings / month"] == summary.money(float(recs["monthly_savings"].sum()))
+    assert metrics(app)["Savings / month"] == numbers.money(float(recs["monthly_savings"].sum()))
     at_risk = summary.risks(recs)
     assert metrics(app)["Risks"] == str(len(at_risk)) and len(at_risk) > 0
     assert len(app.dataframe) == 3  # right-sizing, risks, nodes now vs needed
     packing = report(fleet_url, "binpacking", start, end)
     now, needed = int(packing["nodes"].sum()), int(packing["nodes_needed_rightsized"].sum())
     assert metrics(app)["Nodes now → needed"] == f"{now:,} → {needed:,}"
-    assert metrics(app)["Node savings / month"] == summary.money(
+    assert metrics(app)["Node savings / month"] == numbers.money(
         float(packing["monthly_savings_rightsized"].clip(lower=0).sum())
     )
     known = packing[packing["cpu_used"].notna()]
@@ -282,14 +282,14 @@ def test_savings_page_filters_and_risks(
     app.multiselect(key="action").select("increase").run()
     ok(app)
     increases = recs[recs["action"] == "increase"]["monthly_savings"]  # the resource that goes down
-    assert metrics(app)["Savings / month"] == summary.money(float(increases.sum()))
+    assert metrics(app)["Savings / month"] == numbers.money(float(increases.sum()))
     assert metrics(app)["Containers to reduce"] == "0"
     assert link(app, "action") == ["increase"]
     app.multiselect(key="action").set_value(["reduce"]).run()
     app.multiselect(key="rec_cluster").select("prod-us-east-1").run()
     ok(app)
     expected = recs[(recs["action"] == "reduce") & (recs["cluster"] == "prod-us-east-1")]["monthly_savings"]
-    assert metrics(app)["Savings / month"] == summary.money(float(expected.sum()))
+    assert metrics(app)["Savings / month"] == numbers.money(float(expected.sum()))
     # leaving the page drops its parameters from the link
     app.switch_page("views/overview.py").run()
     ok(app)
@@ -459,10 +459,10 @@ def test_fleet_summary_and_formats() -> None:
     assert s.memory_utilization == pytest.approx(0.1)  # unknown usage is left out, not zero
     assert s.monthly_savings == 4.0
     assert len(summary.risks(recs)) == 1
-    assert summary.money(1234.5) == "$1,234.50"
-    assert summary.money(-2, "CHF") == "-2.00 CHF"
-    assert summary.percent(0.2614) == "26.1%" and summary.percent(math.nan) == "—"
-    assert summary.cores(2.5) == "2.50 cores" and summary.gib(1.25) == "1.2 GiB"
+    assert numbers.money(1234.5) == "$1,234.50"
+    assert numbers.money(-2, "CHF") == "-2.00 CHF"
+    assert numbers.share(0.2614, 1) == "26.1 %" and numbers.share(math.nan) == "—"
+    assert numbers.cores(2.5) == "2.5 cores" and numbers.cores(0.25) == "250m"
     start, end = window_bounds(datetime(2026, 11, 1, 10, 5, 30, tzinfo=UTC), "1d")
     assert (start, end) == (
         datetime(2026, 10, 31, 10, 6, tzinfo=UTC),

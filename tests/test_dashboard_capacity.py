@@ -20,7 +20,7 @@ from capacity.records import PodRecord, Resources, Snapshot
 from capacity.store import health, inventory
 from capacity.store.engine import open_store
 from capacity.store.snapshots import write_snapshot
-from dashboard import capacity_data, capacity_figures, charts, figures
+from dashboard import capacity_figures, charts, figures, filters, numbers
 from dashboard.views import capacity as capacity_view
 
 GIB = f.GIB
@@ -461,19 +461,20 @@ def test_figures_of_empty_frames_say_so(builder: Builder) -> None:
 @pytest.mark.parametrize(
     ("fn", "value", "text"),
     [
-        (capacity_figures.human_bytes, 512, "512 B"),
-        (capacity_figures.human_bytes, 1.5 * GIB, "1.5 GiB"),
-        (capacity_figures.human_bytes, 3 * 1024**4, "3.0 TiB"),
-        (capacity_figures.human_bytes, None, "—"),
-        (capacity_figures.human_cores, 0.25, "250m"),
-        (capacity_figures.human_cores, 1234.5, "1,234.5 cores"),
-        (capacity_figures.human_cores, float("nan"), "—"),
-        (capacity_figures.human_duration, 45, "45 s"),
-        (capacity_figures.human_duration, 600, "10 min"),
-        (capacity_figures.human_duration, 5400, "1.5 h"),
-        (capacity_figures.human_duration, 3 * 86400, "3.0 days"),
-        (capacity_figures.human_duration, -5400, "-1.5 h"),  # a clock ahead of this one
-        (capacity_figures.human_share, 0.724, "72 %"),
+        (numbers.size, 512, "512 B"),
+        (numbers.size, 1.5 * GIB, "1.5 GiB"),
+        (numbers.size, 3 * 1024**4, "3.0 TiB"),
+        (numbers.size, None, "—"),
+        (numbers.cores, 0.25, "250m"),
+        (numbers.cores, 1234.5, "1,234.5 cores"),
+        (numbers.cores, float("nan"), "—"),
+        (numbers.size, 5 * 1024**5, "5.0 PiB"),
+        (numbers.duration, 45, "45 s"),
+        (numbers.duration, 600, "10 min"),
+        (numbers.duration, 5400, "1.5 h"),
+        (numbers.duration, 3 * 86400, "3.0 days"),
+        (numbers.duration, -5400, "-1.5 h"),  # a clock ahead of this one
+        (numbers.share, 0.724, "72 %"),
     ],
 )
 def test_human_formatting(fn: Callable[[float | None], str], value: float | None, text: str) -> None:
@@ -497,7 +498,7 @@ def test_human_formatting(fn: Callable[[float | None], str], value: float | None
     ],
 )
 def test_parse_window_days(window: str | None, days: int) -> None:
-    assert capacity_data.parse_window_days(window) == days
+    assert filters.parse_window_days(window) == days
 
 
 # --- the pages under AppTest -------------------------------------------------------------------------

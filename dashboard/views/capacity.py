@@ -13,9 +13,8 @@ from typing import TYPE_CHECKING, Any
 import pandas as pd
 import streamlit as st
 
-from dashboard import capacity_data as cd
 from dashboard import capacity_figures as cf
-from dashboard import charts, data, filters
+from dashboard import charts, data, filters, numbers
 
 if TYPE_CHECKING:
     from streamlit.elements.lib.column_types import ColumnConfig  # Streamlit's own column type
@@ -59,17 +58,17 @@ def _summary(pools: pd.DataFrame, pending: pd.DataFrame) -> None:
     cols[0].metric("Nodes", f"{nodes:,}", help=f"in {len(pools)} node pools")
     cols[1].metric(
         "CPU requested",
-        cf.human_share(cpu_req / cpu_alloc if cpu_alloc else None),
+        numbers.share(cpu_req / cpu_alloc if cpu_alloc else None),
         help=f"{cpu_req:,.1f} of {cpu_alloc:,.1f} allocatable cores",
     )
     cols[2].metric(
         "Memory requested",
-        cf.human_share(mem_req / mem_alloc if mem_alloc else None),
-        help=f"{cf.human_bytes(mem_req)} of {cf.human_bytes(mem_alloc)} allocatable",
+        numbers.share(mem_req / mem_alloc if mem_alloc else None),
+        help=f"{numbers.size(mem_req)} of {numbers.size(mem_alloc)} allocatable",
     )
     cols[3].metric(
         "Spot nodes",
-        cf.human_share(int(pools["spot_nodes"].sum()) / nodes if nodes else None),
+        numbers.share(int(pools["spot_nodes"].sum()) / nodes if nodes else None),
         help=f"{int(pools['spot_nodes'].sum()):,} of {nodes:,} nodes",
     )
     cols[4].metric(
@@ -199,8 +198,8 @@ def _pending_section(pending: pd.DataFrame) -> None:
 def render() -> None:
     st.title("Capacity")
     url = data.database_url()
-    clusters = cd.selected_clusters()
-    pools = cd.node_pools(url, clusters)
+    clusters = filters.selected_clusters()
+    pools = data.node_pools(url, clusters)
     if pools.empty:
         scope = f" for {', '.join(clusters)}" if clusters else ""
         st.info(
@@ -212,13 +211,13 @@ def render() -> None:
         "At each cluster's latest snapshot"
         + (f" · clusters: {', '.join(clusters)}" if clusters else f" · {pools['cluster'].nunique()} clusters")
     )
-    pending = cd.pending_demand(url, clusters)
+    pending = data.pending_demand(url, clusters)
     _summary(pools, pending)
     # Lazy tabs: only the open one runs (and reads), the others cost nothing until opened.
     tabs = st.tabs(list(TABS), key=TAB_KEY, bind="query-params")
     sections: tuple[Callable[[], None], ...] = (
         lambda: _pools_section(pools),
-        lambda: _packing_section(cd.node_packing(url, clusters)),
+        lambda: _packing_section(data.node_packing(url, clusters)),
         lambda: _pending_section(pending),
         _forecast_section,
     )

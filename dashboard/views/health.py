@@ -7,9 +7,8 @@ from datetime import UTC, datetime
 import pandas as pd
 import streamlit as st
 
-from dashboard import capacity_data as cd
 from dashboard import capacity_figures as cf
-from dashboard import charts, data
+from dashboard import charts, data, filters, numbers
 
 # A cluster is stale when its latest snapshot is older than this many collection intervals.
 STALE_INTERVALS = 2.0
@@ -31,8 +30,8 @@ def freshness_table(fresh: pd.DataFrame, *, now: datetime) -> pd.DataFrame:
         "unknown" if pd.isna(i) else ("fresh" if age <= STALE_INTERVALS * i else "stale")
         for age, i in zip(table["age_seconds"], interval, strict=True)
     ]
-    table["age"] = [cf.human_duration(s) for s in table["age_seconds"]]
-    table["interval"] = [cf.human_duration(s) for s in table["median_interval_seconds"]]
+    table["age"] = [numbers.duration(s) for s in table["age_seconds"]]
+    table["interval"] = [numbers.duration(s) for s in table["median_interval_seconds"]]
     first = ["cluster", "status", "age", "latest_snapshot", "interval", "snapshots", "first_snapshot"]
     return table[first + [c for c in table.columns if c not in first]]
 
@@ -40,24 +39,24 @@ def freshness_table(fresh: pd.DataFrame, *, now: datetime) -> pd.DataFrame:
 def render() -> None:
     st.title("Data health")
     url = data.database_url()
-    clusters = cd.selected_clusters()
-    days = cd.window_days()
-    fresh = cd.freshness(url, clusters, days)
-    size = cd.database_size(url)
+    clusters = filters.selected_clusters()
+    days = filters.window_days()
+    fresh = data.freshness(url, clusters, days)
+    size = data.database_size(url)
     if fresh.empty:
         st.info(
             "No snapshots yet. Collect one with `capacity collect --cluster NAME` "
             "or fill a demo fleet with `capacity demo`."
         )
-        st.caption(f"Database {data.display_url()}: {cf.human_bytes(size)}")
+        st.caption(f"Database {data.display_url()}: {numbers.size(size)}")
         return
     now = datetime.now(UTC)
     table = freshness_table(fresh, now=now)
     # Like the sidebar's window, history ends at the newest snapshot, so a fleet that stopped
     # collecting still shows its last days (its staleness is in the freshness table).
     end = pd.Timestamp(table["latest_snapshot"].max()).to_pydatetime()
-    gaps = cd.gaps(url, clusters, days, end)
-    warnings = cd.collection_warnings(url, clusters, days, end)
+    gaps = data.gaps(url, clusters, days, end)
+    warnings = data.collection_warnings(url, clusters, days, end)
     stale = int((table["status"] == "stale").sum())
 
     st.caption(
@@ -68,14 +67,14 @@ def render() -> None:
     cols[0].metric("Clusters", f"{len(table):,}")
     cols[1].metric(
         "Oldest latest snapshot",
-        cf.human_duration(float(table["age_seconds"].max())),
+        numbers.duration(float(table["age_seconds"].max())),
         help="age of the least recently collected cluster's newest snapshot",
     )
     cols[2].metric(
         "Stale clusters", f"{stale:,}", help=f"no snapshot for {STALE_INTERVALS:g}× their interval"
     )
     cols[3].metric("Gaps", f"{len(gaps):,}", help="pauses longer than twice the median interval")
-    cols[4].metric("Database size", cf.human_bytes(size), help=data.display_url())
+    cols[4].metric("Database size", numbers.size(size), help=data.display_url())
 
     if stale:
         st.warning(
@@ -106,7 +105,7 @@ def render() -> None:
     data.download_csv(table, "freshness", key="dl_freshness")
 
     st.subheader("Snapshots per day")
-    per_day = cd.snapshots_per_day(url, clusters, days, end)
+    per_day = data.snapshots_per_day(url, clusters, days, end)
     charts.show(cf.snapshots_per_day_figure(per_day))
     data.download_csv(per_day, "snapshots_per_day", key="dl_snapshots_per_day")
 
@@ -115,7 +114,7 @@ def render() -> None:
         st.success("No gaps: every cluster collected on schedule in the window.")
     else:
         charts.show(cf.gaps_figure(gaps))
-        shown = gaps.assign(length=[cf.human_duration(s) for s in gaps["gap_seconds"]])
+        shown = gaps.assign(length=[numbers.duration(s) for s in gaps["gap_seconds"]])
         st.dataframe(shown, hide_index=True, width="stretch", column_config={"median_interval_seconds": None})
         data.download_csv(gaps, "gaps", key="dl_gaps")
 

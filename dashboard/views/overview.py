@@ -9,7 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import charts, data, figures, filters, slots
-from dashboard.summary import FleetSummary, cores, fleet_summary, money, percent
+from dashboard.numbers import cores, money, share
+from dashboard.summary import FleetSummary, fleet_summary
 
 
 def render() -> None:
@@ -83,30 +84,30 @@ def _headline(s: FleetSummary, scope: str, cur: str, clusters: pd.DataFrame, hou
     row = st.columns(4)
     row[0].metric(
         "CPU efficiency",
-        percent(s.cpu_efficiency),
+        share(s.cpu_efficiency, 1),
         help="CPU usage / CPU request, weighted by requested core-hours (OpenCost).",
     )
     row[1].metric(
         "Memory efficiency",
-        percent(s.memory_efficiency),
+        share(s.memory_efficiency, 1),
         help="Memory working set / memory request, weighted by requested GiB-hours.",
     )
     row[2].metric(
         "CPU utilization / allocation",
-        f"{percent(s.cpu_utilization)} / {percent(s.cpu_allocation)}",
+        f"{share(s.cpu_utilization, 1)} / {share(s.cpu_allocation, 1)}",
         help="Utilization = node CPU usage / allocatable; allocation = requests / allocatable; "
         "weighted by allocatable core-hours.",
     )
     row[3].metric(
         "Memory utilization / allocation",
-        f"{percent(s.memory_utilization)} / {percent(s.memory_allocation)}",
+        f"{share(s.memory_utilization, 1)} / {share(s.memory_allocation, 1)}",
         help="Utilization = node memory usage / allocatable; allocation = requests / allocatable; "
         "weighted by allocatable GiB-hours.",
     )
     if not clusters.empty:
         st.caption(
             f"{float(clusters['nodes_average'].sum()):,.0f} nodes on average in the window; total efficiency "
-            f"{percent(s.total_efficiency)} (cost-weighted CPU and memory efficiency); average allocatable "
+            f"{share(s.total_efficiency, 1)} (cost-weighted CPU and memory efficiency); average allocatable "
             f"{cores(float(clusters['cpu_allocatable_core_hours'].sum()) / max(hours, 1e-9))}."
         )
 

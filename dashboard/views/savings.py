@@ -9,7 +9,8 @@ import pandas as pd
 import streamlit as st
 
 from dashboard import data, filters
-from dashboard.summary import money, risks
+from dashboard.numbers import money
+from dashboard.summary import risks
 
 if TYPE_CHECKING:
     from streamlit.elements.lib.column_types import ColumnConfig  # Streamlit's own column type

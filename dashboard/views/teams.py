@@ -10,7 +10,7 @@ import streamlit as st
 from capacity.analysis.costs import IDLE
 from dashboard import charts, data, figures, filters, slots
 from dashboard.filters import Filters
-from dashboard.summary import money, percent
+from dashboard.numbers import money, share
 
 if TYPE_CHECKING:
     from streamlit.elements.lib.column_types import ColumnConfig  # Streamlit's own column type
@@ -126,12 +126,12 @@ def _team(f: Filters, team: str, row: pd.Series, cur: str, idle: str) -> None:
     )
     cols[1].metric(
         "Efficiency",
-        percent(float(row["total_efficiency"])),
+        share(float(row["total_efficiency"]), 1),
         help="Cost-weighted mean of CPU and memory efficiency (usage / request).",
     )
     cols[2].metric(
         "Idle share",
-        percent(float(row["idle_share"])),
+        share(float(row["idle_share"]), 1),
         help="Part of the team's cost that is idle node capacity shared to it (idle cost / cost).",
     )
     cols[3].metric(
