@@ -7,7 +7,7 @@ Builds the database of ``benchmarks/report_scale.py`` (3 clusters, 1,500 nodes, 
     database stays warm) and opens the page in a fresh Chromium context (empty HTTP cache);
   - first render: from ``page.goto`` until Streamlit is connected, its script state is
     ``notRunning``, no skeleton is left and every plotly chart holds a drawn SVG (the same
-    condition as ``tests/test_browser.py``);
+    condition as ``tests/dashboard/test_browser.py``);
   - filter change: clicks the sidebar Window segmented control (7d, the default, to 30d, a window
     not cached yet) and times from the click until a rerun has started and finished and every
     chart is drawn again;

@@ -7,14 +7,14 @@ import json
 from pathlib import Path
 from typing import Any
 
-import k8s_fixtures as fx
 import pytest
-from kubeapi import FakeKubeAPI
 from sqlalchemy import create_engine, func, select
 
 from capacity.cli import main
 from capacity.store import schema as m
 from collectors.source import Kind
+from tests import k8s_fixtures as fx
+from tests.kubeapi import FakeKubeAPI
 
 
 def serve_minikube(api: FakeKubeAPI, *, metrics: bool = True) -> None:

@@ -12,8 +12,7 @@ from pathlib import Path
 
 import pytest
 
-# tests/ has no __init__.py, so pytest puts this directory on sys.path (rootdir/conftest import).
-from pg import PostgresServer
+from tests.pg import PostgresServer
 
 # ---------------------------------------------------------------------------------------------
 # Database fixtures: SQLite and a real throwaway PostgreSQL server

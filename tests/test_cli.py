@@ -7,12 +7,12 @@ import subprocess
 import sys
 from pathlib import Path
 
-import factories as f
 import pytest
 
 from capacity.cli import main
 from capacity.store.engine import head_revision, open_store
 from capacity.store.snapshots import write_snapshot
+from tests import factories as f
 
 STATUS_KEYS = {
     "cluster", "snapshots", "first_snapshot", "latest_snapshot", "nodes", "pods", "containers",

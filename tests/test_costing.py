@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
-from conftest import Fleet
 from sqlalchemy import Connection, select
 
 from capacity.charges import with_cluster_costs, with_container_costs, with_node_costs
@@ -22,6 +21,7 @@ from capacity.store.compaction import compact
 from capacity.store.engine import open_store
 from capacity.store.priced import ALLOCATIONS, NODE_PRICES, price_keys
 from capacity.store.windows import cluster_window, container_window, grain_window, node_window
+from tests.conftest import Fleet
 
 NOW = datetime(2026, 11, 20, 15, 7, tzinfo=UTC)
 START, END = datetime(2026, 11, 18, 17, 23, tzinfo=UTC), datetime(2026, 11, 20, 13, 41, tzinfo=UTC)

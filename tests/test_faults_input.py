@@ -9,14 +9,14 @@ import sys
 import time
 from pathlib import Path
 
-import factories as f
 import pytest
-from conftest import Fleet
 
 from capacity.cli import main
 from capacity.errors import StoreError
 from capacity.store.engine import masked, open_store, resolve_url
 from capacity.store.snapshots import write_snapshot
+from tests import factories as f
+from tests.conftest import Fleet
 
 
 def one_line(capsys: pytest.CaptureFixture[str]) -> str:

@@ -6,12 +6,12 @@ from datetime import UTC, datetime, timedelta
 
 import pandas as pd
 import pytest
-from conftest import Fleet
 from sqlalchemy import event
 
 from capacity.reads import Reads
 from capacity.reports import periods
 from capacity.store.engine import open_store
+from tests.conftest import Fleet
 
 NOW = datetime(2026, 11, 20, 15, 7, tzinfo=UTC)
 END = datetime(2026, 11, 20, 14, 0, tzinfo=UTC)

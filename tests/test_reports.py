@@ -10,7 +10,6 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from conftest import Fleet
 from sqlalchemy import Engine, event
 
 from capacity.cli import main
@@ -18,6 +17,7 @@ from capacity.config import Config, Overhead, Retention, Rightsizing, Shared
 from capacity.reports import CLUSTER_COLUMNS, Reads, ReportRequest, build_report, periods, team_names
 from capacity.store.compaction import compact
 from capacity.store.engine import open_store
+from tests.conftest import Fleet
 
 NOW = datetime(2026, 11, 20, 15, 7, tzinfo=UTC)
 START = datetime(2026, 11, 19, 6, 0, tzinfo=UTC)

@@ -9,7 +9,6 @@ from datetime import UTC, datetime
 
 import pandas as pd
 import pytest
-from conftest import Fleet
 from sqlalchemy import select
 
 from capacity.config import Config, InstancePrice, PriceChange, Pricing, Retention
@@ -19,6 +18,7 @@ from capacity.store import schema as m
 from capacity.store.compaction import compact
 from capacity.store.engine import open_store
 from capacity.store.priced import price_keys
+from tests.conftest import Fleet
 
 NOW = datetime(2026, 11, 20, 15, 7, tzinfo=UTC)
 START, END = datetime(2026, 11, 18, 17, 23, tzinfo=UTC), datetime(2026, 11, 20, 13, 41, tzinfo=UTC)

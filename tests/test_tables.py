@@ -10,11 +10,11 @@ from io import StringIO
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import Fleet
 
 from capacity.cli import main
 from capacity.errors import UsageError
 from capacity.tables import DEFAULT_COLUMNS, render, table
+from tests.conftest import Fleet
 
 NOW = datetime(2026, 11, 20, 15, 7, tzinfo=UTC)
 WINDOW = ["--start", "2026-11-19T00:00", "--end", "2026-11-20T12:00"]

@@ -8,7 +8,7 @@ from pathlib import Path
 
 from dashboard import charts
 
-ROOT = Path(__file__).resolve().parent.parent
+ROOT = Path(__file__).resolve().parents[2]
 STATIC = ROOT / "dashboard" / "static"
 
 

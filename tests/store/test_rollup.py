@@ -10,7 +10,6 @@ from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
 
-import factories as f
 import pandas as pd
 import psycopg
 import pytest
@@ -46,6 +45,7 @@ from capacity.store.windows import (
     window_plans,
     workloads_in_window,
 )
+from tests import factories as f
 
 NOMINAL = 900.0  # seconds: one snapshot every 15 minutes
 STEP = timedelta(minutes=15)

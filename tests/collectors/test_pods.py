@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import k8s_fixtures as fx
 import pytest
 
 from capacity.records import Resources
 from collectors.pods import ContainerState, container_states, pod_spec
+from tests import k8s_fixtures as fx
 
 MI = 1024**2
 GI = 1024**3

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from typing import Any
 
-import k8s_fixtures as fx
 import pytest
 
 from capacity.records import WorkloadKey
 from collectors.owners import OwnerIndex, controller_of
+from tests import k8s_fixtures as fx
 
 NS = "shop"
 

@@ -9,7 +9,6 @@ from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
 
-import factories as f
 import numpy as np
 import pandas as pd
 import pytest
@@ -32,6 +31,7 @@ from capacity.reports import ReportRequest, build_report
 from capacity.store import inventory
 from capacity.store.engine import open_store
 from capacity.store.snapshots import write_snapshot
+from tests import factories as f
 
 GIB = f.GIB
 

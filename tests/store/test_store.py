@@ -7,7 +7,6 @@ import sqlite3
 from collections.abc import Iterator
 from datetime import timedelta, timezone
 
-import factories as f
 import pytest
 from sqlalchemy import Engine, func, select
 
@@ -15,6 +14,7 @@ from capacity.errors import StoreError
 from capacity.store import schema as m
 from capacity.store.engine import open_store
 from capacity.store.snapshots import write_snapshot
+from tests import factories as f
 
 NOMINAL = 300.0
 

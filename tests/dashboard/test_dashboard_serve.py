@@ -12,13 +12,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from dashboard_harness import DashboardServer
 
 from capacity.cli import main
 from capacity.store.engine import open_store
 from dashboard import serve
+from tests.dashboard_harness import DashboardServer
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 FLAGS = ["--server.port", "8600", "--server.address", "127.0.0.1"]
 
 # Run in a fresh interpreter (this one has imported everything already): preload, then import

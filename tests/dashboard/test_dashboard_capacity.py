@@ -7,11 +7,9 @@ from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import factories as f
 import pandas as pd
 import plotly.graph_objects as go
 import pytest
-from conftest import Fleet
 from sqlalchemy import Engine
 from streamlit.testing.v1 import AppTest
 
@@ -22,6 +20,8 @@ from capacity.store.engine import open_store
 from capacity.store.snapshots import write_snapshot
 from dashboard import capacity_figures, charts, figures, filters, numbers
 from dashboard.views import capacity as capacity_view
+from tests import factories as f
+from tests.conftest import Fleet
 
 GIB = f.GIB
 NOW = f.T0 + timedelta(hours=2)
@@ -684,7 +684,7 @@ def test_capacity_page_forecasts_over_the_sidebar_window(
     monkeypatch.setenv("CAPACITY_DATABASE_URL", demo_url)
     monkeypatch.delenv("CAPACITY_CONFIG", raising=False)
     app = AppTest.from_file(
-        str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py"), default_timeout=60
+        str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py"), default_timeout=60
     )
     app.switch_page("views/capacity.py")
     app.query_params["window"] = "1d"

@@ -13,14 +13,14 @@ import time
 from collections.abc import Iterator
 from pathlib import Path
 
-import k8s_fixtures as fx
 import pytest
-from collect_harness import serve_minikube, snapshots_by_cluster
-from kubeapi import FakeKubeAPI, write_kubeconfig
 
 from collectors.collect import CollectResult
 from collectors.schedule import Target, collect_target, run_every
 from collectors.source import Kind
+from tests import k8s_fixtures as fx
+from tests.collect_harness import serve_minikube, snapshots_by_cluster
+from tests.kubeapi import FakeKubeAPI, write_kubeconfig
 
 ENV = {**os.environ, "PYTHONPATH": str(fx.REPO_ROOT)}
 

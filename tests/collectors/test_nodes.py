@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import k8s_fixtures as fx
 import pytest
 
 from collectors.nodes import (
@@ -14,6 +13,7 @@ from collectors.nodes import (
     first_label,
     region_of,
 )
+from tests import k8s_fixtures as fx
 
 
 @pytest.mark.parametrize(

@@ -17,19 +17,19 @@ from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import k8s_fixtures as fx
 import pytest
-from collect_harness import run, serve_minikube, snapshot_count, snapshots_by_cluster
-from kubeapi import Delay, FakeKubeAPI
-from pg import PostgresServer
 from sqlalchemy import Engine, create_engine, func, select, text
 
 from capacity.store import schema as m
 from capacity.store.engine import open_store, write_transaction
 from collectors.source import Kind
+from tests import k8s_fixtures as fx
+from tests.collect_harness import run, serve_minikube, snapshot_count, snapshots_by_cluster
+from tests.kubeapi import Delay, FakeKubeAPI
+from tests.pg import PostgresServer
 
 REPO = fx.REPO_ROOT
-TESTS = Path(__file__).resolve().parent
+TESTS = Path(__file__).resolve().parents[1]
 ENV = {**os.environ, "PYTHONPATH": f"{REPO}{os.pathsep}{TESTS}"}
 
 
@@ -137,7 +137,7 @@ def test_collectors_compaction_and_reports_all_at_once(api: FakeKubeAPI, db_url:
 WRITER = """
 import sys
 from datetime import datetime, timedelta, UTC
-import factories as f
+from tests import factories as f
 from capacity.store.engine import open_store, write_transaction
 from capacity.store.snapshots import write_snapshot
 engine = open_store(sys.argv[1])
@@ -215,9 +215,8 @@ print("done", flush=True)
 
 
 def _seed_history(db: str, start: datetime, hours: int) -> None:
-    import factories as f
-
     from capacity.store.snapshots import write_snapshot
+    from tests import factories as f
 
     engine = open_store(db)
     try:

@@ -9,7 +9,6 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import pytest
-from conftest import Fleet
 
 from capacity.analysis.forecast import COLUMNS, forecast, trend
 from capacity.cli import main
@@ -17,6 +16,7 @@ from capacity.config import Config
 from capacity.errors import CapacityError
 from capacity.reports import ReportRequest, build_report
 from capacity.store.engine import open_store
+from tests.conftest import Fleet
 
 END = datetime(2026, 11, 20, tzinfo=UTC)
 GIB = 1024.0**3

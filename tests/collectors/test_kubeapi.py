@@ -8,12 +8,13 @@ from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
-import k8s_fixtures as fx
 import orjson
 import pytest
 import urllib3
-from kubeapi import Delay, Drop, FakeKubeAPI, Request, list_kind, write_kubeconfig
 from kubernetes import client, config
+
+from tests import k8s_fixtures as fx
+from tests.kubeapi import Delay, Drop, FakeKubeAPI, Request, list_kind, write_kubeconfig
 
 PODS = "/api/v1/pods"
 POD_METRICS = "/apis/metrics.k8s.io/v1beta1/pods"

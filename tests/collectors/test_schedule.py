@@ -12,18 +12,18 @@ import time
 from datetime import UTC, datetime
 from pathlib import Path
 
-import k8s_fixtures as fx
 import pytest
-from collect_harness import snapshots_by_cluster
-from kubeapi import Delay, FakeKubeAPI, write_kubeconfig
 
 from capacity.cli import main
 from capacity.errors import CollectionError
 from collectors.collect import CollectResult
 from collectors.schedule import Target, next_tick, run_every
 from collectors.source import Kind
+from tests import k8s_fixtures as fx
+from tests.collect_harness import snapshots_by_cluster
+from tests.kubeapi import Delay, FakeKubeAPI, write_kubeconfig
 
-REPO = Path(__file__).resolve().parents[1]
+REPO = Path(__file__).resolve().parents[2]
 
 
 def serve(api: FakeKubeAPI) -> None:

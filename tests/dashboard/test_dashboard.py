@@ -8,10 +8,8 @@ import math
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
-import factories as f
 import pandas as pd
 import pytest
-from conftest import Fleet
 from streamlit.testing.v1 import AppTest
 
 from capacity.analysis.costs import IDLE
@@ -24,8 +22,10 @@ from capacity.tables import render as render_report
 from dashboard import charts, figures, numbers, summary
 from dashboard.filters import window_bounds
 from dashboard.views import savings as savings_view
+from tests import factories as f
+from tests.conftest import Fleet
 
-APP = str(Path(__file__).resolve().parents[1] / "dashboard" / "app.py")
+APP = str(Path(__file__).resolve().parents[2] / "dashboard" / "app.py")
 NOW = datetime(2026, 11, 20, 15, 7, tzinfo=UTC)
 
 

@@ -14,10 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
-import k8s_fixtures as fx
 import pytest
-from collect_harness import collect, run, serve_minikube, snapshot_count, status
-from kubeapi import Body, FakeKubeAPI, Html, Trickle, Truncate
 from kubernetes import client
 from sqlalchemy import create_engine, select
 
@@ -27,6 +24,9 @@ from capacity.store.engine import open_store
 from collectors.collect import collect_once
 from collectors.kube import KubeSource
 from collectors.source import ClusterUnreachable, Kind
+from tests import k8s_fixtures as fx
+from tests.collect_harness import collect, run, serve_minikube, snapshot_count, status
+from tests.kubeapi import Body, FakeKubeAPI, Html, Trickle, Truncate
 
 MINIKUBE_PODS = 18  # bound to the node and not finished
 

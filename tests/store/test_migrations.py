@@ -98,7 +98,6 @@ def test_rows_from_before_price_keys_keep_their_money_and_reports_say_so(
 ) -> None:
     from datetime import UTC, datetime
 
-    import factories as f
     from alembic import command
     from sqlalchemy import text
 
@@ -107,6 +106,7 @@ def test_rows_from_before_price_keys_keep_their_money_and_reports_say_so(
     from capacity.pricing import key_prices
     from capacity.store.engine import _alembic_config
     from capacity.store.snapshots import write_snapshot
+    from tests import factories as f
 
     engine = create_db_engine(sqlite_url)
     try:

@@ -16,12 +16,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import Fleet
-from dashboard_harness import CHROMIUM, CHROMIUM_ARGS, DashboardServer, open_tabs
+
+from tests.conftest import Fleet
+from tests.dashboard_harness import CHROMIUM, CHROMIUM_ARGS, DashboardServer, open_tabs
 
 pytestmark = pytest.mark.browser
 
-ROOT = Path(__file__).resolve().parents[1]
+ROOT = Path(__file__).resolve().parents[2]
 SCREENSHOTS = ROOT / "test-artifacts" / "screenshots"
 # Pages that must draw at least one chart over a demo fleet; every other page is opened too.
 PAGES_WITH_CHARTS = {"overview", "teams", "capacity", "health"}  # savings is tables only

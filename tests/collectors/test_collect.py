@@ -13,10 +13,7 @@ from decimal import Decimal
 from pathlib import Path
 from typing import Any
 
-import k8s_fixtures as fx
 import pytest
-from collect_harness import collect, run, serve_minikube, snapshot_count, status
-from kubeapi import Delay, Drop, FakeKubeAPI
 from kubernetes import client
 from kubernetes.utils.quantity import parse_quantity
 from sqlalchemy import create_engine, func, select
@@ -30,6 +27,9 @@ from capacity.store.status import price_sources
 from collectors.collect import collect_once
 from collectors.kube import KubeSource
 from collectors.source import Kind
+from tests import k8s_fixtures as fx
+from tests.collect_harness import collect, run, serve_minikube, snapshot_count, status
+from tests.kubeapi import Delay, Drop, FakeKubeAPI
 
 FINISHED = {"Succeeded", "Failed"}
 
