@@ -13,17 +13,9 @@ from collectors.gcpause import cyclic_gc_paused
 from collectors.simulator._catalog import CLUSTER_TEMPLATES, ClusterTemplate, PoolTemplate
 from collectors.simulator._model import B
 from collectors.simulator._plan import ClusterModel, Instant
-from collectors.simulator._render import (
-    Renderer,
-    jobs,
-    namespaces,
-    node,
-    node_labels,
-    node_metrics,
-    pod_metrics,
-    quotas,
-    replicasets,
-)
+from collectors.simulator._render_nodes import node, node_labels, node_metrics, pod_metrics
+from collectors.simulator._render_objects import jobs, namespaces, quotas, replicasets
+from collectors.simulator._render_pods import Renderer
 from collectors.simulator._system import nodes_needed, nominal_demand_of
 from collectors.simulator._util import mix, skey, unit
 from collectors.source import Kind, KindUnavailable
