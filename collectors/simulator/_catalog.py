@@ -363,3 +363,62 @@ MEM_SIZES: dict[str, tuple[str, ...]] = {
 }
 
 SA_MOUNT = "/var/run/secrets/kubernetes.io/serviceaccount"
+
+
+# --- the teams' services: which run on GPUs, compute or memory pools, spot, rollouts; schedules
+
+GPU_SERVICES = {"reco-inference", "model-server", "embedding-service"}
+COMPUTE = {
+    "transcoder",
+    "search-ranker",
+    "bid-optimizer",
+    "pricing-engine",
+    "fraud-scorer",
+    "route-planner",
+    "indexer",
+    "trino-worker",
+    "flink-taskmanager",
+}
+MEMORY = {
+    "notebook-hub",
+    "online-store",
+    "session-store",
+    "message-store",
+    "schema-registry",
+    "feature-fetcher",
+    "tile-server",
+    "ledger",
+}
+SPOT = {
+    "airflow-worker",
+    "clickstream-etl",
+    "stream-processor",
+    "image-resizer",
+    "thumbnailer",
+    "export-worker",
+    "email-worker",
+    "moderation-worker",
+    "retention-worker",
+    "renewal-worker",
+    "candidate-gen",
+    "dataset-prep",
+}
+ROLLOUTS = {"checkout", "search-api"}
+HIGH_PRIORITY_TEAMS = {"payments", "checkout", "identity", "gateway", "edge"}
+SCHEDULES = (
+    ("*/15 * * * *", 900, (60, 420)),
+    ("*/30 * * * *", 1800, (120, 900)),
+    ("{m} * * * *", 3600, (120, 1500)),
+    ("{m} */6 * * *", 21600, (600, 3600)),
+    ("{m} {h} * * *", 86400, (900, 7200)),
+)
+PROFILES = (
+    ("overprovisioned", 30),
+    ("wellsized", 24),
+    ("bursty", 12),
+    ("oom", 7),
+    ("idle", 9),
+    ("underprovisioned", 6),
+    ("wellsized", 6),
+)
+REGISTRY = "123456789012.dkr.ecr.us-east-1.amazonaws.com"

@@ -13,13 +13,13 @@ from collections.abc import Callable
 from typing import Any
 
 from collectors.simulator._catalog import ClusterTemplate, InstanceType
+from collectors.simulator._generator import Generator
 from collectors.simulator._model import (
     DAY_BUCKETS,
     NEVER,
     STEP,
     WEEK,
     B,
-    Generator,
     Pool,
     Shape,
     Workload,

@@ -5,9 +5,9 @@ from __future__ import annotations
 import math
 from typing import Any
 
+from collectors.simulator._generator import Generator
 from collectors.simulator._model import (
     ContainerT,
-    Generator,
     Pool,
     Shape,
     Workload,
