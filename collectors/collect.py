@@ -6,7 +6,7 @@ import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
-from typing import TypeVar
+from typing import TypeVar, cast
 
 from sqlalchemy import Engine
 
@@ -15,18 +15,13 @@ from capacity.records import POD_OVERHEAD_CONTAINER, NamespaceRecord, QuotaRecor
 from capacity.store.engine import translate_db_errors, write_transaction
 from capacity.store.snapshots import WriteResult, write_snapshot
 from collectors.gcpause import cyclic_gc_paused
-from collectors.normalize import (
-    NodeFacts,
-    PodPass,
-    Warnings,
-    namespace_record,
-    node_facts,
-    pod_metrics_map,
-    quota_records,
-    usage_of,
-)
+from collectors.metrics import pod_metrics_map, usage_of
+from collectors.node_facts import NodeFacts, node_facts
+from collectors.normalize import PodPass
+from collectors.objects import namespace_record, quota_records
 from collectors.owners import OwnerIndex
-from collectors.raw import well_formed
+from collectors.raw import Warnings, well_formed
+from collectors.shapes import Node
 from collectors.source import ClusterUnreachable, Kind, KindUnavailable, ListExpired, RawObject, Source
 
 MAX_LIST_RESTARTS = 3
@@ -118,7 +113,7 @@ def _build_snapshot(
         if item["metadata"]["name"] in nodes:
             warn(f"node {item['metadata']['name']} listed twice: the first kept")
             continue
-        facts = node_facts(item, pricing, warn)
+        facts = node_facts(cast(Node, item), pricing, warn)
         if facts is not None:
             nodes[facts.name] = facts
 

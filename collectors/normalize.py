@@ -1,255 +1,40 @@
-"""Raw API objects → typed snapshot records: nodes with prices, workload-container sums, pods.
+"""The pod pass: pods folded onto their nodes into typed snapshot records (workload-container sums,
+allocations by price key, pod rows, the nodes' requested totals).
 
-Pods are folded in page by page: nothing keeps a raw pod past its page, only the rows the
-store will write (one per pod and one per workload container).
+Nodes are read first (``collectors.node_facts``); pods are folded in page by page: nothing
+keeps a raw pod past its page, only the rows the store will write (one per pod and one per
+workload container).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping, Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import orjson
 
-from capacity.config import Pricing
 from capacity.histogram import bucket_of
-from capacity.pricing import price_key
 from capacity.records import (
     FINISHED_PHASES,
     POD_OVERHEAD_CONTAINER,
     ZERO,
     ContainerSample,
-    NamespaceRecord,
     NodeRecord,
     PodRecord,
     PriceKey,
-    QuotaRecord,
     Resources,
     WorkloadKey,
 )
-from collectors.nodes import (
-    INSTANCE_TYPE_LABELS,
-    NODE_POOL_LABELS,
-    ZONE_LABELS,
-    capacity_type,
-    first_label,
-    region_of,
-)
+from collectors.node_facts import NodeFacts
 from collectors.owners import OwnerIndex
-from collectors.pods import ContainerState, PodSpec, container_states, pod_spec, resources_of
-from collectors.quantity import beyond_any_node, parse, parse_usage
+from collectors.pods import ContainerState, PodSpec, container_states, pod_spec
 from collectors.raw import MALFORMED, describe, labels, mapping, name_of, sequence, well_formed
+from collectors.shapes import ObjectMeta, Pod
 
 _EMPTY: dict[str, Any] = {}
 _NONE: list[Any] = []
 _NO_STATE = ContainerState(restarts=0, oom_killed=False)
-
-
-class Warnings:
-    """Collects warnings for a snapshot; keeps the first ``limit`` and counts the rest."""
-
-    def __init__(self, limit: int = 200) -> None:
-        self.limit = limit
-        self.items: list[str] = []
-        self.dropped = 0
-
-    def __call__(self, message: str) -> None:
-        if len(self.items) < self.limit:
-            self.items.append(message)
-        else:
-            self.dropped += 1
-
-    def as_list(self) -> list[str]:
-        if self.dropped:
-            return [*self.items, f"... and {self.dropped} more warnings"]
-        return list(self.items)
-
-
-def namespace_record(item: Mapping[str, Any], warn: Callable[[str], None]) -> NamespaceRecord:
-    """Return a namespace's name and labels (``item`` has passed ``raw.well_formed``)."""
-    meta = item["metadata"]
-    name = str(meta["name"])
-    return NamespaceRecord(name=name, labels=labels(meta, f"namespace {name}", warn))
-
-
-@dataclass(slots=True)
-class NodeFacts:
-    """A node before the pods are folded in: everything but what is requested on it."""
-
-    name: str
-    instance_type: str | None
-    capacity_type: str
-    zone: str | None
-    region: str | None
-    node_pool: str | None
-    labels: dict[str, str]
-    capacity: Resources
-    allocatable: Resources
-    pods_allocatable: int
-    ready: bool
-    unschedulable: bool
-    price_key: PriceKey
-    usage: Resources | None = None
-    requested: Resources = ZERO
-
-
-def node_facts(item: Mapping[str, Any], pricing: Pricing, warn: Callable[[str], None]) -> NodeFacts | None:
-    """Return a node's facts and prices; None (with a warning) when it cannot be read at all."""
-    meta = item.get("metadata") or {}
-    name = name_of(meta.get("name") if isinstance(meta, dict) else None)
-    if not name:
-        warn("node without a valid name ignored")
-        return None
-    where = f"node {name}"
-    try:
-        return _node_facts(item, name, pricing, warn)
-    except MALFORMED as exc:
-        warn(f"{where}: malformed object ignored ({describe(exc)})")
-        return None
-
-
-def _node_facts(
-    item: Mapping[str, Any], name: str, pricing: Pricing, warn: Callable[[str], None]
-) -> NodeFacts:
-    where = f"node {name}"
-    meta = item["metadata"]
-    node_labels = labels(meta, where, warn)
-    status = mapping(item.get("status"), f"{where} status", warn)
-    capacity_block = mapping(status.get("capacity"), f"{where} capacity", warn)
-    allocatable_block = mapping(status.get("allocatable"), f"{where} allocatable", warn)
-    capacity = resources_of(capacity_block, f"{where} capacity", warn)
-    allocatable = (
-        resources_of(allocatable_block, f"{where} allocatable", warn) if allocatable_block else capacity
-    )
-    if capacity == ZERO:
-        # Capacity is what is priced: without it the node would cost nothing and every pod on
-        # it would be free.
-        if allocatable != ZERO:
-            warn(f"{where}: no capacity reported; its allocatable is priced instead")
-            capacity = allocatable
-        else:
-            warn(f"{where}: reports neither capacity nor allocatable; priced by its instance type alone")
-    pods_raw = (allocatable_block or capacity_block).get("pods")
-    try:
-        pods_allocatable = int(parse(pods_raw)) if pods_raw is not None else 0
-    except ValueError:
-        warn(f"{where}: malformed pods allocatable {pods_raw!r} ignored")
-        pods_allocatable = 0
-    zone = first_label(node_labels, ZONE_LABELS)
-    instance_type = first_label(node_labels, INSTANCE_TYPE_LABELS)
-    ctype = capacity_type(node_labels)
-    region = region_of(node_labels, zone)
-    annotations = labels(meta, where, warn, key="annotations")
-
-    def key(with_pricing: Pricing) -> PriceKey:
-        return price_key(
-            with_pricing,
-            capacity=capacity,
-            instance_type=instance_type,
-            capacity_type=ctype,
-            region=region,
-            labels=node_labels,
-            annotations=annotations,
-        )
-
-    try:
-        node_key = key(pricing)
-    except ValueError as exc:
-        warn(f"{where}: price override {exc}; priced by configuration instead")
-        node_key = key(pricing.model_copy(update={"node_price_label": None}))
-    conditions = sequence(status.get("conditions"), f"{where} conditions", warn)
-    ready = any(
-        isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True" for c in conditions
-    )
-    return NodeFacts(
-        name=name,
-        instance_type=instance_type,
-        capacity_type=ctype,
-        zone=zone,
-        region=region,
-        node_pool=first_label(node_labels, NODE_POOL_LABELS),
-        labels=node_labels,
-        capacity=capacity,
-        allocatable=allocatable,
-        pods_allocatable=pods_allocatable,
-        ready=ready,
-        unschedulable=bool(mapping(item.get("spec"), f"{where} spec", warn).get("unschedulable")),
-        price_key=node_key,
-    )
-
-
-def usage_of(item: Mapping[str, Any], where: str, warn: Callable[[str], None]) -> Resources | None:
-    """Return the usage block of a NodeMetrics or container metrics entry, or None if malformed."""
-    usage = item.get("usage")
-    try:
-        assert isinstance(usage, dict)
-        cpu, memory = parse_usage(usage["cpu"]), parse_usage(usage["memory"])
-    except (AssertionError, KeyError, ValueError):
-        warn(f"{where}: malformed or missing usage {usage!r} ignored")
-        return None
-    for value, resource in ((cpu, "cpu"), (memory, "memory")):
-        bound = beyond_any_node(value, resource)
-        if bound is not None:
-            warn(f"{where}: {resource} usage {usage[resource]!r} is beyond any node (over {bound}): ignored")
-            return None
-    return Resources(cpu, memory, 0.0)
-
-
-def pod_metrics_map(
-    pages: Iterable[list[Any]], warn: Callable[[str], None]
-) -> dict[tuple[str, str], dict[str, Resources]]:
-    """Return per pod (namespace, name) the usage of each container; a pod listed twice keeps the first."""
-    result: dict[tuple[str, str], dict[str, Resources]] = {}
-    listed = 0
-    for page in pages:
-        items, listed = well_formed(page, "pod metrics", warn, start=listed), listed + len(page)
-        for item in items:
-            meta = item["metadata"]
-            ns, name = name_of(meta.get("namespace")) or "", str(meta["name"])
-            if (ns, name) in result:
-                warn(f"metrics of pod {ns}/{name} listed twice: the first kept")
-                continue
-            containers: dict[str, Resources] = {}
-            for c in sequence(item.get("containers"), f"metrics of pod {ns}/{name} containers", warn):
-                cname = name_of(c.get("name")) if isinstance(c, dict) else None
-                if cname is None:
-                    warn(f"metrics of pod {ns}/{name}: a container entry without a name ignored")
-                    continue
-                usage = usage_of(c, f"metrics of pod {ns}/{name} container {cname}", warn)
-                if usage is not None:
-                    containers[cname] = usage
-            result[(ns, name)] = containers
-    return result
-
-
-def quota_records(item: Mapping[str, Any], warn: Callable[[str], None]) -> list[QuotaRecord]:
-    """Return one record per resource a quota limits (``item`` has passed ``raw.well_formed``)."""
-    meta = item["metadata"]
-    ns, name = name_of(meta.get("namespace")) or "", str(meta["name"])
-    where = f"resourcequota {ns}/{name}"
-    status = mapping(item.get("status"), f"{where} status", warn)
-    hard = mapping(status.get("hard"), f"{where} hard", warn) or mapping(
-        mapping(item.get("spec"), f"{where} spec", warn).get("hard"), f"{where} hard", warn
-    )
-    used = mapping(status.get("used"), f"{where} used", warn)
-    records = []
-    for resource, raw in sorted(hard.items()):
-        if name_of(resource) is None:
-            continue
-        try:
-            hard_value = parse(raw)
-        except ValueError:
-            warn(f"{where}: malformed {resource} {raw!r} ignored")
-            continue
-        used_value: float | None
-        try:
-            used_value = parse(used[resource]) if resource in used else None
-        except ValueError:
-            warn(f"{where}: malformed used {resource} {used[resource]!r} ignored")
-            used_value = None
-        records.append(QuotaRecord(ns, name, str(resource), hard_value, used_value))
-    return records
 
 
 @dataclass(slots=True)
@@ -361,10 +146,10 @@ class PodPass:
 
     def add_page(self, items: Sequence[Any]) -> None:
         for item in well_formed(items, "pods", self.warn, start=self.listed):
-            self.add(item)
+            self.add(cast(Pod, item))
         self.listed += len(items)
 
-    def add(self, item: Mapping[str, Any]) -> None:
+    def add(self, item: Pod) -> None:
         """Fold one pod in (``item`` has passed ``raw.well_formed``); a malformed pod warns and is skipped."""
         meta = item["metadata"]
         namespace = self._shared(name_of(meta.get("namespace")) or "")
@@ -383,9 +168,7 @@ class PodPass:
         if pod is not None:
             self._fold(pod)
 
-    def _read(
-        self, item: Mapping[str, Any], meta: Mapping[str, Any], namespace: str, name: str, where: str
-    ) -> _Pod | None:
+    def _read(self, item: Pod, meta: ObjectMeta, namespace: str, name: str, where: str) -> _Pod | None:
         """Return what the pass needs of one pod, or None when it holds nothing."""
         status = mapping(item.get("status"), f"{where} status", self.warn)
         phase = self._shared(str(status.get("phase") or "Unknown"))

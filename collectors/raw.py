@@ -95,3 +95,23 @@ def describe(exc: BaseException) -> str:
     """Return a short reason for a malformed object, from what reading it raised."""
     text = str(exc).strip().splitlines()[0] if str(exc).strip() else ""
     return f"{type(exc).__name__}: {text}"[:160] if text else type(exc).__name__
+
+
+class Warnings:
+    """Collects warnings for a snapshot; keeps the first ``limit`` and counts the rest."""
+
+    def __init__(self, limit: int = 200) -> None:
+        self.limit = limit
+        self.items: list[str] = []
+        self.dropped = 0
+
+    def __call__(self, message: str) -> None:
+        if len(self.items) < self.limit:
+            self.items.append(message)
+        else:
+            self.dropped += 1
+
+    def as_list(self) -> list[str]:
+        if self.dropped:
+            return [*self.items, f"... and {self.dropped} more warnings"]
+        return list(self.items)

@@ -23,7 +23,8 @@ from capacity.store.engine import open_store
 from capacity.store.priced import ALLOCATIONS, NODE_PRICES, price_keys
 from capacity.store.snapshots import write_snapshot
 from capacity.store.windows import grain_window
-from collectors.normalize import PodPass, node_facts
+from collectors.node_facts import node_facts
+from collectors.normalize import PodPass
 from collectors.owners import OwnerIndex
 
 GIB = 1024.0**3
