@@ -107,6 +107,14 @@ def team_names(
     return sorted({str(g) for g in grouped.loc[~grouped["shared"].astype(bool), "group"]})
 
 
+def rightsizing_since(end: datetime, config: Config) -> datetime:
+    """Return where right-sizing's evidence starts for a window ending at ``end``: the start of the
+    UTC day ``rightsizing.window_days`` before it (whole days are read from daily rollups, so a
+    window cut mid-day would read its edges hour by hour twice)."""
+    start = (end - timedelta(days=config.rightsizing.window_days)).astimezone(UTC)
+    return start.replace(hour=0, minute=0, second=0, microsecond=0)
+
+
 def _savings_by(recs: pd.DataFrame, key: str) -> pd.Series:
     if recs.empty:
         return pd.Series(dtype=float)
@@ -137,7 +145,7 @@ def build_report(
     recs = None
     if request.kind in ("teams", "namespaces", "workloads"):
         # one container read for the report's window (or periods) and the right-sizing window
-        since = request.end - timedelta(days=config.rightsizing.window_days)
+        since = rightsizing_since(request.end, config)
         reads.prefetch(conn, (request.start, request.end), None if step is None else tuple(spans), since,
                        request.clusters)  # fmt: skip
         recs = _recommendations(conn, request, config, (request.start, request.end), reads)
@@ -228,7 +236,7 @@ def _recommendations(
     shared by every window ending there. A new copy each call: the memo stays as it is.
     """
     start, end = window
-    since = end - timedelta(days=config.rightsizing.window_days)
+    since = rightsizing_since(end, config)
     dimension = "team" if request.kind != "teams" else request.by
 
     def compute() -> pd.DataFrame:
@@ -377,5 +385,5 @@ def cluster_report(clusters: pd.DataFrame) -> pd.DataFrame:
 
 __all__ = [
     "KINDS", "UNALLOCATED", "Reads", "ReportRequest", "build_report", "cluster_report", "node_report",
-    "periods", "team_names",
+    "periods", "rightsizing_since", "team_names",
 ]  # fmt: skip

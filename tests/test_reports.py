@@ -14,7 +14,15 @@ from sqlalchemy import Engine, event
 
 from capacity.cli import main
 from capacity.config import Config, Overhead, Retention, Rightsizing, Shared
-from capacity.reports import CLUSTER_COLUMNS, Reads, ReportRequest, build_report, periods, team_names
+from capacity.reports import (
+    CLUSTER_COLUMNS,
+    Reads,
+    ReportRequest,
+    build_report,
+    periods,
+    rightsizing_since,
+    team_names,
+)
 from capacity.store.compaction import compact
 from capacity.store.engine import open_store
 from tests.conftest import Fleet
@@ -227,15 +235,16 @@ def test_reports_over_one_window_share_their_reads(fleet_db: str) -> None:
 
 
 def test_a_window_as_long_as_the_recommendations_reads_containers_once(fleet_db: str) -> None:
-    """A window of exactly ``rightsizing.window_days``: the right-sizing read serves the allocation."""
+    """The right-sizing window (``rightsizing.window_days`` back, from the start of that UTC day)
+    as the report's: the right-sizing read serves the allocation."""
+    since = rightsizing_since(END, Config())
+    assert since == datetime(2026, 11, 6, tzinfo=UTC)  # END is 2026-11-20 14:00
     engine = open_store(fleet_db)
     reads = Reads()
     try:
         with engine.connect() as conn:
-            shared = build_report(
-                conn, ReportRequest("teams", END - timedelta(days=14), END), Config(), reads=reads
-            )
-            alone = build_report(conn, ReportRequest("teams", END - timedelta(days=14), END), Config())
+            shared = build_report(conn, ReportRequest("teams", since, END), Config(), reads=reads)
+            alone = build_report(conn, ReportRequest("teams", since, END), Config())
     finally:
         engine.dispose()
     reads_of_containers = [key for key in reads._memo if isinstance(key, tuple) and key[0] == "containers"]
@@ -417,9 +426,10 @@ def test_recommendations_cover_the_window_days_up_to_the_request_end(fleet_db: s
     try:
         with engine.connect() as conn:
             whole = build_report(conn, ReportRequest("recommendations", START, END), config)
-            last = build_report(
-                conn, ReportRequest("recommendations", END - timedelta(hours=12), END), config
-            )
+            # the recommendation window: 12 hours back, from the start of that UTC day
+            since = rightsizing_since(END, config)
+            assert since == datetime(2026, 11, 20, tzinfo=UTC)
+            last = build_report(conn, ReportRequest("recommendations", since, END), config)
             # a request shorter than the recommendation window still right-sizes over all of it,
             # the workloads that ran in the request
             short = build_report(
