@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import math
+from functools import cache
+from pathlib import Path
 from typing import Any
+
+import yaml
 
 from collectors.simulator._generator import Generator
 from collectors.simulator._model import (
@@ -13,7 +17,7 @@ from collectors.simulator._model import (
     Workload,
     container,
 )
-from collectors.simulator._util import GI, MI, mix, skey
+from collectors.simulator._util import GI, mix, parse_bytes, skey
 
 NODE_CRITICAL = ("system-node-critical", 2000001000)
 CLUSTER_CRITICAL = ("system-cluster-critical", 2000000000)
@@ -72,698 +76,72 @@ def _sys(
     return w
 
 
-def build_system(gen: Generator) -> None:
-    """The add-ons every real cluster of this provider runs."""
+_ADDONS = Path(__file__).with_name("data") / "addons.yaml"
+_PRIORITIES = {"node-critical": NODE_CRITICAL, "cluster-critical": CLUSTER_CRITICAL}
+_CONTAINER_QUANTITIES = ("cpu", "mem", "cpu_lim", "mem_lim")
+
+
+@cache
+def addons() -> tuple[dict[str, Any], ...]:
+    """The add-ons of ``data/addons.yaml``, in order (read once)."""
+    loaded = yaml.safe_load(_ADDONS.read_text())
+    return tuple(loaded)
+
+
+def _applies(when: str | None, gen: Generator) -> bool:
     aws = gen.tpl.provider == "aws"
+    return {
+        None: True,
+        "aws": aws,
+        "not-aws": not aws,
+        "karpenter": aws and gen.tpl.autoscaler == "karpenter",
+        "cluster-autoscaler": aws and gen.tpl.autoscaler != "karpenter",
+        "gpu": any(p.gpu for p in gen.pools),
+        "linkerd": any(ns.annotations.get("linkerd.io/inject") for ns in gen.namespaces.values()),
+        "rollouts": any(w.kind == "Rollout" for w in gen.workloads),
+    }[when]
+
+
+def _container(spec: dict[str, Any]) -> ContainerT:
+    use_mem = spec.get("use_mem", 0.0)
+    extra: dict[str, Any] = {}
+    if "probes" in spec:
+        extra["probes"] = bool(spec["probes"])
+    if "ports" in spec:
+        extra["ports"] = tuple(spec["ports"].items())
+    return container(
+        spec["name"],
+        spec["image"],
+        *(spec.get(q) for q in _CONTAINER_QUANTITIES),
+        use_cpu=spec.get("use_cpu", 0.0),
+        use_mem=parse_bytes(use_mem) if isinstance(use_mem, str) else use_mem,
+        **extra,
+    )
+
+
+def build_system(gen: Generator) -> None:
+    """The add-ons every real cluster of this provider runs (``data/addons.yaml``)."""
     gpu_pools = tuple(p.idx for p in gen.pools if p.gpu)
-    c = container
-    if aws:
-        _sys(
+    for addon in addons():
+        if not _applies(addon.get("when"), gen):
+            continue
+        w = _sys(
             gen,
-            "kube-system",
-            "aws-node",
-            "DaemonSet",
-            [
-                c(
-                    "aws-node",
-                    "602401143452.dkr.ecr.us-east-1.amazonaws.com/amazon-k8s-cni:v1.19.2-eksbuild.1",
-                    "25m",
-                    use_cpu=4.0,
-                    use_mem=48 * MI,
-                    ports=(("metrics", 61678),),
-                ),
-                c(
-                    "aws-eks-nodeagent",
-                    "602401143452.dkr.ecr.us-east-1.amazonaws.com/amazon/aws-network-policy-agent:"
-                    "v1.1.6-eksbuild.1",
-                    "25m",
-                    use_cpu=1.5,
-                    use_mem=22 * MI,
-                    probes=False,
-                ),
-            ],
-            init=(
-                c(
-                    "aws-vpc-cni-init",
-                    "602401143452.dkr.ecr.us-east-1.amazonaws.com/amazon-k8s-cni-init:v1.19.2-eksbuild.1",
-                    probes=False,
-                ),
-            ),
-            priority=NODE_CRITICAL,
-            host_network=True,
-            labels={"app.kubernetes.io/name": "aws-node", "k8s-app": "aws-node"},
+            addon["namespace"],
+            addon["name"],
+            addon["kind"],
+            [_container(c) for c in addon["containers"]],
+            init=tuple(_container(c) for c in addon.get("init", ())),
+            r0=addon.get("r0", 1),
+            pools=gpu_pools if addon.get("pools") == "gpu" else None,
+            priority=_PRIORITIES[addon["priority"]] if "priority" in addon else None,
+            host_network=addon.get("host_network", False),
+            labels=addon.get("labels"),
+            hpa=addon.get("hpa", False),
+            profile=addon.get("profile", "system"),
         )
-        _sys(
-            gen,
-            "kube-system",
-            "kube-proxy",
-            "DaemonSet",
-            [
-                c(
-                    "kube-proxy",
-                    "602401143452.dkr.ecr.us-east-1.amazonaws.com/eks/kube-proxy:v1.31.3-minimal-eksbuild.2",
-                    "100m",
-                    use_cpu=3.0,
-                    use_mem=24 * MI,
-                    probes=False,
-                ),
-            ],
-            priority=NODE_CRITICAL,
-            host_network=True,
-            labels={"k8s-app": "kube-proxy"},
-        )
-        ebs = "public.ecr.aws/ebs-csi-driver/aws-ebs-csi-driver:v1.38.1"
-        _sys(
-            gen,
-            "kube-system",
-            "ebs-csi-node",
-            "DaemonSet",
-            [
-                c("ebs-plugin", ebs, "10m", "40Mi", None, "256Mi", use_cpu=1.2, use_mem=17 * MI),
-                c(
-                    "node-driver-registrar",
-                    "public.ecr.aws/csi-components/csi-node-driver-registrar:v2.12.0",
-                    "10m",
-                    "40Mi",
-                    None,
-                    "256Mi",
-                    use_cpu=0.4,
-                    use_mem=9 * MI,
-                    probes=False,
-                ),
-                c(
-                    "liveness-probe",
-                    "public.ecr.aws/csi-components/livenessprobe:v2.14.0",
-                    "10m",
-                    "40Mi",
-                    None,
-                    "256Mi",
-                    use_cpu=0.5,
-                    use_mem=11 * MI,
-                    probes=False,
-                ),
-            ],
-            priority=NODE_CRITICAL,
-            labels={"app": "ebs-csi-node", "app.kubernetes.io/name": "aws-ebs-csi-driver"},
-        )
-    else:
-        _sys(
-            gen,
-            "kube-system",
-            "kube-proxy",
-            "Static",
-            [
-                c(
-                    "kube-proxy",
-                    "gke.gcr.io/kube-proxy-amd64:v1.31.5-gke.1068000",
-                    "100m",
-                    use_cpu=4.0,
-                    use_mem=28 * MI,
-                    probes=False,
-                ),
-            ],
-            priority=NODE_CRITICAL,
-            host_network=True,
-            labels={"component": "kube-proxy", "tier": "node"},
-        )
-        _sys(
-            gen,
-            "kube-system",
-            "fluentbit-gke",
-            "DaemonSet",
-            [
-                c(
-                    "fluentbit",
-                    "gke.gcr.io/fluent-bit:v1.8.12-gke.37",
-                    "50m",
-                    "100Mi",
-                    None,
-                    "250Mi",
-                    use_cpu=14.0,
-                    use_mem=38 * MI,
-                ),
-                c(
-                    "fluentbit-gke",
-                    "gke.gcr.io/fluent-bit-gke-exporter:v0.28.0-gke.2",
-                    "50m",
-                    "100Mi",
-                    None,
-                    "250Mi",
-                    use_cpu=6.0,
-                    use_mem=27 * MI,
-                    probes=False,
-                ),
-            ],
-            priority=NODE_CRITICAL,
-            labels={"k8s-app": "fluentbit-gke", "component": "fluentbit-gke"},
-        )
-        _sys(
-            gen,
-            "kube-system",
-            "gke-metrics-agent",
-            "DaemonSet",
-            [
-                c(
-                    "gke-metrics-agent",
-                    "gke.gcr.io/gke-metrics-agent:1.14.0-gke.1",
-                    "8m",
-                    "60Mi",
-                    None,
-                    "140Mi",
-                    use_cpu=3.5,
-                    use_mem=31 * MI,
-                ),
-                c(
-                    "core-metrics-exporter",
-                    "gke.gcr.io/gke-metrics-collector:20241024_2300_RC0",
-                    "5m",
-                    "30Mi",
-                    None,
-                    "45Mi",
-                    use_cpu=0.8,
-                    use_mem=9 * MI,
-                    probes=False,
-                ),
-            ],
-            priority=NODE_CRITICAL,
-            labels={"component": "gke-metrics-agent", "k8s-app": "gke-metrics-agent"},
-        )
-        _sys(
-            gen,
-            "kube-system",
-            "pdcsi-node",
-            "DaemonSet",
-            [
-                c(
-                    "csi-driver-registrar",
-                    "gke.gcr.io/csi-node-driver-registrar:v2.12.0-gke.1",
-                    "5m",
-                    "10Mi",
-                    use_cpu=0.3,
-                    use_mem=6 * MI,
-                    probes=False,
-                ),
-                c(
-                    "gce-pd-driver",
-                    "gke.gcr.io/gcp-compute-persistent-disk-csi-driver:v1.15.3-gke.0",
-                    "5m",
-                    "10Mi",
-                    use_cpu=0.9,
-                    use_mem=12 * MI,
-                    probes=False,
-                ),
-            ],
-            priority=NODE_CRITICAL,
-            labels={"k8s-app": "gcp-compute-persistent-disk-csi-driver"},
-        )
-    _sys(
-        gen,
-        "monitoring",
-        "node-exporter",
-        "DaemonSet",
-        [
-            c(
-                "node-exporter",
-                "quay.io/prometheus/node-exporter:v1.8.2",
-                "102m",
-                "180Mi",
-                "250m",
-                "180Mi",
-                use_cpu=11.0,
-                use_mem=24 * MI,
-                ports=(("https", 9100),),
-            ),
-            c(
-                "kube-rbac-proxy",
-                "quay.io/brancz/kube-rbac-proxy:v0.18.1",
-                "10m",
-                "20Mi",
-                "20m",
-                "40Mi",
-                use_cpu=0.8,
-                use_mem=14 * MI,
-                probes=False,
-            ),
-        ],
-        host_network=True,
-        labels={
-            "app.kubernetes.io/name": "node-exporter",
-            "app.kubernetes.io/part-of": "kube-prometheus",
-            "app.kubernetes.io/component": "exporter",
-        },
-    )
-    if aws:
-        _sys(
-            gen,
-            "logging",
-            "fluent-bit",
-            "DaemonSet",
-            [
-                c(
-                    "fluent-bit",
-                    "cr.fluentbit.io/fluent/fluent-bit:3.2.2",
-                    "100m",
-                    "128Mi",
-                    None,
-                    "256Mi",
-                    use_cpu=38.0,
-                    use_mem=74 * MI,
-                    ports=(("http", 2020),),
-                ),
-            ],
-            labels={"app.kubernetes.io/name": "fluent-bit", "app.kubernetes.io/instance": "fluent-bit"},
-        )
-    if gpu_pools:
-        _sys(
-            gen,
-            "kube-system",
-            "nvidia-device-plugin-daemonset",
-            "DaemonSet",
-            [
-                c(
-                    "nvidia-device-plugin-ctr",
-                    "nvcr.io/nvidia/k8s-device-plugin:v0.17.0",
-                    use_cpu=1.0,
-                    use_mem=19 * MI,
-                    probes=False,
-                ),
-            ],
-            pools=gpu_pools,
-            priority=NODE_CRITICAL,
-            labels={"name": "nvidia-device-plugin-ds"},
-        )
-    # cluster services
-    if aws:
-        _sys(
-            gen,
-            "kube-system",
-            "coredns",
-            "Deployment",
-            [
-                c(
-                    "coredns",
-                    "602401143452.dkr.ecr.us-east-1.amazonaws.com/eks/coredns:v1.11.4-eksbuild.2",
-                    "100m",
-                    "70Mi",
-                    None,
-                    "170Mi",
-                    use_cpu=9.0,
-                    use_mem=31 * MI,
-                    ports=(("dns", 53), ("metrics", 9153)),
-                ),
-            ],
-            r0=2,
-            priority=CLUSTER_CRITICAL,
-            labels={"k8s-app": "kube-dns", "eks.amazonaws.com/component": "coredns"},
-        )
-        _sys(
-            gen,
-            "kube-system",
-            "ebs-csi-controller",
-            "Deployment",
-            [
-                c(
-                    n,
-                    f"public.ecr.aws/csi-components/{n}:v5.1.0",
-                    "10m",
-                    "40Mi",
-                    None,
-                    "256Mi",
-                    use_cpu=1.0,
-                    use_mem=21 * MI,
-                    probes=False,
-                )
-                for n in ("ebs-plugin", "csi-provisioner", "csi-attacher", "csi-snapshotter", "csi-resizer")
-            ],
-            r0=2,
-            priority=CLUSTER_CRITICAL,
-            labels={"app": "ebs-csi-controller"},
-        )
-        if gen.tpl.autoscaler == "karpenter":
-            _sys(
-                gen,
-                "karpenter",
-                "karpenter",
-                "Deployment",
-                [
-                    c(
-                        "controller",
-                        "public.ecr.aws/karpenter/controller:1.1.1",
-                        "1",
-                        "1Gi",
-                        "1",
-                        "1Gi",
-                        use_cpu=85.0,
-                        use_mem=420 * MI,
-                        ports=(("http-metrics", 8080),),
-                    ),
-                ],
-                r0=2,
-                priority=CLUSTER_CRITICAL,
-                labels={"app.kubernetes.io/name": "karpenter", "app.kubernetes.io/instance": "karpenter"},
-            )
-        else:
-            _sys(
-                gen,
-                "kube-system",
-                "cluster-autoscaler",
-                "Deployment",
-                [
-                    c(
-                        "cluster-autoscaler",
-                        "registry.k8s.io/autoscaling/cluster-autoscaler:v1.31.1",
-                        "100m",
-                        "600Mi",
-                        "100m",
-                        "600Mi",
-                        use_cpu=22.0,
-                        use_mem=310 * MI,
-                    ),
-                ],
-                priority=CLUSTER_CRITICAL,
-                labels={"app.kubernetes.io/name": "aws-cluster-autoscaler"},
-            )
-        _sys(
-            gen,
-            "kube-system",
-            "metrics-server",
-            "Deployment",
-            [
-                c(
-                    "metrics-server",
-                    "registry.k8s.io/metrics-server/metrics-server:v0.7.2",
-                    "100m",
-                    "200Mi",
-                    use_cpu=7.0,
-                    use_mem=44 * MI,
-                    ports=(("https", 10250),),
-                ),
-            ],
-            r0=2,
-            priority=CLUSTER_CRITICAL,
-            labels={"k8s-app": "metrics-server"},
-        )
-    else:
-        _sys(
-            gen,
-            "kube-system",
-            "kube-dns",
-            "Deployment",
-            [
-                c(
-                    "kubedns",
-                    "gke.gcr.io/k8s-dns-kube-dns:1.23.0-gke.9",
-                    "100m",
-                    "70Mi",
-                    None,
-                    "210Mi",
-                    use_cpu=6.0,
-                    use_mem=19 * MI,
-                ),
-                c(
-                    "dnsmasq",
-                    "gke.gcr.io/k8s-dns-dnsmasq-nanny:1.23.0-gke.9",
-                    "150m",
-                    "20Mi",
-                    use_cpu=3.0,
-                    use_mem=9 * MI,
-                ),
-                c(
-                    "sidecar",
-                    "gke.gcr.io/k8s-dns-sidecar:1.23.0-gke.9",
-                    "10m",
-                    "20Mi",
-                    use_cpu=1.0,
-                    use_mem=11 * MI,
-                ),
-            ],
-            r0=2,
-            priority=CLUSTER_CRITICAL,
-            labels={"k8s-app": "kube-dns"},
-        )
-        _sys(
-            gen,
-            "kube-system",
-            "metrics-server-v1.31.0",
-            "Deployment",
-            [
-                c(
-                    "metrics-server",
-                    "gke.gcr.io/metrics-server:v0.7.1-gke.23",
-                    "48m",
-                    "95Mi",
-                    "48m",
-                    "95Mi",
-                    use_cpu=6.0,
-                    use_mem=29 * MI,
-                ),
-                c(
-                    "metrics-server-nanny",
-                    "gke.gcr.io/addon-resizer:1.8.22-gke.0",
-                    "5m",
-                    "50Mi",
-                    "100m",
-                    "300Mi",
-                    use_cpu=0.5,
-                    use_mem=11 * MI,
-                    probes=False,
-                ),
-            ],
-            priority=CLUSTER_CRITICAL,
-            labels={"k8s-app": "metrics-server", "version": "v1.31.0"},
-        )
-        _sys(
-            gen,
-            "kube-system",
-            "konnectivity-agent",
-            "Deployment",
-            [
-                c(
-                    "konnectivity-agent",
-                    "gke.gcr.io/proxy-agent:v0.31.0-gke.0",
-                    "10m",
-                    "30Mi",
-                    None,
-                    "125Mi",
-                    use_cpu=2.0,
-                    use_mem=17 * MI,
-                ),
-            ],
-            r0=3,
-            priority=CLUSTER_CRITICAL,
-            labels={"k8s-app": "konnectivity-agent"},
-        )
-    _sys(
-        gen,
-        "ingress-nginx",
-        "ingress-nginx-controller",
-        "Deployment",
-        [
-            c(
-                "controller",
-                "registry.k8s.io/ingress-nginx/controller:v1.12.0",
-                "500m",
-                "512Mi",
-                None,
-                "1Gi",
-                use_cpu=260.0,
-                use_mem=330 * MI,
-                ports=(("http", 80), ("https", 443), ("metrics", 10254)),
-            ),
-        ],
-        r0=3,
-        hpa=True,
-        profile="wellsized",
-        labels={"app.kubernetes.io/name": "ingress-nginx", "app.kubernetes.io/component": "controller"},
-    )
-    for name, img in (
-        ("cert-manager", "controller"),
-        ("cert-manager-cainjector", "cainjector"),
-        ("cert-manager-webhook", "webhook"),
-    ):
-        _sys(
-            gen,
-            "cert-manager",
-            name,
-            "Deployment",
-            [
-                c(
-                    f"cert-manager-{img}",
-                    f"quay.io/jetstack/cert-manager-{img}:v1.16.2",
-                    use_cpu=2.5,
-                    use_mem=36 * MI,
-                ),
-            ],
-            labels={
-                "app.kubernetes.io/name": name.replace("cert-manager-", "") or "cert-manager",
-                "app.kubernetes.io/instance": "cert-manager",
-            },
-        )
-    reloader = c(
-        "config-reloader",
-        "quay.io/prometheus-operator/prometheus-config-reloader:v0.79.2",
-        "10m",
-        "50Mi",
-        "10m",
-        "50Mi",
-        use_cpu=0.6,
-        use_mem=14 * MI,
-        probes=False,
-    )
-    prom = _sys(
-        gen,
-        "monitoring",
-        "prometheus-k8s",
-        "StatefulSet",
-        [
-            c(
-                "prometheus",
-                "quay.io/prometheus/prometheus:v3.1.0",
-                "1",
-                "4Gi",
-                None,
-                "8Gi",
-                use_cpu=420.0,
-                use_mem=5.1 * GI,
-                ports=(("web", 9090),),
-            ),
-            reloader,
-        ],
-        r0=2,
-        labels={"app.kubernetes.io/name": "prometheus", "app.kubernetes.io/instance": "k8s"},
-    )
-    prom.pool = gen.pool_for("memory") or prom.pool
-    _sys(
-        gen,
-        "monitoring",
-        "alertmanager-main",
-        "StatefulSet",
-        [
-            c(
-                "alertmanager",
-                "quay.io/prometheus/alertmanager:v0.28.0",
-                "4m",
-                "100Mi",
-                "100m",
-                "100Mi",
-                use_cpu=2.0,
-                use_mem=34 * MI,
-            ),
-            reloader,
-        ],
-        r0=3,
-        labels={"app.kubernetes.io/name": "alertmanager", "app.kubernetes.io/instance": "main"},
-    )
-    _sys(
-        gen,
-        "monitoring",
-        "grafana",
-        "Deployment",
-        [
-            c(
-                "grafana",
-                "grafana/grafana:11.4.0",
-                "100m",
-                "100Mi",
-                "200m",
-                "200Mi",
-                use_cpu=9.0,
-                use_mem=96 * MI,
-            ),
-        ],
-        labels={"app.kubernetes.io/name": "grafana"},
-    )
-    _sys(
-        gen,
-        "monitoring",
-        "kube-state-metrics",
-        "Deployment",
-        [
-            c(
-                "kube-state-metrics",
-                "registry.k8s.io/kube-state-metrics/kube-state-metrics:v2.14.0",
-                "10m",
-                "190Mi",
-                "100m",
-                "250Mi",
-                use_cpu=24.0,
-                use_mem=118 * MI,
-            ),
-            c(
-                "kube-rbac-proxy-main",
-                "quay.io/brancz/kube-rbac-proxy:v0.18.1",
-                "20m",
-                "20Mi",
-                "40m",
-                "40Mi",
-                use_cpu=1.0,
-                use_mem=15 * MI,
-                probes=False,
-            ),
-        ],
-        labels={"app.kubernetes.io/name": "kube-state-metrics"},
-    )
-    _sys(
-        gen,
-        "monitoring",
-        "prometheus-operator",
-        "Deployment",
-        [
-            c(
-                "prometheus-operator",
-                "quay.io/prometheus-operator/prometheus-operator:v0.79.2",
-                "100m",
-                "100Mi",
-                "200m",
-                "200Mi",
-                use_cpu=4.0,
-                use_mem=41 * MI,
-            ),
-        ],
-        labels={"app.kubernetes.io/name": "prometheus-operator"},
-    )
-    if any(ns.annotations.get("linkerd.io/inject") for ns in gen.namespaces.values()):
-        for name in ("linkerd-destination", "linkerd-identity", "linkerd-proxy-injector"):
-            _sys(
-                gen,
-                "linkerd",
-                name,
-                "Deployment",
-                [
-                    c(
-                        name.removeprefix("linkerd-"),
-                        "cr.l5d.io/linkerd/controller:edge-24.11.8",
-                        "100m",
-                        "50Mi",
-                        None,
-                        "250Mi",
-                        use_cpu=6.0,
-                        use_mem=44 * MI,
-                    ),
-                ],
-                r0=2,
-                labels={"linkerd.io/control-plane-component": name.removeprefix("linkerd-")},
-            )
-    if any(w.kind == "Rollout" for w in gen.workloads):
-        _sys(
-            gen,
-            "argo-rollouts",
-            "argo-rollouts",
-            "Deployment",
-            [
-                c(
-                    "argo-rollouts",
-                    "quay.io/argoproj/argo-rollouts:v1.7.2",
-                    "50m",
-                    "64Mi",
-                    None,
-                    "256Mi",
-                    use_cpu=5.0,
-                    use_mem=61 * MI,
-                ),
-            ],
-            labels={"app.kubernetes.io/name": "argo-rollouts"},
-        )
+        if "pool" in addon:
+            w.pool = gen.pool_for(addon["pool"]) or w.pool
 
 
 # --- calibration ---------------------------------------------------------------------------------

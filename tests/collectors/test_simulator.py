@@ -549,3 +549,43 @@ def test_pod_names_are_unique_in_a_big_cluster() -> None:
     ]
     assert len(keys) > 14_000
     assert len(keys) == len(set(keys))
+
+
+def test_the_add_ons_file_names_only_what_the_simulator_reads() -> None:
+    """data/addons.yaml: a misspelt key or condition would be silently ignored, so it is refused here."""
+    from collectors.simulator import _system
+
+    keys = {
+        "when", "namespace", "name", "kind", "containers", "init", "r0", "pools", "priority",
+        "host_network", "labels", "hpa", "profile", "pool",
+    }  # fmt: skip
+    container_keys = {
+        "name",
+        "image",
+        "cpu",
+        "mem",
+        "cpu_lim",
+        "mem_lim",
+        "use_cpu",
+        "use_mem",
+        "probes",
+        "ports",
+    }
+    addons = _system.addons()
+    assert len(addons) > 20
+    for addon in addons:
+        assert set(addon) <= keys, addon["name"]
+        assert addon.get("when") in {
+            None,
+            "aws",
+            "not-aws",
+            "karpenter",
+            "cluster-autoscaler",
+            "gpu",
+            "linkerd",
+            "rollouts",
+        }
+        assert addon.get("priority") in {None, *_system._PRIORITIES}
+        assert addon["kind"] in {"DaemonSet", "Deployment", "StatefulSet", "Static"}
+        for spec in [*addon["containers"], *addon.get("init", [])]:
+            assert set(spec) <= container_keys, (addon["name"], spec["name"])
