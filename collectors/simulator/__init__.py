@@ -15,7 +15,7 @@ Stdlib only; never imports ``kubernetes``.
 
 What it models (the modules: ``_catalog`` the literal tables (cluster templates, instance types,
 teams, services' roles), ``_model`` the types, ``_generator`` and ``_apps`` a cluster built once
-from its template and seed, ``_system`` its add-ons, ``_plan`` what changes with time, and the
+from its template and seed, ``_system`` its add-ons, ``_plan`` what changes with time, ``_instant`` one instant, and the
 ``_render_*`` modules over ``_templates`` the API objects of an instant):
 
 - clusters: EKS with managed node groups and cluster-autoscaler (``prod-us-east-1``), EKS with

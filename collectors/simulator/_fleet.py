@@ -11,8 +11,9 @@ from typing import Any
 
 from collectors.gcpause import cyclic_gc_paused
 from collectors.simulator._catalog import CLUSTER_TEMPLATES, ClusterTemplate, PoolTemplate
+from collectors.simulator._instant import Instant
 from collectors.simulator._model import B
-from collectors.simulator._plan import ClusterModel, Instant
+from collectors.simulator._plan import ClusterModel
 from collectors.simulator._render_nodes import node, node_labels, node_metrics, pod_metrics
 from collectors.simulator._render_objects import jobs, namespaces, quotas, replicasets
 from collectors.simulator._render_pods import Renderer

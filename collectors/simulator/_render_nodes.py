@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 
-from collectors.simulator._plan import ClusterModel, Instant, NodeP
+from collectors.simulator._instant import Instant, NodeP
+from collectors.simulator._plan import ClusterModel
 from collectors.simulator._render_common import Obj, resource_version
 from collectors.simulator._templates import template
 from collectors.simulator._util import (

@@ -5,8 +5,9 @@ from __future__ import annotations
 import math
 from collections.abc import Iterator
 
+from collectors.simulator._instant import Instant, owner_uid, rs_name, rs_uid
 from collectors.simulator._model import Workload
-from collectors.simulator._plan import ClusterModel, Instant, owner_uid, rs_name, rs_uid
+from collectors.simulator._plan import ClusterModel
 from collectors.simulator._render_common import Obj, resource_version
 from collectors.simulator._templates import template
 from collectors.simulator._util import (

@@ -11,8 +11,8 @@ from collections.abc import Iterator
 
 from capacity.records import FINISHED_PHASES
 from collectors.simulator._catalog import SA_MOUNT
+from collectors.simulator._instant import Instant, NodeP, PodP, RunP
 from collectors.simulator._model import ContainerT
-from collectors.simulator._plan import Instant, NodeP, PodP, RunP
 from collectors.simulator._render_common import Obj, condition, resource_version
 from collectors.simulator._templates import EMPTY, KUBELET_STATUS, SA_PROJECTED, PodTemplate, template
 from collectors.simulator._util import (
