@@ -14,9 +14,10 @@ order instants are asked for (no wall clock, no global random state, no salted `
 Stdlib only; never imports ``kubernetes``.
 
 What it models (the modules: ``_catalog`` the literal tables (cluster templates, instance types,
-teams, services' roles), ``_model`` the types, ``_generator`` and ``_apps`` a cluster built once
-from its template and seed, ``_system`` its add-ons, ``_plan`` what changes with time, ``_instant`` one instant, and the
-``_render_*`` modules over ``_templates`` the API objects of an instant):
+teams, services' roles) and ``data/addons.yaml`` the add-ons, ``_model`` the types, ``_generator``
+and ``_apps`` a cluster built once from its template and seed, ``_system`` its add-ons, ``_plan``
+what changes with time, ``_instant`` one instant, and the ``_render_*`` modules over
+``_templates`` the API objects of an instant):
 
 - clusters: EKS with managed node groups and cluster-autoscaler (``prod-us-east-1``), EKS with
   Karpenter NodePools (``prod-eu-west-1``), GKE (``staging-us-central1``); more templates when

@@ -67,7 +67,8 @@ def render() -> None:
     policy = data.config().rightsizing
     st.caption(
         f"Right-sizing over the {_days(policy.window_days)} up to the window's end, from that day's "
-        f"00:00 UTC (whatever the window's length): CPU = p{policy.cpu_percentile * 100:g} of per-replica usage, memory = peak "
+        f"00:00 UTC (whatever the window's length): CPU = p{policy.cpu_percentile * 100:g} of "
+        "per-replica usage, memory = peak "
         f"working set + {policy.memory_margin * 100:g} %, floors 10m / 20 MiB, never below an OOM-kill "
         f"limit; at least {policy.min_hours:g} h of data."
     )
