@@ -23,9 +23,9 @@ from capacity.durations import parse_duration
 from capacity.errors import CapacityError, CollectionError, ConfigError, StoreError, UsageError
 from capacity.progress import ProgressBar
 from capacity.store.engine import masked, open_store, translate_db_errors, upgrade
-from capacity.store.status import ClusterStatus, cluster_names, cluster_status, price_sources
 
 if TYPE_CHECKING:
+    from capacity.store.status import ClusterStatus
     from collectors.collect import CollectResult
 
 log = logging.getLogger("capacity")
@@ -430,7 +430,9 @@ def cmd_compact(args: argparse.Namespace, config: Config) -> int:
 
 
 def cmd_report(args: argparse.Namespace, config: Config) -> int:
-    from capacity.reports import Reads, ReportRequest, build_report, team_names
+    from capacity.reads import Reads
+    from capacity.reports import ReportRequest, build_report, team_names
+    from capacity.store.status import cluster_names, price_sources
     from capacity.tables import render
 
     if args.by != "team" and args.by not in config.attribution.dimensions:
@@ -624,6 +626,8 @@ def status_table(rows: Sequence[ClusterStatus]) -> str:
 
 
 def cmd_status(args: argparse.Namespace, config: Config) -> int:
+    from capacity.store.status import cluster_status  # reads pandas: not on the collector's path
+
     engine = open_store(getattr(args, "db", None))
     try:
         with translate_db_errors(engine.url), engine.connect() as conn:

@@ -419,3 +419,23 @@ def test_same_timestamp_twice_keeps_one_snapshot(api: FakeKubeAPI, db_url: str) 
             assert conn.execute(select(func.count()).select_from(m.Pod)).scalar_one() == 19
     finally:
         engine.dispose()
+
+
+def test_the_collector_never_imports_pandas() -> None:
+    """pandas (and numpy) cost the collector ~60 MB of its peak RSS and a second of start-up; only
+    reports need them. Imports what ``capacity collect`` imports, in a fresh interpreter."""
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, capacity.cli\n"
+        "from capacity.store.compaction import compact\n"
+        "from collectors.collect import collect_once\n"
+        "from collectors.kube import KubeSource, cluster_name, kubeconfig_contexts\n"
+        "from collectors.schedule import Target, run_every, run_once, stop_on_signals\n"
+        "print(sorted(m for m in ('pandas', 'numpy') if m in sys.modules))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True
+    )
+    assert done.stdout.strip() == "[]"
