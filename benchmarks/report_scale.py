@@ -28,7 +28,7 @@ pods dealt out among them) to see how the reports scale with the number of workl
 simulator's big cluster runs about 140 workloads of ~100 pods each per cluster.
 
 Usage: .venv/bin/python benchmarks/report_scale.py [--clusters 3] [--nodes 500] [--pods 15000]
-           [--days 30] [--fanout 1] [--runs 3] [--profile] [--workdir DIR]
+           [--days 30] [--fanout 1] [--runs 3] [--profile] [--workdir DIR [--reuse]]
 """
 
 from __future__ import annotations
@@ -406,18 +406,41 @@ def main() -> None:
     parser.add_argument("--runs", type=int, default=3, help="runs per timing (median and best printed)")
     parser.add_argument("--profile", action="store_true", help="print a cProfile of the 30d teams report")
     parser.add_argument("--workdir", type=Path, help="keep the database here instead of a temp dir")
+    parser.add_argument(
+        "--reuse",
+        action="store_true",
+        help="with --workdir: time the database a run with the same options left there (no generation)",
+    )
     args = parser.parse_args()
 
     with tempfile.TemporaryDirectory() as tmp:
         work = args.workdir or Path(tmp)
         work.mkdir(parents=True, exist_ok=True)
         path = str(work / "report-scale.db")
-        for suffix in ("", "-wal", "-shm"):
-            Path(path + suffix).unlink(missing_ok=True)
         url = f"sqlite:///{path}"
-        started = time.perf_counter()
-        gen = generate(url, args)
-        generation = time.perf_counter() - started
+        kept = work / "report-scale.json"  # what generated the kept database, and how
+        shape_args = {k: getattr(args, k) for k in ("clusters", "nodes", "pods", "days", "fanout")}
+        if args.reuse:
+            if args.workdir is None or not kept.exists():
+                raise SystemExit("--reuse needs a --workdir that a previous run left a database in")
+            held = json.loads(kept.read_text())
+            if held["args"] != shape_args:
+                raise SystemExit(f"--reuse: the kept database was generated with {held['args']}")
+            gen = {
+                **held["gen"],
+                "day0": datetime.fromisoformat(held["gen"]["day0"]),
+                "marks": [(t, datetime.fromisoformat(u)) for t, u in held["gen"]["marks"]],
+            }
+            generation = float(held["generation"])
+        else:
+            for suffix in ("", "-wal", "-shm"):
+                Path(path + suffix).unlink(missing_ok=True)
+            started = time.perf_counter()
+            gen = generate(url, args)
+            generation = time.perf_counter() - started
+            kept.write_text(
+                json.dumps({"args": shape_args, "gen": gen, "generation": generation}, default=str)
+            )
         size = sizes(path)
 
         env = {k: v for k, v in os.environ.items() if k not in ("CAPACITY_CONFIG", "CAPACITY_DATABASE_URL")}
