@@ -18,10 +18,16 @@ import pandas as pd
 from sqlalchemy import Connection
 
 from capacity.config import Pricing
-from capacity.costing import ALLOCATION_COSTS, NODE_COSTS, allocation_costs, node_costs, price_table
+from capacity.costing import (
+    ALLOCATION_COSTS,
+    ALLOCATION_MONEY,
+    NODE_COSTS,
+    NODE_MONEY,
+    PRICE_COLUMNS,
+    price_table,
+)
 from capacity.store.grains import Grain
-from capacity.store.priced import ALLOCATIONS, CLUSTER_PRICES, NODE_PRICES, price_keys
-from capacity.store.windows import grain_periods, grain_window
+from capacity.store.priced import ALLOCATIONS, CLUSTER_PRICES, NODE_PRICES, price_keys, priced_periods
 
 Range = tuple[datetime, datetime]
 PERIOD = "period_start"
@@ -45,7 +51,11 @@ def _priced_sums(
     by: list[str],
     money: str,
 ) -> pd.DataFrame:
-    """Return the grain's quantities priced and summed by ``by`` (led by ``period_start`` with spans)."""
+    """Return the grain's quantities priced and summed by ``by`` (led by ``period_start`` with spans).
+
+    The window (or each span) is cut at every price change; the database multiplies each part's
+    quantities by the unit prices of that part's epoch and sums them (``priced_periods``).
+    """
     epochs = price_epochs(pricing, *window)
     pieces: list[Range] = []
     owner: dict[datetime, tuple[datetime | None, int]] = {}  # piece start -> (period start, epoch)
@@ -57,27 +67,39 @@ def _priced_sums(
                 owner[a] = (period[0] if spans is not None else None, number)
     costs = ALLOCATION_COSTS if money == "allocations" else NODE_COSTS
     lead = [PERIOD] if spans is not None else []
-    if spans is None and len(pieces) == 1:  # one price for the whole window: a plain window read
-        frame = grain_window(conn, grain, start=pieces[0][0], end=pieces[0][1], clusters=clusters)
-        frame["epoch"] = owner[pieces[0][0]][1]
-    else:
-        frame = grain_periods(conn, grain, periods=pieces, clusters=clusters)
-        if len(frame):
-            labels = pd.to_datetime(frame[PERIOD], utc=True)
-            by_start = pd.DataFrame(
-                [(pd.Timestamp(a), p, e) for a, (p, e) in owner.items()], columns=["piece", PERIOD, "epoch"]
-            ).set_index("piece")
-            frame["epoch"] = labels.map(by_start["epoch"]).to_numpy()
-            frame[PERIOD] = labels.map(by_start[PERIOD]).to_numpy() if spans is not None else None
+    keys = price_keys(conn)
+    tables = [price_table(keys, at).set_index("price_key_id") for _, _, at in epochs]
+    frame = priced_periods(
+        conn,
+        grain,
+        periods=pieces,
+        clusters=clusters,
+        epoch_of=lambda start: owner[start][1],
+        prices=[
+            {
+                int(k): tuple(float(v) for v in row)
+                for k, row in zip(t.index, t[list(PRICE_COLUMNS)].to_numpy(), strict=True)
+            }
+            for t in tables
+        ],
+        units=PRICE_COLUMNS,
+        money=ALLOCATION_MONEY if money == "allocations" else NODE_MONEY,
+    )
     if frame.empty:
         return pd.DataFrame(columns=[*lead, *by, *costs])
-    keys = price_keys(conn, [int(k) for k in frame["price_key_id"].unique()])
-    prices = pd.concat(
-        [price_table(keys, at).assign(epoch=number) for number, (_, _, at) in enumerate(epochs)],
-        ignore_index=True,
-    )
-    price = allocation_costs if money == "allocations" else node_costs
-    return price(frame, prices, [*lead, *by])
+    if spans is not None:
+        by_start = pd.Series({pd.Timestamp(a): p for a, (p, _) in owner.items()})
+        frame[PERIOD] = pd.to_datetime(frame[PERIOD], utc=True).map(by_start).to_numpy()
+    group = [*lead, *by]
+    if len(pieces) == len(spans if spans is not None else [window]):
+        return frame[[*group, *costs]]  # one piece per period: nothing to add up
+    return frame.groupby(group, sort=False, dropna=False)[list(costs)].sum().reset_index()
+
+
+def _unit_prices(table: pd.DataFrame) -> dict[int, tuple[float, ...]]:
+    """Return ``price_table`` rows as {price key id: unit prices in ``PRICE_COLUMNS`` order}."""
+    units = table[list(PRICE_COLUMNS)].to_numpy(dtype=float)
+    return {int(k): tuple(float(v) for v in row) for k, row in zip(table.index, units, strict=True)}
 
 
 def _added(frame: pd.DataFrame, priced: pd.DataFrame, on: list[str], costs: tuple[str, ...]) -> pd.DataFrame:

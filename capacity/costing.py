@@ -18,13 +18,14 @@ from capacity.pricing import key_prices
 from capacity.records import PriceKey
 
 PRICE_COLUMNS = ("node_hourly", "cpu_core_hourly", "memory_byte_hourly", "gpu_hourly")
-# which unit price each priced quantity is multiplied by, and the money column it makes
-_ALLOCATION_MONEY = (
+# which unit price each priced quantity is multiplied by, and the money column it makes (money =
+# quantity x hourly unit price / 3600): applied here to frames and by capacity.store.priced in SQL
+ALLOCATION_MONEY = (
     ("cpu_allocated_cs", "cpu_core_hourly", "cpu_cost"),
     ("memory_allocated_bs", "memory_byte_hourly", "memory_cost"),
     ("gpu_allocated_s", "gpu_hourly", "gpu_cost"),
 )
-_NODE_MONEY = (
+NODE_MONEY = (
     ("seconds", "node_hourly", "cost"),
     ("cpu_capacity_cs", "cpu_core_hourly", "cpu_cost"),
     ("memory_capacity_bs", "memory_byte_hourly", "memory_cost"),
@@ -33,8 +34,8 @@ _NODE_MONEY = (
     ("memory_idle_bs", "memory_byte_hourly", "memory_idle_cost"),
     ("gpu_idle_s", "gpu_hourly", "gpu_idle_cost"),
 )
-ALLOCATION_COSTS: tuple[str, ...] = tuple(money for _, _, money in _ALLOCATION_MONEY)
-NODE_COSTS: tuple[str, ...] = tuple(money for _, _, money in _NODE_MONEY)
+ALLOCATION_COSTS: tuple[str, ...] = tuple(money for _, _, money in ALLOCATION_MONEY)
+NODE_COSTS: tuple[str, ...] = tuple(money for _, _, money in NODE_MONEY)
 
 
 def price_table(keys: Mapping[int, PriceKey], pricing: Pricing) -> pd.DataFrame:
@@ -82,7 +83,7 @@ def allocation_costs(allocations: pd.DataFrame, prices: pd.DataFrame, by: Sequen
     ``allocations``: ``capacity.store.priced.ALLOCATIONS`` sums (resource-seconds) with a
     ``price_key_id``; ``prices``: ``price_table``.
     """
-    return _priced(allocations, prices, by, _ALLOCATION_MONEY)
+    return _priced(allocations, prices, by, ALLOCATION_MONEY)
 
 
 def node_costs(sums: pd.DataFrame, prices: pd.DataFrame, by: Sequence[str]) -> pd.DataFrame:
@@ -91,4 +92,4 @@ def node_costs(sums: pd.DataFrame, prices: pd.DataFrame, by: Sequence[str]) -> p
     ``sums``: ``capacity.store.priced.NODE_PRICES`` or ``CLUSTER_PRICES`` sums with a
     ``price_key_id``. Idle was summed per node and sample, so it is never negative here either.
     """
-    return _priced(sums, prices, by, _NODE_MONEY)
+    return _priced(sums, prices, by, NODE_MONEY)
