@@ -27,7 +27,8 @@ from capacity.costing import (
     price_table,
 )
 from capacity.store.grains import Grain
-from capacity.store.priced import ALLOCATIONS, CLUSTER_PRICES, NODE_PRICES, price_keys, priced_periods
+from capacity.store.priced import ALLOCATIONS, CLUSTER_PRICES, NODE_PRICES, price_keys
+from capacity.store.priced_reads import priced_periods
 
 Range = tuple[datetime, datetime]
 PERIOD = "period_start"
