@@ -24,7 +24,7 @@ from capacity.costing import (
     NODE_COSTS,
     NODE_MONEY,
     PRICE_COLUMNS,
-    price_table,
+    unit_prices,
 )
 from capacity.store.grains import Grain
 from capacity.store.priced import ALLOCATIONS, CLUSTER_PRICES, NODE_PRICES, price_keys
@@ -69,20 +69,13 @@ def _priced_sums(
     costs = ALLOCATION_COSTS if money == "allocations" else NODE_COSTS
     lead = [PERIOD] if spans is not None else []
     keys = price_keys(conn)
-    tables = [price_table(keys, at).set_index("price_key_id") for _, _, at in epochs]
     frame = priced_periods(
         conn,
         grain,
         periods=pieces,
         clusters=clusters,
         epoch_of=lambda start: owner[start][1],
-        prices=[
-            {
-                int(k): tuple(float(v) for v in row)
-                for k, row in zip(t.index, t[list(PRICE_COLUMNS)].to_numpy(), strict=True)
-            }
-            for t in tables
-        ],
+        prices=[unit_prices(keys, at) for _, _, at in epochs],
         units=PRICE_COLUMNS,
         money=ALLOCATION_MONEY if money == "allocations" else NODE_MONEY,
     )
@@ -95,12 +88,6 @@ def _priced_sums(
     if len(pieces) == len(spans if spans is not None else [window]):
         return frame[[*group, *costs]]  # one piece per period: nothing to add up
     return frame.groupby(group, sort=False, dropna=False)[list(costs)].sum().reset_index()
-
-
-def _unit_prices(table: pd.DataFrame) -> dict[int, tuple[float, ...]]:
-    """Return ``price_table`` rows as {price key id: unit prices in ``PRICE_COLUMNS`` order}."""
-    units = table[list(PRICE_COLUMNS)].to_numpy(dtype=float)
-    return {int(k): tuple(float(v) for v in row) for k, row in zip(table.index, units, strict=True)}
 
 
 def _added(frame: pd.DataFrame, priced: pd.DataFrame, on: list[str], costs: tuple[str, ...]) -> pd.DataFrame:

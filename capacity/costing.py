@@ -15,7 +15,7 @@ import pandas as pd
 
 from capacity.config import Pricing
 from capacity.pricing import key_prices
-from capacity.records import PriceKey
+from capacity.records import PriceKey, UnitPrices
 
 PRICE_COLUMNS = ("node_hourly", "cpu_core_hourly", "memory_byte_hourly", "gpu_hourly")
 # which unit price each priced quantity is multiplied by, and the money column it makes (money =
@@ -38,16 +38,23 @@ ALLOCATION_COSTS: tuple[str, ...] = tuple(money for _, _, money in ALLOCATION_MO
 NODE_COSTS: tuple[str, ...] = tuple(money for _, _, money in NODE_MONEY)
 
 
+def _units(prices: UnitPrices) -> tuple[float, ...]:
+    return (prices.node_hourly, prices.cpu_core_hourly, prices.memory_byte_hourly, prices.gpu_hourly)
+
+
 def price_table(keys: Mapping[int, PriceKey], pricing: Pricing) -> pd.DataFrame:
     """Return per price key id its hourly node price, unit prices and price source."""
     rows = []
     for key_id, key in keys.items():
         prices = key_prices(pricing, key)
-        rows.append(
-            (key_id, prices.node_hourly, prices.cpu_core_hourly, prices.memory_byte_hourly, prices.gpu_hourly,
-             prices.source)
-        )  # fmt: skip
+        rows.append((key_id, *_units(prices), prices.source))
     return pd.DataFrame(rows, columns=["price_key_id", *PRICE_COLUMNS, "price_source"])
+
+
+def unit_prices(keys: Mapping[int, PriceKey], pricing: Pricing) -> dict[int, tuple[float, ...]]:
+    """Return per price key id its unit prices in ``PRICE_COLUMNS`` order (what the store's
+    priced reads multiply the quantities by)."""
+    return {key_id: _units(key_prices(pricing, key)) for key_id, key in keys.items()}
 
 
 def _priced(

@@ -105,8 +105,9 @@ class Reads:
                 frame = container_periods(
                     conn, periods=spans, clusters=clusters, histograms=histograms, sums=sums
                 )
-            frame = with_container_costs(conn, frame, self.pricing, (start, end), clusters, spans)
-            return _with_labels(frame, _labels(conn, frame))
+            return with_labels(
+                conn, with_container_costs(conn, frame, self.pricing, (start, end), clusters, spans)
+            )
 
         return self._get(_containers_key(start, end, clusters, histograms, spans), read)
 

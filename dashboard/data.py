@@ -46,6 +46,13 @@ def engine(url: str) -> Any:
     return open_store(url, must_exist=True)
 
 
+def _read(url: str, query: Callable[[Any], T]) -> T:
+    """Return ``query(conn)`` on a connection of the URL's engine, store errors as CapacityError."""
+    eng = engine(url)
+    with translate_db_errors(eng.url), eng.connect() as conn:
+        return query(conn)
+
+
 @st.cache_resource(show_spinner=False)
 def _config(path: str | None) -> Config:
     return load_config(path)
@@ -63,9 +70,7 @@ def currency() -> str:
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def status_frame(url: str) -> pd.DataFrame:
     """Return one row per cluster: snapshots held and the latest snapshot's totals."""
-    eng = engine(url)
-    with translate_db_errors(eng.url), eng.connect() as conn:
-        rows = cluster_status(conn)
+    rows = _read(url, cluster_status)
     return pd.DataFrame(
         [
             {
@@ -104,9 +109,8 @@ def window_reads(url: str, end: datetime, clusters: tuple[str, ...]) -> Reads:
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False)
 def teams_in_window(url: str, start: datetime, end: datetime, clusters: tuple[str, ...]) -> list[str]:
     """Return the teams with containers in the window (the sidebar's choices)."""
-    eng = engine(url)
-    with translate_db_errors(eng.url), eng.connect() as conn:
-        return team_names(conn, start, end, clusters, config(), reads=window_reads(url, end, clusters))
+    reads = window_reads(url, end, clusters)
+    return _read(url, lambda conn: team_names(conn, start, end, clusters, config(), reads=reads))
 
 
 @st.cache_data(ttl=TTL_SECONDS, show_spinner=False, max_entries=256)
@@ -130,9 +134,8 @@ def report(
         step=step,  # type: ignore[arg-type]
         idle=idle,  # type: ignore[arg-type]
     )
-    eng = engine(url)
-    with translate_db_errors(eng.url), eng.connect() as conn:
-        return build_report(conn, request, config(), reads=window_reads(url, end, clusters))
+    reads = window_reads(url, end, clusters)
+    return _read(url, lambda conn: build_report(conn, request, config(), reads=reads))
 
 
 def csv_bytes(frame: pd.DataFrame) -> bytes:
@@ -144,12 +147,6 @@ def download_csv(frame: pd.DataFrame, file_name: str, *, key: str, label: str = 
     """The one CSV download button: ``frame`` as the CLI writes it, as ``file_name`` (.csv added)."""
     name = file_name if file_name.endswith(".csv") else f"{file_name}.csv"
     st.download_button(label, csv_bytes(frame), file_name=name, mime="text/csv", key=key)
-
-
-def _read(url: str, query: Callable[[Any], T]) -> T:
-    eng = engine(url)
-    with translate_db_errors(eng.url), eng.connect() as conn:
-        return query(conn)
 
 
 # The Capacity and Data health pages' reads: the queries live in capacity.store.inventory and

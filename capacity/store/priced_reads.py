@@ -42,9 +42,7 @@ def priced_periods(
     by = [k for k in grain.keys if k != "price_key_id"]
     outs = [column for _, _, column in money]
     columns = ["period_start", "cluster", "cluster_id", *by, *outs]
-    unit_rows = [
-        (e, int(k), *map(float, unit)) for e, table in enumerate(prices) for k, unit in table.items()
-    ]
+    unit_rows = [(e, k, *unit) for e, table in enumerate(prices) for k, unit in table.items()]
     cluster_table = table_of(m.Cluster)
 
     def read(window: Range, part: Sequence[Range]) -> pd.DataFrame:

@@ -88,9 +88,10 @@ def addons() -> tuple[dict[str, Any], ...]:
     return tuple(loaded)
 
 
-def _applies(when: str | None, gen: Generator) -> bool:
+def _conditions(gen: Generator) -> set[str | None]:
+    """Return the ``when`` conditions that hold for this cluster (None: every cluster)."""
     aws = gen.tpl.provider == "aws"
-    return {
+    held: dict[str | None, bool] = {
         None: True,
         "aws": aws,
         "not-aws": not aws,
@@ -99,7 +100,8 @@ def _applies(when: str | None, gen: Generator) -> bool:
         "gpu": any(p.gpu for p in gen.pools),
         "linkerd": any(ns.annotations.get("linkerd.io/inject") for ns in gen.namespaces.values()),
         "rollouts": any(w.kind == "Rollout" for w in gen.workloads),
-    }[when]
+    }
+    return {when for when, holds in held.items() if holds}
 
 
 def _container(spec: dict[str, Any]) -> ContainerT:
@@ -122,8 +124,10 @@ def _container(spec: dict[str, Any]) -> ContainerT:
 def build_system(gen: Generator) -> None:
     """The add-ons every real cluster of this provider runs (``data/addons.yaml``)."""
     gpu_pools = tuple(p.idx for p in gen.pools if p.gpu)
+    # decided before any add-on is added: they add no Rollout and no linkerd-injected namespace
+    held = _conditions(gen)
     for addon in addons():
-        if not _applies(addon.get("when"), gen):
+        if addon.get("when") not in held:
             continue
         w = _sys(
             gen,
