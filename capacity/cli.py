@@ -18,6 +18,7 @@ from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any, NoReturn
 
 from capacity import __version__
+from capacity.backfill_command import add_parser as add_backfill_parser
 from capacity.config import Config, load_config
 from capacity.durations import parse_duration
 from capacity.errors import CapacityError, CollectionError, ConfigError, StoreError, UsageError
@@ -163,6 +164,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="timeout of every API request (default 30)",
     )
     collect.set_defaults(handler=cmd_collect)
+    add_backfill_parser(sub, common, _duration, _number)
 
     status = sub.add_parser(
         "status",

@@ -17,6 +17,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from capacity.durations import MAX_DAYS, parse_duration
 from capacity.errors import ConfigError
+from capacity.matchers import parse_matchers
 
 ENV_CONFIG = "CAPACITY_CONFIG"
 
@@ -198,6 +199,37 @@ class Collection(_Model):
         return value
 
 
+class Prometheus(_Model):
+    """Where a backfill (or usage for clusters without metrics-server) reads Prometheus."""
+
+    url: str | None = None
+    # label matchers added to every series selector: one Prometheus for many clusters
+    selector: str = ""
+    headers: dict[str, str] = Field(default_factory=dict)  # e.g. X-Scope-OrgID for Mimir
+    token_file: str | None = None  # a bearer token, read at start
+    username: str | None = None  # basic auth, with password_file
+    password_file: str | None = None
+    ca_file: str | None = None  # a CA bundle; TLS is always verified
+    timeout_seconds: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)] = 60.0
+    retries: Annotated[int, Field(ge=0, le=20)] = 4
+    max_in_flight: Annotated[int, Field(ge=1, le=64)] = 4
+    chunk_seconds: Annotated[int, Field(ge=300, le=31 * 86_400)] = 6 * 3600  # one range query's span
+    rate_window_seconds: Annotated[int, Field(ge=30, le=3600)] = 300  # rate() of CPU counters
+
+    @field_validator("selector")
+    @classmethod
+    def _matchers(cls, value: str) -> str:
+        parse_matchers(value)
+        return value
+
+    @field_validator("chunk_seconds", "rate_window_seconds", mode="before")
+    @classmethod
+    def _duration(cls, value: Any) -> Any:
+        if isinstance(value, str):
+            return parse_duration(value)
+        return value
+
+
 class Rightsizing(_Model):
     cpu_percentile: Annotated[float, Field(gt=0, le=1)] = 0.95
     memory_margin: Annotated[float, Field(ge=0, le=10)] = 0.15
@@ -212,6 +244,7 @@ class Config(_Model):
     retention: Retention = Field(default_factory=Retention)
     collection: Collection = Field(default_factory=Collection)
     rightsizing: Rightsizing = Field(default_factory=Rightsizing)
+    prometheus: Prometheus = Field(default_factory=Prometheus)
 
 
 def _describe(error: ValidationError) -> str:

@@ -34,6 +34,7 @@ _SPOT_LABELS: dict[str, frozenset[str]] = {
     "node-lifecycle": frozenset({"spot"}),
     "lifecycle": frozenset({"ec2spot", "spot"}),
 }
+SPOT_LABEL_KEYS = tuple(_SPOT_LABELS)
 
 
 def first_label(labels: Mapping[str, str], keys: tuple[str, ...]) -> str | None:

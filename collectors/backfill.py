@@ -1,0 +1,226 @@
+"""A backfill: snapshots of a cluster's past, rebuilt from Prometheus, written like live ones.
+
+The range is cut into chunks (``chunk``, at most the points-per-series limit); every series
+family is read for a chunk as one range query per family (at most ``max_in_flight`` at once),
+then each instant of the chunk becomes the raw objects the API would have listed
+(``collectors.prometheus.rebuild``) and takes the live collector's path: ``build_snapshot``
+(normalization, pricing) and ``write_snapshot`` (one transaction per snapshot). Instants the
+store holds already are skipped, so a backfill resumes where it stopped. After each chunk the
+cluster is compacted as of the chunk's end, so history older than the raw retention is rolled
+up before retention may delete it.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+
+from sqlalchemy import Engine
+
+from capacity.config import Config
+from capacity.store.compaction import compact
+from capacity.store.coverage import stored_coverage
+from capacity.store.engine import translate_db_errors, write_transaction
+from capacity.store.snapshots import write_snapshot
+from collectors.collect import build_snapshot
+from collectors.prometheus.client import Labels, PrometheusClient, PrometheusUnreachable
+from collectors.prometheus.families import FAMILIES, Family
+from collectors.prometheus.promql import MAX_POINTS, Selectors, chunks
+from collectors.prometheus.rebuild import InstantSource, label_restorer
+from collectors.source import CollectionStopped, SourceError
+
+SOURCE_NAME = "prometheus"
+# instants without any pod or node series: a gap in Prometheus' data (nothing is invented)
+_PRESENCE = ("kube_pod_info", "kube_node_status_capacity")
+
+
+@dataclass(slots=True)
+class BackfillResult:
+    cluster: str
+    instants: int = 0  # instants in the range
+    written: int = 0
+    skipped: int = 0  # stored already
+    gaps: int = 0  # no data in Prometheus at that instant
+    series: int = 0  # series read (summed over chunks and families)
+    queries: int = 0
+    warnings: list[str] = field(default_factory=list)  # distinct, in order of first appearance
+    duration_seconds: float = 0.0
+
+    def summary(self) -> str:
+        return (
+            f"cluster {self.cluster}: {self.written} snapshots written, {self.skipped} already stored, "
+            f"{self.gaps} in gaps of the data skipped, {self.series:,} series read in {self.queries} "
+            f"queries, {len(self.warnings)} distinct warnings, {self.duration_seconds:.1f} s"
+        )
+
+
+@dataclass(frozen=True, slots=True)
+class Plan:
+    start: datetime
+    end: datetime
+    step: timedelta
+    chunk: timedelta = timedelta(hours=6)
+    rate_window: timedelta = timedelta(minutes=5)
+
+
+def instants(start: datetime, end: datetime, step: timedelta) -> tuple[datetime, datetime] | None:
+    """Return the first and last step-aligned instant (UTC, from the epoch) in [start, end]."""
+    seconds = step.total_seconds()
+    first = -(-start.timestamp() // seconds) * seconds
+    last = (end.timestamp() // seconds) * seconds
+    if last < first:
+        return None
+    return datetime.fromtimestamp(first, UTC), datetime.fromtimestamp(last, UTC)
+
+
+def _window(delta: timedelta) -> str:
+    return f"{int(delta.total_seconds())}s"
+
+
+def _read_chunk(
+    client: PrometheusClient,
+    selectors: Selectors,
+    plan: Plan,
+    lo: datetime,
+    hi: datetime,
+    pool: ThreadPoolExecutor,
+) -> dict[str, dict[float, list[tuple[Labels, float]]]]:
+    """Return per family, per instant (unix seconds), the series' labels and values."""
+
+    def read(family: Family) -> tuple[str, dict[float, list[tuple[Labels, float]]]]:
+        at: dict[float, list[tuple[Labels, float]]] = defaultdict(list)
+        for series in client.query_range(
+            family.query(selectors, _window(plan.rate_window)), lo, hi, plan.step
+        ):
+            for stamp, value in series.points:
+                at[stamp].append((series.labels, value))
+        return family.name, at
+
+    return dict(pool.map(read, FAMILIES))
+
+
+def backfill(
+    client: PrometheusClient,
+    engine: Engine,
+    *,
+    cluster: str,
+    config: Config,
+    plan: Plan,
+    selectors: Selectors | None = None,
+    progress: Callable[[int, int], None] | None = None,
+    stop: threading.Event | None = None,
+) -> BackfillResult:
+    """Write the snapshots of ``cluster`` over the plan's range that the store lacks; return counts.
+
+    Raises ``PrometheusUnreachable`` / ``QueryRejected`` (nothing of the failing chunk is written;
+    chunks before it are kept, and a re-run resumes) and the store's errors.
+    """
+    started = time.monotonic()
+    selectors = selectors or Selectors()
+    result = BackfillResult(cluster=cluster)
+    span = instants(plan.start, plan.end, plan.step)
+    if span is None:
+        return result
+    first, last = span
+    result.instants = int((last - first) / plan.step) + 1
+    with translate_db_errors(engine.url), engine.connect() as conn:
+        stored, rolled_hours = stored_coverage(conn, cluster, first, last)
+    restore = label_restorer(_attribution_keys(config))
+    seen_warnings: set[str] = set()
+    done = 0
+    pieces = chunks(first, last, plan.step, span=plan.chunk, max_points=MAX_POINTS)
+    with ThreadPoolExecutor(max_workers=max(1, client.access.max_in_flight)) as pool:
+        for lo, hi in pieces:
+            todo = [lo + i * plan.step for i in range(int((hi - lo) / plan.step) + 1)]
+            wanted = [
+                t for t in todo if t not in stored and t.replace(minute=0, second=0) not in rolled_hours
+            ]
+            result.skipped += len(todo) - len(wanted)
+            if wanted:
+                _write_chunk(
+                    client,
+                    engine,
+                    selectors,
+                    plan,
+                    lo,
+                    hi,
+                    wanted,
+                    pool,
+                    cluster,
+                    config,
+                    restore,
+                    result,
+                    seen_warnings,
+                    stop,
+                )
+                with translate_db_errors(engine.url):
+                    compact(engine, retention=config.retention, now=hi + plan.step, clusters=(cluster,))
+            done += len(todo)
+            if progress is not None:
+                progress(done, result.instants)
+    with translate_db_errors(engine.url):
+        compact(engine, retention=config.retention, clusters=(cluster,))
+    result.queries = client.queries
+    result.duration_seconds = time.monotonic() - started
+    return result
+
+
+def _write_chunk(
+    client: PrometheusClient,
+    engine: Engine,
+    selectors: Selectors,
+    plan: Plan,
+    lo: datetime,
+    hi: datetime,
+    wanted: Sequence[datetime],
+    pool: ThreadPoolExecutor,
+    cluster: str,
+    config: Config,
+    restore: dict[str, str],
+    result: BackfillResult,
+    seen_warnings: set[str],
+    stop: threading.Event | None,
+) -> None:
+    read = _read_chunk(client, selectors, plan, lo, hi, pool)
+    result.series += sum(len({id(lab) for rows in at.values() for lab, _ in rows}) for at in read.values())
+    missing = frozenset(name for name, at in read.items() if not at)
+    notes = [
+        f"Prometheus has no {family.name} series: {family.missing}"
+        for family in FAMILIES
+        if family.name in missing and family.missing and not family.required
+    ]
+    for at in wanted:
+        if stop is not None and stop.is_set():
+            raise CollectionStopped("backfill stopped by a signal; a re-run resumes where it stopped")
+        stamp = at.timestamp()
+        samples = {name: rows.get(stamp, []) for name, rows in read.items()}
+        if not any(samples[name] for name in _PRESENCE):
+            result.gaps += 1
+            continue
+        source = InstantSource(samples, restore=restore, missing=missing)
+        try:
+            snap = build_snapshot(
+                source, cluster=cluster, config=config, taken_at=at, source_name=SOURCE_NAME, notes=notes
+            )
+        except SourceError as exc:
+            raise PrometheusUnreachable(f"cluster {cluster} at {at:%Y-%m-%dT%H:%M:%SZ}: {exc}") from None
+        with translate_db_errors(engine.url), write_transaction(engine) as conn:
+            write_snapshot(conn, snap, nominal_interval_seconds=plan.step.total_seconds())
+        result.written += 1
+        for warning in snap.warnings:
+            if warning not in seen_warnings:
+                seen_warnings.add(warning)
+                result.warnings.append(warning)
+
+
+def _attribution_keys(config: Config) -> list[str]:
+    rules = [config.attribution.team, *config.attribution.dimensions.values()]
+    keys = [key for rule in rules for key in rule.label_keys]
+    if config.pricing.node_price_label:
+        keys.append(config.pricing.node_price_label)
+    return keys
