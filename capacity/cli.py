@@ -20,9 +20,10 @@ from typing import TYPE_CHECKING, Any, NoReturn
 from capacity import __version__
 from capacity.backfill_command import add_parser as add_backfill_parser
 from capacity.config import Config, load_config
-from capacity.durations import parse_duration
+from capacity.durations import parse_duration, parse_instant
 from capacity.errors import CapacityError, CollectionError, ConfigError, StoreError, UsageError
 from capacity.progress import ProgressBar
+from capacity.prometheus_options import add_prometheus_flags, prometheus_client
 from capacity.store.engine import masked, open_store, translate_db_errors, upgrade
 
 if TYPE_CHECKING:
@@ -163,6 +164,14 @@ def build_parser() -> argparse.ArgumentParser:
         metavar="SECONDS",
         help="timeout of every API request (default 30)",
     )
+    collect.add_argument(
+        "--usage-from",
+        choices=("metrics-server", "prometheus"),
+        default="metrics-server",
+        help="where usage comes from: metrics.k8s.io (default), or cAdvisor series in Prometheus for "
+        "clusters without metrics-server (with --prometheus or prometheus.url)",
+    )
+    add_prometheus_flags(collect)
     collect.set_defaults(handler=cmd_collect)
     add_backfill_parser(sub, common, _duration, _number)
 
@@ -335,15 +344,25 @@ def cmd_collect(args: argparse.Namespace, config: Config) -> int:
     config = config.model_copy(
         update={"collection": config.collection.model_copy(update={"interval_seconds": int(nominal)})}
     )
+    rate_window = f"{config.prometheus.rate_window_seconds}s"
+    usage = None
+    if args.usage_from == "prometheus":
+        try:
+            usage = prometheus_client(args, config, stop)
+        except SourceError as exc:
+            raise CollectionError(str(exc)) from None
     engine = open_store(getattr(args, "db", None))
 
     def collector(context: str | None, name: str) -> Callable[[], CollectResult]:
         def collect() -> CollectResult:
+            from collectors.prometheus.usage import PrometheusUsage
+
             # Connect afresh each time: exec-plugin and service-account tokens expire.
             with KubeSource.connect(
                 cluster=name, kubeconfig=args.kubeconfig, context=context, **options
-            ) as source:
-                notes = () if source.tls_verified else (INSECURE_TLS_NOTE,)
+            ) as api:
+                source = api if usage is None else PrometheusUsage(api, *usage, rate_window=rate_window)
+                notes = () if api.tls_verified else (INSECURE_TLS_NOTE,)
                 try:
                     result = collect_once(source, engine, cluster=name, config=config, notes=notes)
                 except CollectionStopped:
@@ -388,6 +407,8 @@ def cmd_collect(args: argparse.Namespace, config: Config) -> int:
         return 0
     finally:
         engine.dispose()
+        if usage is not None:
+            usage[0].close()
 
 
 INSECURE_TLS_NOTE = (
@@ -403,12 +424,9 @@ REPORT_KINDS = (
 
 def _when(text: str, flag: str) -> datetime:
     try:
-        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
-    except ValueError:
-        raise UsageError(
-            f"{flag} {text!r} is not a date or timestamp (e.g. 2026-11-01 or 2026-11-01T06:00)"
-        ) from None
-    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)
+        return parse_instant(text, flag)
+    except ValueError as exc:
+        raise UsageError(str(exc)) from None
 
 
 def cmd_compact(args: argparse.Namespace, config: Config) -> int:

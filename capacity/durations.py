@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import math
 import re
+from datetime import UTC, datetime
 from typing import Literal
 
 MAX_DAYS = 36_500  # a hundred years: any window, period or retention beyond it is a typo
@@ -36,3 +37,15 @@ def parse_duration(text: str, *, bare: Unit = "s") -> int:
 def duration_days(text: str) -> int:
     """Return a window's length in whole days, rounded up (a bare number is days): ``48h`` is 2."""
     return math.ceil(parse_duration(text, bare="d") / 86400)
+
+
+def parse_instant(text: str, flag: str) -> datetime:
+    """Return a UTC date or timestamp (``2026-11-01``, ``2026-11-01T06:00``, ``...Z``, an offset);
+    raises ValueError naming ``flag``."""
+    try:
+        value = datetime.fromisoformat(text.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(
+            f"{flag} {text!r} is not a date or timestamp (e.g. 2026-11-01 or 2026-11-01T06:00)"
+        ) from None
+    return value.replace(tzinfo=UTC) if value.tzinfo is None else value.astimezone(UTC)

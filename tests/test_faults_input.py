@@ -241,7 +241,7 @@ MALFORMED = {"--columns": ", ,"}  # any text names columns; a list of no names i
 
 def test_every_subcommand_is_walked() -> None:
     commands = {path[0] for path in CHECKED_OPTIONS}
-    assert {"collect", "report", "demo", "dashboard", "status"} <= commands, commands
+    assert {"collect", "backfill", "report", "demo", "dashboard", "status"} <= commands, commands
     assert len(CHECKED_OPTIONS) >= 12
 
 

@@ -5,17 +5,23 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from pathlib import Path
 
 import orjson
 import pytest
+from sqlalchemy import select
 
 from capacity.config import Config
+from capacity.store import schema as m
 from capacity.store.engine import open_store
 from collectors.collect import collect_once
 from collectors.simulator.exposition import Exposition
 from collectors.source import Kind, RawObject
 from tests import k8s_fixtures as fx
+from tests.collect_harness import collect, serve_minikube
+from tests.dashboard_harness import free_port
+from tests.kubeapi import FakeKubeAPI
 from tests.prometheus_harness import START, STEP, StaticSource, build_tsdb, run, serve_prometheus
 
 COUNT = 6  # half an hour of instants
@@ -189,3 +195,61 @@ def test_a_selector_prometheus_rejects_is_one_line_with_its_message(served: Serv
     )
     assert code == 4 and err.count("\n") == 1
     assert "rejected a query (bad_data:" in err and "missing closing )" in err
+
+
+def _usage_by_container(db: str) -> dict[tuple[str, str], float]:
+    engine = open_store(db)
+    try:
+        with engine.connect() as conn:
+            rows = conn.execute(
+                select(m.Workload.name, m.ContainerSample.container, m.ContainerSample.cpu_usage_sum).join(
+                    m.Workload, m.Workload.id == m.ContainerSample.workload_id
+                )
+            )
+            return {(str(w), str(c)): float(u) for w, c, u in rows if u is not None}
+    finally:
+        engine.dispose()
+
+
+def test_collect_takes_usage_from_prometheus_when_there_is_no_metrics_server(tmp_path: Path) -> None:
+    source = _clusters()["minikube"]
+    now = datetime.now(UTC).replace(microsecond=0)
+    exposition = Exposition(step_seconds=STEP.total_seconds())
+    for i in range(-2, 2):  # steady usage around now: rate() over any 5 minutes of it is that usage
+        exposition.add(source, now + i * STEP, cluster="minikube")
+    live = f"sqlite:///{tmp_path / 'live.db'}"
+    with FakeKubeAPI() as with_metrics:
+        serve_minikube(with_metrics)
+        assert collect(with_metrics, live, tmp_path) == 0
+    db, no_usage, down = (f"sqlite:///{tmp_path / name}" for name in ("prom.db", "none.db", "down.db"))
+    with serve_prometheus(build_tsdb(exposition, tmp_path / "tsdb")) as server, FakeKubeAPI() as api:
+        serve_minikube(api, metrics=False)
+        assert collect(api, no_usage, tmp_path) == 0
+        flags = ["--usage-from", "prometheus", "--prometheus-selector", 'cluster="minikube"']
+        assert collect(api, db, tmp_path, *flags, "--prometheus", server.url) == 0
+        unreachable = f"http://127.0.0.1:{free_port()}"
+        no_retries = tmp_path / "config.yaml"
+        no_retries.write_text("prometheus:\n  retries: 1\n", encoding="utf-8")
+        code, _, err = run(
+            "--db",
+            down,
+            "--config",
+            str(no_retries),
+            "collect",
+            "--cluster",
+            "mini",
+            "--kubeconfig",
+            str(tmp_path / "kubeconfig"),
+            *flags,
+            "--prometheus",
+            unreachable,
+        )
+    assert _usage_by_container(no_usage) == {}
+    expected = _usage_by_container(live)
+    assert len(expected) > 5
+    assert _usage_by_container(db) == pytest.approx(expected, rel=1e-6)
+    # Prometheus down: the snapshot lands, its usage unknown, the reason named
+    assert code == 0, err
+    row = _status(down)
+    assert row["cpu_usage_cores"] is None
+    assert any("usage from Prometheus" in w and "connection refused" in w for w in row["warnings"])  # type: ignore[union-attr]

@@ -220,11 +220,14 @@ def test_an_html_answering_url_fails_the_backfill_in_one_line(
 @pytest.mark.parametrize(
     ("argv", "message"),
     [
-        (["--prometheus-selector", "cluster=prod"], "--prometheus-selector: not a label matcher"),
+        (["--prometheus-selector", "cluster=prod"], "argument --prometheus-selector: not a label matcher"),
         (["--days", "1", "--start", "2026-11-01"], "give either --days or --start"),
         (["--start", "yesterday"], "--start 'yesterday' is not a date"),
         (["--start", "2026-11-02", "--end", "2026-11-01"], "is not before the end"),
-        (["--days", "1", "--prometheus-header", "X-Scope-OrgID"], "is not NAME=VALUE"),
+        (
+            ["--days", "1", "--prometheus-header", "X-Scope-OrgID"],
+            "argument --prometheus-header: 'X-Scope-OrgID' is not NAME=VALUE",
+        ),
         (["--days", "1", "--step", "5x"], "argument --step: not a duration"),
     ],
 )
