@@ -213,7 +213,7 @@ class Prometheus(_Model):
     timeout_seconds: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)] = 60.0
     retries: Annotated[int, Field(ge=0, le=20)] = 4
     max_in_flight: Annotated[int, Field(ge=1, le=64)] = 4
-    chunk_seconds: Annotated[int, Field(ge=300, le=31 * 86_400)] = 6 * 3600  # one range query's span
+    chunk_seconds: Annotated[int, Field(ge=300, le=31 * 86_400)] = 3600  # one range query's span
     rate_window_seconds: Annotated[int, Field(ge=30, le=3600)] = 300  # rate() of CPU counters
 
     @field_validator("selector")

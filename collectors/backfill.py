@@ -64,7 +64,7 @@ class Plan:
     start: datetime
     end: datetime
     step: timedelta
-    chunk: timedelta = timedelta(hours=6)
+    chunk: timedelta = timedelta(hours=1)
     rate_window: timedelta = timedelta(minutes=5)
 
 
