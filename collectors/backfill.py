@@ -28,7 +28,13 @@ from capacity.store.coverage import stored_coverage
 from capacity.store.engine import translate_db_errors, write_transaction
 from capacity.store.snapshots import write_snapshot
 from collectors.collect import build_snapshot
-from collectors.prometheus.client import Labels, PrometheusClient, PrometheusUnreachable
+from collectors.prometheus.client import (
+    Labels,
+    PrometheusClient,
+    PrometheusUnreachable,
+    QueryRejected,
+    Series,
+)
 from collectors.prometheus.families import FAMILIES, Family
 from collectors.prometheus.promql import MAX_POINTS, Selectors, chunks
 from collectors.prometheus.rebuild import InstantSource, label_restorer
@@ -94,14 +100,33 @@ def _read_chunk(
 
     def read(family: Family) -> tuple[str, dict[float, list[tuple[Labels, float]]]]:
         at: dict[float, list[tuple[Labels, float]]] = defaultdict(list)
-        for series in client.query_range(
-            family.query(selectors, _window(plan.rate_window)), lo, hi, plan.step
-        ):
+        expr = family.query(selectors, _window(plan.rate_window))
+        for series in _range_query(client, expr, lo, hi, plan.step):
             for stamp, value in series.points:
                 at[stamp].append((series.labels, value))
         return family.name, at
 
     return dict(pool.map(read, FAMILIES))
+
+
+# Prometheus' answers when a query is too big for it (--query.max-samples, --query.timeout)
+_TOO_BIG = ("too many samples", "query timed out", "exceeded maximum resolution")
+
+
+def _range_query(
+    client: PrometheusClient, expr: str, lo: datetime, hi: datetime, step: timedelta
+) -> list[Series]:
+    """Return ``expr`` over [lo, hi]; a range Prometheus finds too big is read in halves."""
+    try:
+        return client.query_range(expr, lo, hi, step)
+    except QueryRejected as exc:
+        steps = int((hi - lo) / step)
+        if steps < 1 or not any(reason in str(exc) for reason in _TOO_BIG):
+            raise
+        middle = lo + (steps // 2) * step
+        return _range_query(client, expr, lo, middle, step) + _range_query(
+            client, expr, middle + step, hi, step
+        )
 
 
 def backfill(

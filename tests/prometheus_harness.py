@@ -62,7 +62,7 @@ class PrometheusServer:
 
 
 @contextmanager
-def serve_prometheus(data: Path) -> Iterator[PrometheusServer]:
+def serve_prometheus(data: Path, *flags: str) -> Iterator[PrometheusServer]:
     """Run ``prometheus`` over the TSDB in ``data`` on a free loopback port until the block ends."""
     needs_prometheus()
     config = data.parent / f"{data.name}-prometheus.yml"
@@ -78,6 +78,7 @@ def serve_prometheus(data: Path) -> Iterator[PrometheusServer]:
                 f"--web.listen-address=127.0.0.1:{port}",
                 "--storage.tsdb.retention.time=100y",
                 "--log.level=warn",
+                *flags,
             ],
             stdout=sink,
             stderr=subprocess.STDOUT,

@@ -11,6 +11,7 @@ its cluster, into one Prometheus.
 from __future__ import annotations
 
 import io
+import shutil
 from collections.abc import Iterator
 from dataclasses import dataclass
 from datetime import timedelta
@@ -49,6 +50,7 @@ class Scenario:
     url: str
     live_db: str
     config: Path
+    data: Path  # the TSDB
 
 
 @pytest.fixture(scope="module")
@@ -68,7 +70,7 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         engine.dispose()
     data = build_tsdb(render_fleet(fleet, [cluster, other], duplicate_ksm=True), root / "tsdb")
     with serve_prometheus(data) as server:
-        yield Scenario(fleet, cluster, other, server.url, f"sqlite:///{live}", config_file)
+        yield Scenario(fleet, cluster, other, server.url, f"sqlite:///{live}", config_file, data)
 
 
 def _backfill(s: Scenario, db: str, *extra: str) -> tuple[int, str, str]:
@@ -241,3 +243,31 @@ def _latest_workloads(db: str) -> set[tuple[str, str]]:
             return {(str(ns), str(name)) for ns, name in rows}
     finally:
         engine.dispose()
+
+
+def test_a_range_too_big_for_prometheus_is_read_in_halves(scenario: Scenario, tmp_path: Path) -> None:
+    data = tmp_path / "tsdb"
+    shutil.copytree(
+        scenario.data, data, ignore=shutil.ignore_patterns("lock", "wal", "chunks_head", "queries.active")
+    )
+    db = f"sqlite:///{tmp_path / 'halves.db'}"
+    # an hour of the requests family is ~25,000 samples: over this limit, a few points are not
+    with serve_prometheus(data, "--query.max-samples=4000") as small:
+        code, out, err = run(
+            "--db",
+            db,
+            "--config",
+            str(scenario.config),
+            "backfill",
+            "--prometheus",
+            small.url,
+            "--cluster",
+            scenario.cluster,
+            "--prometheus-selector",
+            f'cluster="{scenario.cluster}"',
+            *RANGE,
+        )
+        assert code == 0, err
+        whole = int(out.split(" queries")[0].rsplit(" ", 1)[1])
+        assert whole > 2 * 28  # the families of two hours, and the halves
+    _same(_report(scenario, scenario.live_db, "teams"), _report(scenario, db, "teams"), ["team"])
