@@ -110,7 +110,7 @@ def _read_chunk(
 
 
 # Prometheus' answers when a query is too big for it (--query.max-samples, --query.timeout)
-_TOO_BIG = ("too many samples", "query timed out", "exceeded maximum resolution")
+_TOO_BIG = ("too many samples", "query timed out", "context deadline exceeded", "exceeded maximum resolution")
 
 
 def _range_query(

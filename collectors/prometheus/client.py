@@ -169,7 +169,7 @@ class PrometheusClient:
                 self._wait(self._backoff(attempt + 1), url)
                 continue
             status = response.status
-            if status == 429 or status >= 500:
+            if (status == 429 or status >= 500) and not _timed_out(response.data):
                 last = f"HTTP {status} {_error_text(response.data)}".rstrip()
                 self._wait(_retry_after(response) or self._backoff(attempt + 1), url)
                 continue
@@ -233,6 +233,16 @@ def _series(item: Any, key: str) -> Series:
         if math.isfinite(value):
             points.append((float(at), value))
     return Series(labels, points)
+
+
+def _timed_out(body: bytes) -> bool:
+    """Whether the body is Prometheus' own query timeout (503, errorType "timeout"): asking the
+    same again would time out again; the caller asks for less (``QueryRejected``)."""
+    try:
+        payload = orjson.loads(body)
+    except orjson.JSONDecodeError:
+        return False
+    return isinstance(payload, dict) and payload.get("errorType") == "timeout"
 
 
 def _retry_after(response: urllib3.BaseHTTPResponse) -> float | None:

@@ -271,3 +271,25 @@ def test_a_range_too_big_for_prometheus_is_read_in_halves(scenario: Scenario, tm
         whole = int(out.split(" queries")[0].rsplit(" ", 1)[1])
         assert whole > 2 * 28  # the families of two hours, and the halves
     _same(_report(scenario, scenario.live_db, "teams"), _report(scenario, db, "teams"), ["team"])
+
+
+def test_prometheus_query_timeout_is_read_in_halves_then_named(scenario: Scenario, tmp_path: Path) -> None:
+    data = tmp_path / "tsdb"
+    shutil.copytree(
+        scenario.data, data, ignore=shutil.ignore_patterns("lock", "wal", "chunks_head", "queries.active")
+    )
+    with serve_prometheus(data, "--query.timeout=1ms") as slow:
+        code, _, err = run(
+            "--db",
+            f"sqlite:///{tmp_path / 't.db'}",
+            "--config",
+            str(scenario.config),
+            "backfill",
+            "--prometheus",
+            slow.url,
+            "--cluster",
+            scenario.cluster,
+            *RANGE,
+        )
+    assert code == 4 and err.count("\n") == 1
+    assert "rejected a query (" in err and ("deadline exceeded" in err or "timed out" in err)
