@@ -132,6 +132,18 @@ def test_backfill_gives_the_reports_of_a_live_collection(scenario: Scenario, tmp
         _report(scenario, db, "namespaces"),
         ["namespace"],
     )
+    for table, columns in (
+        (m.QuotaSample, ("taken_at", "namespace", "name", "resource", "hard", "used")),
+        (
+            m.ContainerSample,
+            ("taken_at", "workload_id", "container", "restarts", "oom_kills", "memory_limit"),
+        ),
+    ):
+        live, backfilled = _rows(scenario.live_db, table, columns), _rows(db, table, columns)
+        assert len(live) > 20 and backfilled == live, table
+    assert any(
+        row[3] for row in _rows(db, m.ContainerSample, ("taken_at", "workload_id", "container", "restarts"))
+    )
     recs = _report(scenario, scenario.live_db, "recommendations")
     assert recs["monthly_savings"].abs().sum() > 0  # right-sizing had usage to work on
     _same(recs, _report(scenario, db, "recommendations"), ["namespace", "workload", "container"])
@@ -227,6 +239,16 @@ def test_the_selector_keeps_other_clusters_of_the_same_prometheus_out(
     assert _latest_workloads(mine) == live  # the other cluster's series did not join this one's
     other = _latest_workloads(theirs)
     assert other and other - live  # ... which had workloads of its own to add
+
+
+def _rows(db: str, table: type[m.Base], columns: tuple[str, ...]) -> list[tuple[object, ...]]:
+    engine = open_store(db)
+    try:
+        with engine.connect() as conn:
+            fields = [getattr(table, c) for c in columns]
+            return [tuple(row) for row in conn.execute(select(*fields).order_by(*fields))]
+    finally:
+        engine.dispose()
 
 
 def _latest_workloads(db: str) -> set[tuple[str, str]]:
