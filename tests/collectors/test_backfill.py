@@ -73,7 +73,18 @@ def scenario(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Scenario]:
         yield Scenario(fleet, cluster, other, server.url, f"sqlite:///{live}", config_file, data)
 
 
-def _backfill(s: Scenario, db: str, *extra: str) -> tuple[int, str, str]:
+def _backfill(
+    s: Scenario,
+    db: str,
+    *,
+    url: str | None = None,
+    cluster: str | None = None,
+    span: list[str] | None = None,
+    selected: bool = True,
+) -> tuple[int, str, str]:
+    """Run ``capacity backfill`` of the scenario (its first cluster, the whole range by default)."""
+    cluster = cluster or s.cluster
+    selector = ["--prometheus-selector", f'cluster="{cluster}"'] if selected else []
     return run(
         "--db",
         db,
@@ -81,13 +92,11 @@ def _backfill(s: Scenario, db: str, *extra: str) -> tuple[int, str, str]:
         str(s.config),
         "backfill",
         "--prometheus",
-        s.url,
+        url or s.url,
         "--cluster",
-        s.cluster,
-        "--prometheus-selector",
-        f'cluster="{s.cluster}"',
-        *RANGE,
-        *extra,
+        cluster,
+        *selector,
+        *(span or RANGE),
     )
 
 
@@ -154,24 +163,8 @@ def test_a_rerun_skips_what_is_stored_and_writes_only_what_is_missing(
 ) -> None:
     db = f"sqlite:///{tmp_path / 'resumed.db'}"
     half = instants()[len(instants()) // 2]
-    code, out, err = run(
-        "--db",
-        db,
-        "--config",
-        str(scenario.config),
-        "backfill",
-        "--prometheus",
-        scenario.url,
-        "--cluster",
-        scenario.cluster,
-        "--prometheus-selector",
-        f'cluster="{scenario.cluster}"',
-        "--start",
-        START.isoformat(),
-        "--end",
-        half.isoformat(),
-        "--step",
-        "5m",
+    code, out, err = _backfill(
+        scenario, db, span=["--start", START.isoformat(), "--end", half.isoformat(), "--step", "5m"]
     )
     assert code == 0, err
     first = len(instants()) // 2 + 1
@@ -192,24 +185,8 @@ def test_a_rerun_skips_what_is_stored_and_writes_only_what_is_missing(
 def test_instants_without_data_are_skipped_as_gaps_not_invented(scenario: Scenario, tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'gaps.db'}"
     end = instants()[-1] + 6 * STEP  # half an hour past the data
-    code, out, err = run(
-        "--db",
-        db,
-        "--config",
-        str(scenario.config),
-        "backfill",
-        "--prometheus",
-        scenario.url,
-        "--cluster",
-        scenario.cluster,
-        "--prometheus-selector",
-        f'cluster="{scenario.cluster}"',
-        "--start",
-        START.isoformat(),
-        "--end",
-        end.isoformat(),
-        "--step",
-        "5m",
+    code, out, err = _backfill(
+        scenario, db, span=["--start", START.isoformat(), "--end", end.isoformat(), "--step", "5m"]
     )
     assert code == 0, err
     assert f"{len(instants())} snapshots written, 0 already stored, 6 in gaps of the data skipped" in out
@@ -220,20 +197,7 @@ def test_the_selector_keeps_other_clusters_of_the_same_prometheus_out(
 ) -> None:
     mine, theirs = f"sqlite:///{tmp_path / 'mine.db'}", f"sqlite:///{tmp_path / 'theirs.db'}"
     assert _backfill(scenario, mine)[0] == 0
-    code, _, err = run(
-        "--db",
-        theirs,
-        "--config",
-        str(scenario.config),
-        "backfill",
-        "--prometheus",
-        scenario.url,
-        "--cluster",
-        scenario.other,
-        "--prometheus-selector",
-        f'cluster="{scenario.other}"',
-        *RANGE,
-    )
+    code, _, err = _backfill(scenario, theirs, cluster=scenario.other)
     assert code == 0, err
     live = _latest_workloads(scenario.live_db)
     assert _latest_workloads(mine) == live  # the other cluster's series did not join this one's
@@ -275,20 +239,7 @@ def test_a_range_too_big_for_prometheus_is_read_in_halves(scenario: Scenario, tm
     db = f"sqlite:///{tmp_path / 'halves.db'}"
     # an hour of the requests family is ~25,000 samples: over this limit, a few points are not
     with serve_prometheus(data, "--query.max-samples=4000") as small:
-        code, out, err = run(
-            "--db",
-            db,
-            "--config",
-            str(scenario.config),
-            "backfill",
-            "--prometheus",
-            small.url,
-            "--cluster",
-            scenario.cluster,
-            "--prometheus-selector",
-            f'cluster="{scenario.cluster}"',
-            *RANGE,
-        )
+        code, out, err = _backfill(scenario, db, url=small.url)
         assert code == 0, err
         whole = int(out.split(" queries")[0].rsplit(" ", 1)[1])
         assert whole > 2 * 28  # the families of two hours, and the halves
@@ -301,17 +252,6 @@ def test_prometheus_query_timeout_is_read_in_halves_then_named(scenario: Scenari
         scenario.data, data, ignore=shutil.ignore_patterns("lock", "wal", "chunks_head", "queries.active")
     )
     with serve_prometheus(data, "--query.timeout=1ms") as slow:
-        code, _, err = run(
-            "--db",
-            f"sqlite:///{tmp_path / 't.db'}",
-            "--config",
-            str(scenario.config),
-            "backfill",
-            "--prometheus",
-            slow.url,
-            "--cluster",
-            scenario.cluster,
-            *RANGE,
-        )
+        code, _, err = _backfill(scenario, f"sqlite:///{tmp_path / 't.db'}", url=slow.url, selected=False)
     assert code == 4 and err.count("\n") == 1
     assert "rejected a query (" in err and ("deadline exceeded" in err or "timed out" in err)
