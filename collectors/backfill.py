@@ -16,7 +16,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 
@@ -155,37 +155,35 @@ def backfill(
     result.instants = int((last - first) / plan.step) + 1
     with translate_db_errors(engine.url), engine.connect() as conn:
         stored, rolled_hours = stored_coverage(conn, cluster, first, last)
-    restore = label_restorer(_attribution_keys(config))
-    seen_warnings: set[str] = set()
+    tasks = []
+    for lo, hi in chunks(first, last, plan.step, span=plan.chunk, max_points=MAX_POINTS):
+        todo = [lo + i * plan.step for i in range(int((hi - lo) / plan.step) + 1)]
+        wanted = [t for t in todo if t not in stored and t.replace(minute=0, second=0) not in rolled_hours]
+        tasks.append((lo, hi, len(todo), wanted))
+    writer = _Writer(engine, cluster, config, plan, label_restorer(_attribution_keys(config)), result, stop)
     done = 0
-    pieces = chunks(first, last, plan.step, span=plan.chunk, max_points=MAX_POINTS)
-    with ThreadPoolExecutor(max_workers=max(1, client.access.max_in_flight)) as pool:
-        for lo, hi in pieces:
-            todo = [lo + i * plan.step for i in range(int((hi - lo) / plan.step) + 1)]
-            wanted = [
-                t for t in todo if t not in stored and t.replace(minute=0, second=0) not in rolled_hours
-            ]
-            result.skipped += len(todo) - len(wanted)
+    # the next chunk is read while this one is written: the wait for Prometheus overlaps the work
+    with (
+        ThreadPoolExecutor(max_workers=max(1, client.access.max_in_flight)) as pool,
+        ThreadPoolExecutor(1) as ahead,
+    ):
+        reads = iter([(lo, hi) for lo, hi, _, wanted in tasks if wanted])
+
+        def read_next() -> Future[dict[str, dict[float, list[tuple[Labels, float]]]]] | None:
+            span = next(reads, None)
+            return None if span is None else ahead.submit(_read_chunk, client, selectors, plan, *span, pool)
+
+        pending = read_next()
+        for _lo, hi, count, wanted in tasks:
+            result.skipped += count - len(wanted)
             if wanted:
-                _write_chunk(
-                    client,
-                    engine,
-                    selectors,
-                    plan,
-                    lo,
-                    hi,
-                    wanted,
-                    pool,
-                    cluster,
-                    config,
-                    restore,
-                    result,
-                    seen_warnings,
-                    stop,
-                )
+                assert pending is not None
+                read = pending.result()
+                pending = read_next()
+                writer.write(read, wanted)
                 with translate_db_errors(engine.url):
                     compact(engine, retention=config.retention, now=hi + plan.step, clusters=(cluster,))
-            done += len(todo)
+            done += count
             if progress is not None:
                 progress(done, result.instants)
     with translate_db_errors(engine.url):
@@ -195,52 +193,61 @@ def backfill(
     return result
 
 
-def _write_chunk(
-    client: PrometheusClient,
-    engine: Engine,
-    selectors: Selectors,
-    plan: Plan,
-    lo: datetime,
-    hi: datetime,
-    wanted: Sequence[datetime],
-    pool: ThreadPoolExecutor,
-    cluster: str,
-    config: Config,
-    restore: dict[str, str],
-    result: BackfillResult,
-    seen_warnings: set[str],
-    stop: threading.Event | None,
-) -> None:
-    read = _read_chunk(client, selectors, plan, lo, hi, pool)
-    result.series += sum(len({id(lab) for rows in at.values() for lab, _ in rows}) for at in read.values())
-    missing = frozenset(name for name, at in read.items() if not at)
-    notes = [
-        f"Prometheus has no {family.name} series: {family.missing}"
-        for family in FAMILIES
-        if family.name in missing and family.missing and not family.required
-    ]
-    for at in wanted:
-        if stop is not None and stop.is_set():
-            raise CollectionStopped("backfill stopped by a signal; a re-run resumes where it stopped")
-        stamp = at.timestamp()
-        samples = {name: rows.get(stamp, []) for name, rows in read.items()}
-        if not any(samples[name] for name in _PRESENCE):
-            result.gaps += 1
-            continue
-        source = InstantSource(samples, restore=restore, missing=missing)
-        try:
-            snap = build_snapshot(
-                source, cluster=cluster, config=config, taken_at=at, source_name=SOURCE_NAME, notes=notes
-            )
-        except SourceError as exc:
-            raise PrometheusUnreachable(f"cluster {cluster} at {at:%Y-%m-%dT%H:%M:%SZ}: {exc}") from None
-        with translate_db_errors(engine.url), write_transaction(engine) as conn:
-            write_snapshot(conn, snap, nominal_interval_seconds=plan.step.total_seconds())
-        result.written += 1
-        for warning in snap.warnings:
-            if warning not in seen_warnings:
-                seen_warnings.add(warning)
-                result.warnings.append(warning)
+@dataclass
+class _Writer:
+    """Writes a chunk's instants as snapshots, through the live collector's path."""
+
+    engine: Engine
+    cluster: str
+    config: Config
+    plan: Plan
+    restore: dict[str, str]
+    result: BackfillResult
+    stop: threading.Event | None
+    seen_warnings: set[str] = field(default_factory=set)
+
+    def write(
+        self, read: dict[str, dict[float, list[tuple[Labels, float]]]], wanted: Sequence[datetime]
+    ) -> None:
+        result = self.result
+        result.series += sum(
+            len({id(lab) for rows in at.values() for lab, _ in rows}) for at in read.values()
+        )
+        missing = frozenset(name for name, at in read.items() if not at)
+        notes = [
+            f"Prometheus has no {family.name} series: {family.missing}"
+            for family in FAMILIES
+            if family.name in missing and family.missing and not family.required
+        ]
+        for at in wanted:
+            if self.stop is not None and self.stop.is_set():
+                raise CollectionStopped("backfill stopped by a signal; a re-run resumes where it stopped")
+            stamp = at.timestamp()
+            samples = {name: rows.get(stamp, []) for name, rows in read.items()}
+            if not any(samples[name] for name in _PRESENCE):
+                result.gaps += 1
+                continue
+            source = InstantSource(samples, restore=self.restore, missing=missing)
+            try:
+                snap = build_snapshot(
+                    source,
+                    cluster=self.cluster,
+                    config=self.config,
+                    taken_at=at,
+                    source_name=SOURCE_NAME,
+                    notes=notes,
+                )
+            except SourceError as exc:
+                raise PrometheusUnreachable(
+                    f"cluster {self.cluster} at {at:%Y-%m-%dT%H:%M:%SZ}: {exc}"
+                ) from None
+            with translate_db_errors(self.engine.url), write_transaction(self.engine) as conn:
+                write_snapshot(conn, snap, nominal_interval_seconds=self.plan.step.total_seconds())
+            result.written += 1
+            for warning in snap.warnings:
+                if warning not in self.seen_warnings:
+                    self.seen_warnings.add(warning)
+                    result.warnings.append(warning)
 
 
 def _attribution_keys(config: Config) -> list[str]:
