@@ -23,6 +23,7 @@ from sqlalchemy import func, select
 
 from capacity.config import config_from_mapping
 from capacity.store import schema as m
+from capacity.store.compaction import compact
 from capacity.store.engine import open_store
 from collectors.collect import collect_once
 from collectors.simulator import Fleet
@@ -255,3 +256,28 @@ def test_prometheus_query_timeout_is_read_in_halves_then_named(scenario: Scenari
         code, _, err = _backfill(scenario, f"sqlite:///{tmp_path / 't.db'}", url=slow.url, selected=False)
     assert code == 4 and err.count("\n") == 1
     assert "rejected a query (" in err and ("deadline exceeded" in err or "timed out" in err)
+
+
+def test_a_backfill_fills_the_past_of_a_cluster_collected_live_since(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    db = f"sqlite:///{tmp_path / 'joined.db'}"
+    config = config_from_mapping({"rightsizing": {"min_hours": 1}})
+    engine = open_store(db)
+    try:
+        later = instants()[len(instants()) // 2 :]
+        for at in later:  # installed an hour in: live collections since, compacted as the collector does
+            collect_once(
+                scenario.fleet.source(scenario.cluster, at),
+                engine,
+                cluster=scenario.cluster,
+                config=config,
+                taken_at=at,
+            )
+            compact(engine, retention=config.retention, clusters=(scenario.cluster,), now=at)
+    finally:
+        engine.dispose()
+    code, out, err = _backfill(scenario, db)
+    assert code == 0, err
+    assert f"{len(instants()) - len(later)} snapshots written, {len(later)} already stored" in out
+    _same(_report(scenario, scenario.live_db, "teams"), _report(scenario, db, "teams"), ["team"])
