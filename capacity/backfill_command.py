@@ -99,6 +99,11 @@ def cmd_backfill(args: argparse.Namespace, config: Config) -> int:
         finally:
             client.close()
             engine.dispose()
+    if result.instants and result.gaps == result.instants:
+        raise CollectionError(
+            f"Prometheus has no kube_pod_info or kube_node_status_capacity series for cluster {args.cluster} "
+            "in the range: is kube-state-metrics scraped, and is --prometheus-selector right? nothing written"
+        )
     for warning in result.warnings[:20]:
         print(f"warning: {warning}", file=sys.stderr)
     if len(result.warnings) > 20:

@@ -281,3 +281,11 @@ def test_a_backfill_fills_the_past_of_a_cluster_collected_live_since(
     assert code == 0, err
     assert f"{len(instants()) - len(later)} snapshots written, {len(later)} already stored" in out
     _same(_report(scenario, scenario.live_db, "teams"), _report(scenario, db, "teams"), ["team"])
+
+
+def test_a_selector_that_matches_nothing_is_an_error_not_an_empty_success(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    code, _, err = _backfill(scenario, f"sqlite:///{tmp_path / 'none.db'}", cluster="prod-nowhere")
+    assert code == 4 and err.count("\n") == 1
+    assert "no kube_pod_info or kube_node_status_capacity series for cluster prod-nowhere" in err
