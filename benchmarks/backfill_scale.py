@@ -12,12 +12,13 @@ run on this machine:
   - the ratios between shapes: time against pods x days, and peak RSS against days.
 
 Usage: PYTHONPATH=. .venv/bin/python benchmarks/backfill_scale.py [--pods 1000] [--days 1]
-           [--step 5m] [--workdir DIR]
+           [--step 5m] [--workdir DIR [--reuse]]
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import re
 import shutil
@@ -96,11 +97,17 @@ def _build(pods: int, days: float, step: timedelta, root: Path) -> tuple[Path, f
     return data, time.perf_counter() - started, size, samples, cluster
 
 
-def _measure(pods: int, days: float, step: timedelta, workdir: Path) -> Run:
+def _measure(pods: int, days: float, step: timedelta, workdir: Path, reuse: bool) -> Run:
     root = workdir / f"p{pods}-d{days:g}"
-    shutil.rmtree(root, ignore_errors=True)
-    root.mkdir(parents=True)
-    data, build, size, samples, cluster = _build(pods, days, step, root)
+    sidecar = root / "tsdb.json"
+    if reuse and sidecar.exists():  # the TSDB a previous run built for this shape
+        data, (build, size, samples, cluster) = root / "tsdb", json.loads(sidecar.read_text())
+        (root / "store.db").unlink(missing_ok=True)
+    else:
+        shutil.rmtree(root, ignore_errors=True)
+        root.mkdir(parents=True)
+        data, build, size, samples, cluster = _build(pods, days, step, root)
+        sidecar.write_text(json.dumps([build, size, samples, cluster]))
     with serve_prometheus(data) as server:
         time.sleep(1.0)
         idle = _rss(server.process.pid)
@@ -174,6 +181,7 @@ def main() -> None:
     parser.add_argument("--days", type=float, default=1.0)
     parser.add_argument("--step", default="5m")
     parser.add_argument("--workdir", type=Path)
+    parser.add_argument("--reuse", action="store_true", help="with --workdir: the TSDBs a previous run built")
     args = parser.parse_args()
     if shutil.which("prometheus") is None or shutil.which("promtool") is None:
         raise SystemExit("needs prometheus and promtool (Debian package prometheus)")
@@ -183,7 +191,7 @@ def main() -> None:
     runs = []
     load = os.getloadavg()[0]
     for pods, days in shapes:
-        run = _measure(pods, days, step, workdir)
+        run = _measure(pods, days, step, workdir, args.reuse)
         runs.append(run)
         print(
             f"{run.pods:>6,} pods {run.days:>5g} d: TSDB {run.samples:>11,} samples {run.tsdb_bytes / 2**20:7.1f} MiB "
