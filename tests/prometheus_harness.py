@@ -92,7 +92,7 @@ def serve_prometheus(data: Path, *flags: str) -> Iterator[PrometheusServer]:
                     if answer.status == 200:
                         break
             except (urllib.error.URLError, ConnectionError, TimeoutError):
-                pass
+                pass  # not listening yet: poll again until the deadline
             if process.poll() is not None or time.monotonic() > deadline:
                 raise RuntimeError(f"prometheus did not start: {log.read_text(errors='replace')[-2000:]}")
             time.sleep(0.1)

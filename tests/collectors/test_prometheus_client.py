@@ -68,10 +68,10 @@ def server() -> Iterator[tuple[str, Script]]:
                 self.end_headers()
                 self.wfile.write(reply.body)
             except (BrokenPipeError, ConnectionResetError):
-                pass
+                pass  # the client gave up first (the timeout test): nothing left to answer
 
         def log_message(self, *args: object) -> None:
-            pass
+            pass  # keep the test output free of one line per request
 
     httpd = http.server.ThreadingHTTPServer(("127.0.0.1", free_port()), Handler)
     httpd.daemon_threads = True
