@@ -55,12 +55,17 @@ class CompactResult:
     late_hours: int = 0  # (cluster, hour) buckets rolled again for snapshots that came late
 
 
-def _batches(weights: dict[datetime, int]) -> Iterator[list[datetime]]:
-    """Yield consecutive runs of at most MAX_SPANS buckets whose weights stay within ROLL_BATCH_ROWS."""
+def _batches(weights: dict[datetime, int], step: timedelta) -> Iterator[list[datetime]]:
+    """Yield runs of at most MAX_SPANS consecutive buckets whose weights stay within ROLL_BATCH_ROWS.
+
+    A run never skips a bucket: ``_roll`` replaces every bucket from a run's first to its last,
+    so a late bucket and the new ones after a gap (a backfill beside a live collector) go apart.
+    """
     batch: list[datetime] = []
     total = 0
     for bucket in sorted(weights):
-        if batch and (total + weights[bucket] > ROLL_BATCH_ROWS or len(batch) >= MAX_SPANS):
+        full = total + weights[bucket] > ROLL_BATCH_ROWS or len(batch) >= MAX_SPANS
+        if batch and (full or bucket != batch[-1] + step):
             yield batch
             batch, total = [], 0
         batch.append(bucket)
@@ -164,7 +169,7 @@ def _roll_hours(conn: Connection, cid: int, raw_since: datetime) -> tuple[int, i
     late = _late_buckets(conn, cid, HOUR, samples, horizon, rolled_until)
     for bucket in late:
         weights[bucket] = 1
-    written = sum(_roll(conn, cid, HOUR, batch) for batch in _batches(weights))
+    written = sum(_roll(conn, cid, HOUR, batch) for batch in _batches(weights, STEP[HOUR]))
     set_watermark(conn, cid, HOUR, until)
     return len(weights), written, len(late)
 
@@ -202,7 +207,7 @@ def _roll_days(conn: Connection, cid: int, raw_since: datetime) -> tuple[int, in
             weights[floor_bucket(start, DAY)] += int(rows)
     for day in late:
         weights[day] = max(weights[day], 1)
-    written = sum(_roll(conn, cid, DAY, batch) for batch in _batches(weights))
+    written = sum(_roll(conn, cid, DAY, batch) for batch in _batches(weights, STEP[DAY]))
     set_watermark(conn, cid, DAY, until)
     return len(weights), written
 

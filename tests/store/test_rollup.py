@@ -816,3 +816,32 @@ def test_a_snapshot_later_than_raw_retention_leaves_its_hour_as_it_was(engine: E
     assert result.late_hours == 0
     assert dump(engine) == before  # and retention deleted the late rows
     assert count(engine, m.Snapshot, m.Snapshot.taken_at == taken_at("alpha", LATE)) == 0
+
+
+def test_a_late_snapshot_and_new_hours_in_one_compaction(db_url: str, reference: Engine) -> None:
+    """A late hour and the hours completed since the last run are rolled in one run (a backfill
+    beside a live collector): the hours between them, rolled before, stay as they were."""
+    cut = T0 + 2 * DAY + 6 * HOUR
+    engine = open_store(db_url)
+    try:
+        _copy(reference, engine, before=cut)
+        with engine.begin() as conn:  # alpha's LATE snapshot is missing, as if never collected
+            late_at = taken_at("alpha", 2)
+            conn.execute(delete(m.ContainerSample).where(m.ContainerSample.taken_at == late_at))
+            conn.execute(delete(m.ContainerAllocation).where(m.ContainerAllocation.taken_at == late_at))
+            conn.execute(delete(m.NodeSample).where(m.NodeSample.taken_at == late_at))
+            conn.execute(delete(m.QuotaSample).where(m.QuotaSample.taken_at == late_at))
+            conn.execute(delete(m.Snapshot).where(m.Snapshot.taken_at == late_at))
+        compact(engine, retention=KEEP_ALL, now=cut)
+        write_history(engine, "alpha", [2], newest=-1)  # the late one, in alpha's first hour
+        for cluster in CLUSTERS:  # and three new hours
+            numbers = [i for i in indices(cluster) if cut <= taken_at(cluster, i) < cut + 3 * HOUR]
+            write_history(engine, cluster, numbers, newest=numbers[-1])
+        result = compact(engine, retention=KEEP_ALL, now=cut + 3 * HOUR)
+        assert result.late_hours == 1
+        window = (T0, cut + 3 * HOUR)
+        assert_same_containers(containers(engine, window), containers(reference, window))
+        assert_same_nodes(nodes(engine, window), nodes(reference, window))
+        assert_same_clusters(clusters(engine, window), clusters(reference, window))
+    finally:
+        engine.dispose()
