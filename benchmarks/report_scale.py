@@ -52,11 +52,13 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, cast
 
-from sqlalchemy import Engine, Table, bindparam, func, insert, select, update
+from sqlalchemy import Engine, Table, bindparam, delete, func, insert, select, update
 
 from capacity.config import Config, Retention
 from capacity.records import ContainerSample, PodRecord, Resources, Snapshot, WorkloadKey
 from capacity.store import schema as m
+from capacity.store.buckets import BLOCKS
+from capacity.store.buckets import STEP as STEPS
 from capacity.store.compaction import compact
 from capacity.store.engine import open_store
 from capacity.store.snapshots import write_snapshot
@@ -248,10 +250,16 @@ _ROLLUPS: tuple[type[m.Base], ...] = (
 
 
 def copy_rollups_back(engine: Engine, day0: datetime, days: int) -> int:
-    """Copy day0's hourly and daily rollups to each of the ``days`` - 1 days before it."""
+    """Copy day0's hourly and daily rollups (and its 6-hour blocks) to each of the ``days`` - 1
+    days before it, and delete the blocks of days: the next ``compact`` rolls them over the whole
+    history, as it does in a store from before blocks."""
     params = [
         {"tier": tier, "old_start": bucket, "new_start": bucket - timedelta(days=k)}
-        for tier, buckets in (("hour", [day0 + timedelta(hours=h) for h in range(24)]), ("day", [day0]))
+        for tier, buckets in (
+            ("hour", [day0 + timedelta(hours=h) for h in range(24)]),
+            ("h6", [day0 + timedelta(hours=h) for h in range(0, 24, 6)]),
+            ("day", [day0]),
+        )
         for bucket in buckets
         for k in range(1, days)
     ]
@@ -265,6 +273,9 @@ def copy_rollups_back(engine: Engine, day0: datetime, days: int) -> int:
                 *(new_start.label(n) if n == "bucket_start" else table.c[n] for n in names)
             ).where(table.c.tier == bindparam("tier"), table.c.bucket_start == bindparam("old_start"))
             conn.execute(insert(table).from_select(names, shifted), params)
+        day_blocks = [b.tier for b in BLOCKS if b.base == "day"]
+        for model in (*_ROLLUPS, m.RollupWatermark):
+            conn.execute(delete(_table(model)).where(_table(model).c.tier.in_(day_blocks)))
         after = sum(conn.execute(select(func.count()).select_from(_table(t))).scalar_one() for t in _ROLLUPS)
         # As if every namespace, workload and node had been there since the first day.
         first = day0 - timedelta(days=days - 1)
@@ -332,7 +343,11 @@ def generate(url: str, args: argparse.Namespace) -> dict[str, Any]:
     timings[f"copy day {day0:%m-%d}'s rollups back {args.days - 1} days ({copied:,} rows)"] = (
         time.perf_counter() - started
     )
+    started = time.perf_counter()
     again = compact(engine, retention=Retention(raw_days=1), now=NEWEST)
+    timings[f"compact: blocks of days over {args.days} days rolled ({again.rollup_rows:,} rows)"] = (
+        time.perf_counter() - started
+    )
     if again.hours_rolled or again.days_rolled or any(again.deleted.values()):
         raise SystemExit(f"a second compact was not a no-op: {again}")
     with engine.connect() as conn:
@@ -522,16 +537,17 @@ def report(
 
     # Per day of collection, by tier; a rollup table's bytes are split between tiers by rows.
     raw_day = sum(nbytes.get(t, 0) for t in RAW_TABLES) * 96 / size["raw_instants"]
-    per_tier = {"hour": 0.0, "day": 0.0}
+    per_tier = {"hour": 0.0, "day": 0.0}  # blocks count with the hours or days they stand for
+    base = {"hour": "hour", "day": "day", **{b.tier: b.base for b in BLOCKS}}
     for (table, tier), (n, buckets) in size["tiers"].items():
-        days = buckets / 24 if tier == "hour" else buckets
-        per_tier[tier] += nbytes[table] * n / rows[table] / days
+        days = buckets * STEPS[tier] / timedelta(days=1)
+        per_tier[base[tier]] += nbytes[table] * n / rows[table] / days
     fixed = sum(v for t, v in nbytes.items() if t not in RAW_TABLES + ROLLUP_TABLES)
     total_day = raw_day + per_tier["hour"] + per_tier["day"]
     print("size per day of collection:")
     print(f"  raw samples (96 snapshots x {args.clusters} clusters):  {raw_day / MB:8.1f} MB")
-    print(f"  hourly rollups (24 buckets):                {per_tier['hour'] / MB:8.1f} MB")
-    print(f"  daily rollups (1 bucket):                   {per_tier['day'] / MB:8.2f} MB")
+    print(f"  hourly rollups (24 buckets, 4 blocks):      {per_tier['hour'] / MB:8.1f} MB")
+    print(f"  daily rollups (1 bucket, its blocks' share): {per_tier['day'] / MB:7.2f} MB")
     print(f"  total:                                      {total_day / MB:8.1f} MB")
     print(f"  fixed, not per day (pod grain of the newest snapshots, names, labels): {fixed / MB:.1f} MB")
     at30 = fixed + 14 * raw_day + 30 * (per_tier["hour"] + per_tier["day"])

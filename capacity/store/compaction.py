@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select
 
 from capacity.config import Retention
 from capacity.store import schema as m
-from capacity.store.buckets import DAY, HOUR, STEP, Tier, floor_bucket, utc
+from capacity.store.buckets import BLOCKS, DAY, HOUR, STEP, Tier, floor_bucket, utc
 from capacity.store.engine import write_transaction as _transaction
 from capacity.store.grains import (
     CLR,
@@ -41,6 +41,8 @@ from capacity.store.watermarks import lock_cluster, set_watermark, watermark
 # Input rows (samples, or hourly rollup rows) summed by one statement: many small buckets go
 # together, a big cluster's buckets go one by one, and memory stays bounded either way.
 ROLL_BATCH_ROWS = 50_000
+# What each tier is rolled up from (None: raw samples).
+SOURCE: dict[Tier, Tier | None] = {HOUR: None, DAY: HOUR, **{b.tier: b.source for b in BLOCKS}}
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,22 +52,17 @@ class CompactResult:
     clusters: int
     hours_rolled: int  # (cluster, hour) buckets computed
     days_rolled: int  # (cluster, day) buckets computed
-    rollup_rows: int  # container and node rollup rows written
+    rollup_rows: int  # rollup rows written (hours, days and their blocks)
     deleted: dict[str, int] = field(default_factory=dict)  # table (rollups: "table:tier") -> rows
     late_hours: int = 0  # (cluster, hour) buckets rolled again for snapshots that came late
 
 
-def _batches(weights: dict[datetime, int], step: timedelta) -> Iterator[list[datetime]]:
-    """Yield runs of at most MAX_SPANS consecutive buckets whose weights stay within ROLL_BATCH_ROWS.
-
-    A run never skips a bucket: ``_roll`` replaces every bucket from a run's first to its last,
-    so a late bucket and the new ones after a gap (a backfill beside a live collector) go apart.
-    """
+def _batches(weights: dict[datetime, int]) -> Iterator[list[datetime]]:
+    """Yield runs of at most MAX_SPANS buckets whose weights stay within ROLL_BATCH_ROWS."""
     batch: list[datetime] = []
     total = 0
     for bucket in sorted(weights):
-        full = total + weights[bucket] > ROLL_BATCH_ROWS or len(batch) >= MAX_SPANS
-        if batch and (full or bucket != batch[-1] + step):
+        if batch and (total + weights[bucket] > ROLL_BATCH_ROWS or len(batch) >= MAX_SPANS):
             yield batch
             batch, total = [], 0
         batch.append(bucket)
@@ -75,18 +72,17 @@ def _batches(weights: dict[datetime, int], step: timedelta) -> Iterator[list[dat
 
 
 def _roll(conn: Connection, cid: int, tier: Tier, starts: list[datetime]) -> int:
-    """Replace the rollups of one cluster's consecutive ``tier`` buckets; return rows written."""
+    """Replace the rollups of one cluster's ``tier`` buckets that start at ``starts``; return rows
+    written. Only those buckets: a late bucket and the new ones after a gap (a backfill beside a
+    live collector) go in one batch, and the buckets between them stay as they are."""
     for table in (CR, NR, CLR, AR, NPR, CPR):
         conn.execute(
             delete(table).where(
-                table.c.tier == tier,
-                table.c.cluster_id == cid,
-                table.c.bucket_start >= starts[0],
-                table.c.bucket_start < starts[-1] + STEP[tier],
+                table.c.tier == tier, table.c.cluster_id == cid, table.c.bucket_start.in_(starts)
             )
         )
     scope = Scope.bucketed(cid, starts, tier)
-    source_tier: Tier | None = None if tier == HOUR else HOUR
+    source_tier = SOURCE[tier]
     written = 0
     for grain in (CONTAINERS, NODES, CLUSTERS, *PRICED_GRAINS):
         source = grain_rows(grain, source_tier, scope)
@@ -169,8 +165,9 @@ def _roll_hours(conn: Connection, cid: int, raw_since: datetime) -> tuple[int, i
     late = _late_buckets(conn, cid, HOUR, samples, horizon, rolled_until)
     for bucket in late:
         weights[bucket] = 1
-    written = sum(_roll(conn, cid, HOUR, batch) for batch in _batches(weights, STEP[HOUR]))
+    written = sum(_roll(conn, cid, HOUR, batch) for batch in _batches(weights))
     set_watermark(conn, cid, HOUR, until)
+    written += _roll_blocks(conn, cid, HOUR, set(weights))
     return len(weights), written, len(late)
 
 
@@ -195,7 +192,9 @@ def _roll_days(conn: Connection, cid: int, raw_since: datetime) -> tuple[int, in
         hourly[floor_bucket(start, DAY)] += int(samples)
     late = _late_buckets(conn, cid, DAY, hourly, horizon, since)
     if since is not None and until <= since and not late:
-        return 0, 0  # the usual case after a collection: no new complete day
+        # the usual case after a collection: no new complete day (blocks of a store from before
+        # them are rolled all the same)
+        return 0, _roll_blocks(conn, cid, DAY, set())
     weights: dict[datetime, int] = defaultdict(int)
     for table in (CR, NR):
         query = select(table.c.bucket_start, func.count()).where(
@@ -207,9 +206,71 @@ def _roll_days(conn: Connection, cid: int, raw_since: datetime) -> tuple[int, in
             weights[floor_bucket(start, DAY)] += int(rows)
     for day in late:
         weights[day] = max(weights[day], 1)
-    written = sum(_roll(conn, cid, DAY, batch) for batch in _batches(weights, STEP[DAY]))
+    written = sum(_roll(conn, cid, DAY, batch) for batch in _batches(weights))
     set_watermark(conn, cid, DAY, until)
+    written += _roll_blocks(conn, cid, DAY, set(weights))
     return len(weights), written
+
+
+def _source_rows(
+    conn: Connection, cid: int, tier: Tier, since: datetime, until: datetime
+) -> dict[datetime, int]:
+    """Return the container and node rollup rows of ``tier`` per bucket in [since, until)."""
+    rows: dict[datetime, int] = defaultdict(int)
+    for table in (CR, NR):
+        query = select(table.c.bucket_start, func.count()).where(
+            table.c.tier == tier,
+            table.c.cluster_id == cid,
+            table.c.bucket_start >= since,
+            table.c.bucket_start < until,
+        )
+        for start, count in conn.execute(query.group_by(table.c.bucket_start)):
+            rows[utc(start)] += int(count)
+    return rows
+
+
+def _roll_blocks(conn: Connection, cid: int, base: Tier, rolled: set[datetime]) -> int:
+    """Roll up the blocks of ``base`` (finest first) that hold a bucket rolled just now, and
+    those completed since the last run; return rows written.
+
+    A block is complete once its source tier is rolled up past its end. A block tier never
+    rolled (a store from before blocks) is rolled over all its source's history at once, and
+    reads use it only up to its mark: until then they read hours and days.
+    """
+    written = 0
+    for block in (b for b in BLOCKS if b.base == base):
+        source_until = watermark(conn, cid, block.source)
+        if source_until is None:
+            break
+        step = STEP[block.tier]
+        until = floor_bucket(source_until, block.tier)
+        since = watermark(conn, cid, block.tier)
+        if since is None:
+            oldest = conn.execute(
+                select(func.min(CR.c.bucket_start)).where(CR.c.tier == block.source, CR.c.cluster_id == cid)
+            ).scalar()
+            oldest_node = conn.execute(
+                select(func.min(NR.c.bucket_start)).where(NR.c.tier == block.source, NR.c.cluster_id == cid)
+            ).scalar()
+            found = [utc(t) for t in (oldest, oldest_node) if t is not None]
+            since = floor_bucket(min(found), block.tier) if found else until
+        due = {floor_bucket(b, block.tier) for b in rolled}
+        due = {b for b in due if b + step <= until}
+        at = since
+        while at < until:  # completed since the last run, whether or not they hold rows
+            due.add(at)
+            at += step
+        if due:
+            counts = _source_rows(conn, cid, block.source, min(due), max(due) + step)
+            weights = dict.fromkeys(due, 1)
+            for start, count in counts.items():
+                held = floor_bucket(start, block.tier)
+                if held in weights:
+                    weights[held] += count
+            written += sum(_roll(conn, cid, block.tier, batch) for batch in _batches(weights))
+        set_watermark(conn, cid, block.tier, until)
+        rolled = due
+    return written
 
 
 def compact(

@@ -3,13 +3,14 @@ what they hold is summed in a coarser tier."""
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import datetime, timedelta
 
 from sqlalchemy import Connection, delete, func, select
 
 from capacity.config import Retention
 from capacity.store import schema as m
-from capacity.store.buckets import DAY, HOUR, floor_bucket
+from capacity.store.buckets import BLOCKS, DAY, HOUR, TIERS, Tier, floor_bucket
 from capacity.store.grains import CLR, CR, CS, NR, NS, QS, SNAP, table_of
 from capacity.store.priced import AR, CA, CPR, NPR
 from capacity.store.watermarks import lock_cluster, watermark
@@ -57,22 +58,27 @@ def apply_retention(
     if days_until is not None:
         # Hourly rollups go only once their days are rolled up.
         cutoff = min(floor_bucket(now - timedelta(days=retention.hourly_days), HOUR), days_until)
+        _delete_rollups(conn, cid, HOUR, cutoff, count)
+    _delete_rollups(conn, cid, DAY, floor_bucket(now - timedelta(days=retention.daily_days), DAY), count)
+
+
+def _delete_rollups(
+    conn: Connection, cid: int, base: Tier, cutoff: datetime, count: Callable[[str, int], None]
+) -> None:
+    """Delete the ``base`` rollups before ``cutoff``, and the blocks of them that end by it (a block
+    that straddles the cutoff stays whole: a read of the hours or days after it still needs it)."""
+    for tier in (base, *(b.tier for b in BLOCKS if b.base == base)):
+        before = floor_bucket(cutoff, tier) if tier != base else cutoff
         for table in ROLLUP_TABLES:
             result = conn.execute(
                 delete(table).where(
-                    table.c.tier == HOUR, table.c.cluster_id == cid, table.c.bucket_start < cutoff
+                    table.c.tier == tier, table.c.cluster_id == cid, table.c.bucket_start < before
                 )
             )
-            count(f"{table.name}:{HOUR}", result.rowcount)
-    cutoff = floor_bucket(now - timedelta(days=retention.daily_days), DAY)
-    for table in ROLLUP_TABLES:
-        result = conn.execute(
-            delete(table).where(table.c.tier == DAY, table.c.cluster_id == cid, table.c.bucket_start < cutoff)
-        )
-        count(f"{table.name}:{DAY}", result.rowcount)
+            count(f"{table.name}:{tier}", result.rowcount)
 
 
 RETENTION_KEYS = (
     "container_samples", "container_allocations", "node_samples", "quota_samples", "snapshots",
-    *(f"{table.name}:{tier}" for tier in (HOUR, DAY) for table in ROLLUP_TABLES),
+    *(f"{table.name}:{tier}" for tier in TIERS for table in ROLLUP_TABLES),
 )  # fmt: skip

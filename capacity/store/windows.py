@@ -19,7 +19,7 @@ from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import ColumnElement
 
 from capacity.store import schema as m
-from capacity.store.buckets import DAY, HOUR, Range, Tier, WindowPlan, plan_window, utc
+from capacity.store.buckets import DAY, HOUR, TIERS, Range, Tier, WindowPlan, plan_window, serve, utc
 from capacity.store.grains import (
     CLUSTER_COLUMNS,
     CLUSTERS,
@@ -44,11 +44,11 @@ from capacity.store.grains import (
 )
 
 T = TypeVar("T")
-Marks = tuple[datetime | None, datetime | None]  # (hourly, daily) rollups complete until
+Marks = Mapping[Tier, datetime | None]  # per tier: rolled up until (None: not at all)
 
 
 def _cluster_marks(conn: Connection, clusters: tuple[str, ...]) -> dict[int, Marks]:
-    """Return per cluster id (all, or those named) how far its hourly and daily rollups go."""
+    """Return per cluster id (all, or those named) how far each tier of its rollups goes."""
     table = table_of(m.Cluster)
     query = select(table.c.id)
     if clusters:
@@ -62,11 +62,11 @@ def _cluster_marks(conn: Connection, clusters: tuple[str, ...]) -> dict[int, Mar
             select(WM.c.cluster_id, WM.c.tier, WM.c.complete_until).where(WM.c.cluster_id.in_(cids))
         )
     }
-    return {cid: (marks.get((cid, HOUR)), marks.get((cid, DAY))) for cid in cids}
+    return {cid: {tier: marks.get((cid, tier)) for tier in TIERS} for cid in cids}
 
 
 def _plan(start: datetime, end: datetime, marks: Marks) -> WindowPlan:
-    return plan_window(start, end, hour_until=marks[0], day_until=marks[1])
+    return plan_window(start, end, hour_until=marks[HOUR], day_until=marks[DAY])
 
 
 def window_plans(
@@ -78,13 +78,14 @@ def window_plans(
     return {names[cid]: _plan(start, end, marks) for cid, marks in _cluster_marks(conn, clusters).items()}
 
 
-_TIERS: tuple[Tier | None, ...] = (DAY, HOUR, None)
+_TIERS: tuple[Tier | None, ...] = (*TIERS, None)
 
 
 def _period_chunks(
     conn: Connection, periods: Sequence[Range], clusters: tuple[str, ...]
 ) -> list[Sequence[Range]]:
-    """Cut ``periods`` so that a read's spans (per cluster and period, two per tier at most) fit MAX_SPANS."""
+    """Cut ``periods`` so that a read's spans (per cluster and period, two per tier at most: see
+    ``serve``) fit MAX_SPANS."""
     per_period = 2 * max(1, len(_cluster_marks(conn, clusters)))
     return _chunks(periods, max(1, MAX_SPANS // per_period))
 
@@ -92,10 +93,6 @@ def _period_chunks(
 def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
     """Return ``items`` cut into consecutive runs of at most ``size``."""
     return [items[i : i + size] for i in range(0, len(items), size)]
-
-
-def _tier_ranges(plan: WindowPlan, tier: Tier | None) -> tuple[Range, ...]:
-    return plan.days if tier == DAY else plan.hours if tier == HOUR else plan.raw
 
 
 def _scopes(
@@ -108,14 +105,13 @@ def _scopes(
     """Return per tier what a read takes: ranges per cluster, or spans labelled by period start."""
     marks = _cluster_marks(conn, clusters)
     if periods is None:
-        plans = {cid: _plan(start, end, mark) for cid, mark in marks.items()}
-        return [(t, Scope(ranges={cid: _tier_ranges(p, t) for cid, p in plans.items()})) for t in _TIERS]
+        served = {cid: serve(_plan(start, end, mark), mark) for cid, mark in marks.items()}
+        return [(t, Scope(ranges={cid: parts[t] for cid, parts in served.items()})) for t in _TIERS]
     spans: dict[Tier | None, list[Span]] = {tier: [] for tier in _TIERS}
     for label, (lo, hi) in enumerate(periods):
         for cid, mark in marks.items():
-            plan = _plan(lo, hi, mark)
-            for tier in _TIERS:
-                spans[tier].extend((cid, label, a, b) for a, b in _tier_ranges(plan, tier))
+            for tier, ranges in serve(_plan(lo, hi, mark), mark).items():
+                spans[tier].extend((cid, label, a, b) for a, b in ranges)
     return [(tier, Scope(spans=spans[tier])) for tier in _TIERS]
 
 

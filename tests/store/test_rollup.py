@@ -546,7 +546,10 @@ def test_compaction_is_incremental(db_url: str, reference: Engine) -> None:
         for table in ("container_rollups", "node_rollups"):
             assert set(before[table]) <= set(after[table])  # nothing earlier was touched
             new_buckets = {(row[0], row[2]) for row in set(after[table]) - set(before[table])}
-            assert len(new_buckets) == 6 + 1  # the 6 hours (both clusters) and day 2
+            # the 6 hours (both clusters), the 6-hour block 18:00-24:00 of day 2, day 2, and the
+            # 4-day block (aligned on the epoch: Oct 30 - Nov 3) it completes
+            assert len(new_buckets) == 6 + 1 + 1 + 1
+            assert {tier for tier, _ in new_buckets} == {"'hour'", "'h6'", "'day'", "'d4'"}
 
         window = (T0, cut + 6 * HOUR)
         assert_same_containers(containers(engine, window), containers(reference, window))
