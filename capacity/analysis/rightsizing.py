@@ -14,7 +14,7 @@ its evidence (usage above request, OOM kills, restarts), never a negative saving
 from __future__ import annotations
 
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -96,6 +96,13 @@ class _Row:
         self.cpu_usage_hist: dict[Any, Any] = record.get("cpu_usage_hist") or {}
 
 
+def _records(frame: pd.DataFrame) -> Iterator[dict[str, Any]]:
+    """Yield the frame's rows as dicts (``to_dict("records")`` boxes every value one by one)."""
+    names = [str(c) for c in frame.columns]
+    for values in zip(*(frame[c].tolist() for c in frame.columns), strict=True):
+        yield dict(zip(names, values, strict=True))
+
+
 def _num(value: Any) -> float | None:
     if value is None:
         return None
@@ -125,7 +132,7 @@ def recommendations(
         # node list came back empty still holds containers)
         for cluster, seconds in containers.groupby("cluster")["seconds"].max().items():
             observed[str(cluster)] = max(observed.get(str(cluster), 0.0), float(seconds))
-    for record in containers.to_dict("records"):
+    for record in _records(containers):
         row = _Row(record)
         if row.container == POD_OVERHEAD_CONTAINER or row.replica_seconds <= 0:
             continue

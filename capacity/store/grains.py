@@ -331,7 +331,14 @@ def merged_hists(conn: Connection, sources: Sequence[Select[Any]]) -> dict[HistK
         .select_from(rows.join(each, true()))
         .group_by(*keys, each.c.key)
     )
-    for *key, bucket, total in conn.execute(query):
+    result = conn.execute(query)
+    if result.cursor is not None and not any(isinstance(c.type, m.UTCDateTime) for c in keys):
+        # ids, names and sums only: the driver's rows as they are (no per-row processing)
+        found: Sequence[Any] = result.cursor.fetchall()
+        result.close()
+    else:
+        found = list(result)
+    for *key, bucket, total in found:
         merged[tuple(key)][int(bucket)] = float(total)
     return merged
 
