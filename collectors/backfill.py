@@ -17,7 +17,7 @@ import time
 from collections import defaultdict
 from collections.abc import Callable, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, timedelta
 
 from sqlalchemy import Engine
@@ -100,8 +100,9 @@ def _read_chunk(
 
     def read(family: Family) -> tuple[str, dict[float, list[tuple[Labels, float]]]]:
         at: dict[float, list[tuple[Labels, float]]] = defaultdict(list)
-        expr = family.query(selectors, _window(plan.rate_window))
-        for series in _range_query(client, expr, lo, hi, plan.step):
+        for series in _range_query(
+            client, family, _Query(selectors, _window(plan.rate_window)), lo, hi, plan.step
+        ):
             for stamp, value in series.points:
                 at[stamp].append((series.labels, value))
         return family.name, at
@@ -113,20 +114,51 @@ def _read_chunk(
 _TOO_BIG = ("too many samples", "query timed out", "context deadline exceeded", "exceeded maximum resolution")
 
 
+@dataclass(frozen=True, slots=True)
+class _Query:
+    selectors: Selectors
+    window: str  # the rate window, e.g. "300s"
+    namespaces: tuple[str, ...] | None = None  # only these namespaces' series (a split query)
+
+    def expr(self, family: Family) -> str:
+        if self.namespaces is None:
+            return family.query(self.selectors, self.window)
+        return family.query(self.selectors.within("namespace", self.namespaces), self.window)
+
+
 def _range_query(
-    client: PrometheusClient, expr: str, lo: datetime, hi: datetime, step: timedelta
+    client: PrometheusClient, family: Family, query: _Query, lo: datetime, hi: datetime, step: timedelta
 ) -> list[Series]:
-    """Return ``expr`` over [lo, hi]; a range Prometheus finds too big is read in halves."""
+    """Return the family's series over [lo, hi]. A query too big for Prometheus is read in halves
+    of the range; a single instant still too big, namespace by namespace (halves of the list)."""
     try:
-        return client.query_range(expr, lo, hi, step)
+        return client.query_range(query.expr(family), lo, hi, step)
     except QueryRejected as exc:
-        steps = int((hi - lo) / step)
-        if steps < 1 or not any(reason in str(exc) for reason in _TOO_BIG):
+        if not any(reason in str(exc) for reason in _TOO_BIG):
             raise
-        middle = lo + (steps // 2) * step
-        return _range_query(client, expr, lo, middle, step) + _range_query(
-            client, expr, middle + step, hi, step
-        )
+        steps = int((hi - lo) / step)
+        if steps >= 1:
+            middle = lo + (steps // 2) * step
+            return _range_query(client, family, query, lo, middle, step) + _range_query(
+                client, family, query, middle + step, hi, step
+            )
+        if not family.namespaced:
+            raise
+        namespaces = query.namespaces
+        if namespaces is None:  # the cluster's namespaces at that instant: cheap, one series each
+            listed = [
+                f"group by (namespace) ({query.selectors(m)})"
+                for m in ("kube_namespace_labels", "kube_pod_info")
+            ]
+            found = client.query(" or ".join(listed), lo)
+            namespaces = tuple(sorted({s.labels["namespace"] for s in found if "namespace" in s.labels}))
+        if len(namespaces) < 2:
+            raise
+        half = len(namespaces) // 2
+        return [
+            *_range_query(client, family, replace(query, namespaces=namespaces[:half]), lo, hi, step),
+            *_range_query(client, family, replace(query, namespaces=namespaces[half:]), lo, hi, step),
+        ]
 
 
 def backfill(

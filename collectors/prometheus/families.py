@@ -28,6 +28,7 @@ class Family:
     query: Callable[[Selectors, str], str]  # (selectors, rate window such as "5m") -> PromQL
     required: bool = False  # without it no snapshot can be built (the backfill stops)
     missing: str = ""  # what a snapshot loses without it (its warning)
+    namespaced: bool = True  # its series carry ``namespace`` (a query too big is read by namespace)
 
 
 def _by(metric: str, by: tuple[str, ...], *matchers: str) -> Callable[[Selectors, str], str]:
@@ -58,24 +59,32 @@ FAMILIES: tuple[Family, ...] = (
         "kube_node_status_capacity",
         _by("kube_node_status_capacity", ("node", "resource", "unit")),
         required=True,
+        namespaced=False,
     ),
     Family(
         "kube_node_status_allocatable",
         _by("kube_node_status_allocatable", ("node", "resource", "unit")),
         missing="allocatable taken as capacity",
+        namespaced=False,
     ),
     Family(
         "kube_node_labels",
         _labels("kube_node_labels", ()),
         missing="nodes without labels: instance types, zones and pools unknown",
+        namespaced=False,
     ),
-    Family("kube_node_spec_unschedulable", _by("kube_node_spec_unschedulable", ("node",))),
+    Family("kube_node_spec_unschedulable", _by("kube_node_spec_unschedulable", ("node",)), namespaced=False),
     Family(
         "kube_node_status_condition",
         _by("kube_node_status_condition", ("node",), equals("condition", "Ready"), equals("status", "true")),
         missing="node readiness unknown",
+        namespaced=False,
     ),
-    Family("kube_node_spec_taint", _by("kube_node_spec_taint", ("node", "key", "value", "effect"))),
+    Family(
+        "kube_node_spec_taint",
+        _by("kube_node_spec_taint", ("node", "key", "value", "effect")),
+        namespaced=False,
+    ),
     Family("kube_pod_info", _by("kube_pod_info", (*POD, "node")), required=True),
     Family("kube_pod_status_phase", _phase, missing="pod phases unknown: every pod taken as running"),
     Family(
@@ -146,11 +155,13 @@ FAMILIES: tuple[Family, ...] = (
         'container_cpu_usage_seconds_total{id="/"}',
         _cpu_rate(("node",), *_ROOT),
         missing="node usage unknown",
+        namespaced=False,
     ),
     Family(
         'container_memory_working_set_bytes{id="/"}',
         _by("container_memory_working_set_bytes", ("node",), *_ROOT),
         missing="node usage unknown",
+        namespaced=False,
     ),
 )
 BY_NAME = {family.name: family for family in FAMILIES}

@@ -247,6 +247,26 @@ def test_a_range_too_big_for_prometheus_is_read_in_halves(scenario: Scenario, tm
     _same(_report(scenario, scenario.live_db, "teams"), _report(scenario, db, "teams"), ["team"])
 
 
+def test_an_instant_too_big_for_prometheus_is_read_namespace_by_namespace(
+    scenario: Scenario, tmp_path: Path
+) -> None:
+    data = tmp_path / "tsdb"
+    shutil.copytree(
+        scenario.data, data, ignore=shutil.ignore_patterns("lock", "wal", "chunks_head", "queries.active")
+    )
+    db = f"sqlite:///{tmp_path / 'namespaces.db'}"
+    # one instant of the requests family is ~1,900 samples: over this limit, a namespace's are not
+    with serve_prometheus(data, "--query.max-samples=1000") as small:
+        code, out, err = _backfill(scenario, db, url=small.url)
+        assert code == 0, err
+        queries = int(out.split(" queries")[0].rsplit(" ", 1)[1])
+        assert queries > 2 * 28 * 13  # every instant of the biggest families, in parts
+    _same(_report(scenario, scenario.live_db, "teams"), _report(scenario, db, "teams"), ["team"])
+    _same(
+        _report(scenario, scenario.live_db, "namespaces"), _report(scenario, db, "namespaces"), ["namespace"]
+    )
+
+
 def test_prometheus_query_timeout_is_read_in_halves_then_named(scenario: Scenario, tmp_path: Path) -> None:
     data = tmp_path / "tsdb"
     shutil.copytree(

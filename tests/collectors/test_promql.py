@@ -54,6 +54,16 @@ def test_selectors_carry_the_extra_matchers_after_their_own() -> None:
         select("up{}")
 
 
+def test_selectors_within_a_list_of_values_add_one_regex_of_them_escaped() -> None:
+    select = Selectors(('cluster="eu"',)).within("namespace", ["shop", "kube-system", "a.b"])
+    # the regex is shop|kube\-system|a\.b; in a PromQL string each backslash is doubled
+    assert select("kube_pod_info") == r'kube_pod_info{cluster="eu", namespace=~"shop|kube\\-system|a\\.b"}'
+    assert (
+        select.within("pod", ["x"])("up")
+        == r'up{cluster="eu", namespace=~"shop|kube\\-system|a\\.b", pod=~"x"}'
+    )
+
+
 def test_every_family_query_has_the_cluster_matcher_in_each_selector() -> None:
     select = Selectors(('cluster="eu"',))
     for family in FAMILIES:
