@@ -208,6 +208,23 @@ def test_reads_from_blocks_equal_reads_from_hours_and_days(store: tuple[Engine, 
     same_reads(blocks, plain, WINDOWS)
 
 
+def test_reads_from_blocks_on_each_database(db_url: str) -> None:
+    """The same on SQLite and PostgreSQL: one store, read with its blocks, then without them."""
+    engine = open_store(db_url)
+    try:
+        write(engine, [i for i in range(0, DAYS * 8, 2)])  # every six hours
+        compact(engine, retention=KEEP_ALL, now=T0 + DAYS * D)
+        assert set(block_rows(engine)) == set(BLOCK_TIERS)
+        want = {w: (containers(engine, w), nodes(engine, w), clusters(engine, w)) for w in WINDOWS}
+        without_blocks(engine)
+        for window, (c, n, cl) in want.items():
+            assert_same_containers(containers(engine, window), c)
+            assert_same_nodes(nodes(engine, window), n)
+            assert_same_clusters(clusters(engine, window), cl)
+    finally:
+        engine.dispose()
+
+
 def test_late_snapshots_roll_their_blocks_again(store: tuple[Engine, Engine]) -> None:
     blocks, plain = store
     late = [i for i in range(DAYS * 8 - 60, DAYS * 8) if i % 29 == 5]  # the missed ones of the last week
