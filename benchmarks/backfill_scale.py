@@ -7,13 +7,16 @@ over it on a loopback port, and runs `capacity backfill` as its own process. Pri
 run on this machine:
   - how long the TSDB took to build and how big it is,
   - the backfill's wall time, its peak RSS, snapshots written and queries made,
-  - Prometheus' RSS when idle and its peak during the backfill, and their ratio; and the same for
+  - Prometheus' RSS when idle and its peak during the backfill (Prometheus does not compact the
+    fresh blocks meanwhile), and their ratio; and the same for
     its anonymous memory alone (RssAnon: its heap, without the TSDB's memory-mapped file pages,
     which grow with the data read and which the kernel reclaims at will),
   - how much faster than collecting the same snapshots live at the step (instants x step / wall),
   - the ratios between shapes: time against pods x days, and peak RSS against days.
 
 `--base-only` runs the base shape alone (the others' TSDBs take most of an hour to build).
+`--max-in-flight N` sets `prometheus.max_in_flight` (default 4): fewer queries at once, less
+memory in Prometheus.
 
 Usage: PYTHONPATH=. .venv/bin/python benchmarks/backfill_scale.py [--pods 1000] [--days 1]
            [--step 5m] [--base-only] [--workdir DIR [--reuse]]
@@ -103,7 +106,9 @@ def _build(pods: int, days: float, step: timedelta, root: Path) -> tuple[Path, f
     return data, time.perf_counter() - started, size, samples, cluster
 
 
-def _measure(pods: int, days: float, step: timedelta, workdir: Path, reuse: bool) -> Run:
+def _measure(
+    pods: int, days: float, step: timedelta, workdir: Path, reuse: bool, in_flight: int | None
+) -> Run:
     root = workdir / f"p{pods}-d{days:g}"
     sidecar = root / "tsdb.json"
     if reuse and sidecar.exists():  # the TSDB a previous run built for this shape
@@ -114,7 +119,10 @@ def _measure(pods: int, days: float, step: timedelta, workdir: Path, reuse: bool
         root.mkdir(parents=True)
         data, build, size, samples, cluster = _build(pods, days, step, root)
         sidecar.write_text(json.dumps([build, size, samples, cluster]))
-    with serve_prometheus(data) as server:
+    # Fresh two-hour blocks would be compacted by Prometheus while the backfill runs, taking CPU
+    # and memory that a long-running Prometheus spent long ago: blocks stay as promtool wrote them.
+    no_compaction = ("--storage.tsdb.min-block-duration=2h", "--storage.tsdb.max-block-duration=2h")
+    with serve_prometheus(data, *no_compaction) as server:
         time.sleep(1.0)
         idle, anon_idle = _rss(server.process.pid), _rss(server.process.pid, "RssAnon")
         peak = [idle, 0, anon_idle]
@@ -131,10 +139,14 @@ def _measure(pods: int, days: float, step: timedelta, workdir: Path, reuse: bool
 
         watcher = threading.Thread(target=watch, daemon=True)
         watcher.start()
+        config = root / "config.yaml"
+        config.write_text(f"prometheus: {{max_in_flight: {in_flight}}}\n" if in_flight else "{}\n")
         command = [
             sys.executable,
             "-m",
             "capacity.cli",
+            "--config",
+            str(config),
             "--db",
             f"sqlite:///{root / 'store.db'}",
             "backfill",
@@ -192,6 +204,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--reuse", action="store_true", help="with --workdir: the TSDBs a previous run built")
     parser.add_argument("--base-only", action="store_true", help="only the base shape")
+    parser.add_argument("--max-in-flight", type=int, help="prometheus.max_in_flight (default 4)")
     args = parser.parse_args()
     if shutil.which("prometheus") is None or shutil.which("promtool") is None:
         raise SystemExit("needs prometheus and promtool (Debian package prometheus)")
@@ -203,7 +216,7 @@ def main() -> None:
     runs = []
     load = os.getloadavg()[0]
     for pods, days in shapes:
-        run = _measure(pods, days, step, workdir, args.reuse)
+        run = _measure(pods, days, step, workdir, args.reuse, args.max_in_flight)
         runs.append(run)
         print(
             f"{run.pods:>6,} pods {run.days:>5g} d: TSDB {run.samples:>11,} samples {run.tsdb_bytes / 2**20:7.1f} MiB "
