@@ -119,46 +119,71 @@ class _Query:
     selectors: Selectors
     window: str  # the rate window, e.g. "300s"
     namespaces: tuple[str, ...] | None = None  # only these namespaces' series (a split query)
+    others: bool = False  # with namespaces: every namespace but these (what the list missed)
 
     def expr(self, family: Family) -> str:
         if self.namespaces is None:
             return family.query(self.selectors, self.window)
-        return family.query(self.selectors.within("namespace", self.namespaces), self.window)
+        narrowed = self.selectors.within("namespace", self.namespaces, exclude=self.others)
+        return family.query(narrowed, self.window)
 
 
 def _range_query(
     client: PrometheusClient, family: Family, query: _Query, lo: datetime, hi: datetime, step: timedelta
 ) -> list[Series]:
-    """Return the family's series over [lo, hi]. A query too big for Prometheus is read in halves
-    of the range; a single instant still too big, namespace by namespace (halves of the list)."""
+    """Return the family's series over [lo, hi]; a query too big for Prometheus is read in parts.
+
+    A namespaced family is read namespace by namespace first (halves of the namespace list,
+    and once the namespaces the list missed), so the parts keep the whole range; a family
+    without namespaces, or a single namespace still too big, is read in halves of the range.
+    """
     try:
         return client.query_range(query.expr(family), lo, hi, step)
     except QueryRejected as exc:
         if not any(reason in str(exc) for reason in _TOO_BIG):
             raise
-        steps = int((hi - lo) / step)
-        if steps >= 1:
+        parts = _by_namespace(client, family, query, lo, hi, step)
+        if parts is None:
+            steps = int((hi - lo) / step)
+            if steps < 1:
+                raise
             middle = lo + (steps // 2) * step
-            return _range_query(client, family, query, lo, middle, step) + _range_query(
-                client, family, query, middle + step, hi, step
-            )
-        if not family.namespaced:
-            raise
-        namespaces = query.namespaces
-        if namespaces is None:  # the cluster's namespaces at that instant: cheap, one series each
-            listed = [
-                f"group by (namespace) ({query.selectors(m)})"
-                for m in ("kube_namespace_labels", "kube_pod_info")
-            ]
-            found = client.query(" or ".join(listed), lo)
-            namespaces = tuple(sorted({s.labels["namespace"] for s in found if "namespace" in s.labels}))
-        if len(namespaces) < 2:
-            raise
-        half = len(namespaces) // 2
-        return [
-            *_range_query(client, family, replace(query, namespaces=namespaces[:half]), lo, hi, step),
-            *_range_query(client, family, replace(query, namespaces=namespaces[half:]), lo, hi, step),
-        ]
+            parts = [(query, lo, middle), (query, middle + step, hi)]
+        return [series for part, a, b in parts for series in _range_query(client, family, part, a, b, step)]
+
+
+# The namespaces a split query is cut by: one series each (read in halves of the range if need be).
+_NAMESPACES = Family(
+    "namespaces",
+    lambda s, _window: " or ".join(
+        f"group by (namespace) ({s(metric)})" for metric in ("kube_namespace_labels", "kube_pod_info")
+    ),
+    namespaced=False,
+)
+
+
+def _by_namespace(
+    client: PrometheusClient, family: Family, query: _Query, lo: datetime, hi: datetime, step: timedelta
+) -> list[tuple[_Query, datetime, datetime]] | None:
+    """Return the namespace parts of a query too big, or None when it cannot be cut that way."""
+    if not family.namespaced or query.others:
+        return None
+    if query.namespaces is None:  # the cluster's namespaces over the range (in parts if need be)
+        found = _range_query(client, _NAMESPACES, replace(query, namespaces=None), lo, hi, step)
+        names = tuple(sorted({s.labels["namespace"] for s in found if "namespace" in s.labels}))
+        if len(names) < 2:
+            return None
+        rest = [(replace(query, namespaces=names, others=True), lo, hi)]  # normally nothing
+    else:
+        names, rest = query.namespaces, []
+        if len(names) < 2:
+            return None
+    half = len(names) // 2
+    return [
+        (replace(query, namespaces=names[:half]), lo, hi),
+        (replace(query, namespaces=names[half:]), lo, hi),
+        *rest,
+    ]
 
 
 def backfill(

@@ -27,10 +27,11 @@ class Selectors:
 
     extra: tuple[str, ...] = ()
 
-    def within(self, label: str, values: Sequence[str]) -> Selectors:
-        """Return these selectors narrowed to series whose ``label`` is one of ``values``."""
+    def within(self, label: str, values: Sequence[str], *, exclude: bool = False) -> Selectors:
+        """Return these selectors narrowed to series whose ``label`` is one of ``values`` (with
+        ``exclude``: is none of them)."""
         pattern = "|".join(re.escape(value) for value in values)
-        return Selectors((*self.extra, f"{label}=~{quote(pattern)}"))
+        return Selectors((*self.extra, f"{label}{'!~' if exclude else '=~'}{quote(pattern)}"))
 
     def __call__(self, metric: str, *matchers: str) -> str:
         if not _NAME.fullmatch(metric):

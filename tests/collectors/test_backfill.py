@@ -232,13 +232,13 @@ def _latest_workloads(db: str) -> set[tuple[str, str]]:
         engine.dispose()
 
 
-def test_a_range_too_big_for_prometheus_is_read_in_halves(scenario: Scenario, tmp_path: Path) -> None:
+def test_a_range_too_big_for_prometheus_is_read_in_parts(scenario: Scenario, tmp_path: Path) -> None:
     data = tmp_path / "tsdb"
     shutil.copytree(
         scenario.data, data, ignore=shutil.ignore_patterns("lock", "wal", "chunks_head", "queries.active")
     )
     db = f"sqlite:///{tmp_path / 'halves.db'}"
-    # an hour of the requests family is ~25,000 samples: over this limit, a few points are not
+    # an hour of the requests family is ~25,000 samples: over this limit, a few namespaces are not
     with serve_prometheus(data, "--query.max-samples=4000") as small:
         code, out, err = _backfill(scenario, db, url=small.url)
         assert code == 0, err
@@ -255,12 +255,12 @@ def test_an_instant_too_big_for_prometheus_is_read_namespace_by_namespace(
         scenario.data, data, ignore=shutil.ignore_patterns("lock", "wal", "chunks_head", "queries.active")
     )
     db = f"sqlite:///{tmp_path / 'namespaces.db'}"
-    # one instant of the requests family is ~1,900 samples: over this limit, a namespace's are not
+    # one instant of the pod phases is over this limit; a namespace's hour is not
     with serve_prometheus(data, "--query.max-samples=1000") as small:
         code, out, err = _backfill(scenario, db, url=small.url)
         assert code == 0, err
         queries = int(out.split(" queries")[0].rsplit(" ", 1)[1])
-        assert queries > 2 * 28 * 13  # every instant of the biggest families, in parts
+        assert queries > 2 * 28  # the families of two hours, and their parts
     _same(_report(scenario, scenario.live_db, "teams"), _report(scenario, db, "teams"), ["team"])
     _same(
         _report(scenario, scenario.live_db, "namespaces"), _report(scenario, db, "namespaces"), ["namespace"]
