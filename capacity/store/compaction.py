@@ -16,7 +16,7 @@ from sqlalchemy import Connection, Engine, delete, func, insert, select
 
 from capacity.config import Retention
 from capacity.store import schema as m
-from capacity.store.buckets import BLOCKS, DAY, HOUR, STEP, Tier, floor_bucket, utc
+from capacity.store.buckets import BLOCKS, DAY, HOUR, STEP, Block, Tier, floor_bucket, utc
 from capacity.store.engine import write_transaction as _transaction
 from capacity.store.grains import (
     CLR,
@@ -41,6 +41,8 @@ from capacity.store.watermarks import lock_cluster, set_watermark, watermark
 # Input rows (samples, or hourly rollup rows) summed by one statement: many small buckets go
 # together, a big cluster's buckets go one by one, and memory stays bounded either way.
 ROLL_BATCH_ROWS = 50_000
+# Source rows one compaction transaction may roll into blocks it is catching up on.
+BLOCK_BUDGET_ROWS = 4 * ROLL_BATCH_ROWS
 # What each tier is rolled up from (None: raw samples).
 SOURCE: dict[Tier, Tier | None] = {HOUR: None, DAY: HOUR, **{b.tier: b.source for b in BLOCKS}}
 
@@ -132,19 +134,19 @@ def _late_buckets(
     return sorted(b for b, n in counted.items() if since <= b < until and n > rolled.get(b, 0))
 
 
-def _roll_hours(conn: Connection, cid: int, raw_since: datetime) -> tuple[int, int, int]:
+def _roll_hours(conn: Connection, cid: int, raw_since: datetime) -> tuple[int, int, int, bool]:
     """Roll up the complete hours not rolled yet, and roll again those a late snapshot joined.
 
     ``raw_since``: raw rows before it may be gone (retention), so an hour before it is never
     rolled again (its late snapshots stay out of the rollups, and retention deletes them).
-    Returns (hours, rows written, late hours).
+    Returns (hours, rows written, late hours, whether its blocks are behind).
     """
     lock_cluster(conn, cid)
     oldest, newest = conn.execute(
         select(func.min(SNAP.c.taken_at), func.max(SNAP.c.taken_at)).where(SNAP.c.cluster_id == cid)
     ).one()
     if newest is None:
-        return 0, 0, 0
+        return 0, 0, 0, False
     until = floor_bucket(newest, HOUR)  # the newest snapshot's hour is still filling
     rolled_until = watermark(conn, cid, HOUR)
     since = rolled_until or floor_bucket(oldest, HOUR)
@@ -167,15 +169,15 @@ def _roll_hours(conn: Connection, cid: int, raw_since: datetime) -> tuple[int, i
         weights[bucket] = 1
     written = sum(_roll(conn, cid, HOUR, batch) for batch in _batches(weights))
     set_watermark(conn, cid, HOUR, until)
-    written += _roll_blocks(conn, cid, HOUR, set(weights))
-    return len(weights), written, len(late)
+    blocks, behind = _roll_blocks(conn, cid, HOUR, set(weights))
+    return len(weights), written + blocks, len(late), behind
 
 
-def _roll_days(conn: Connection, cid: int, raw_since: datetime) -> tuple[int, int]:
+def _roll_days(conn: Connection, cid: int, raw_since: datetime) -> tuple[int, int, bool]:
     lock_cluster(conn, cid)
     hours_until = watermark(conn, cid, HOUR)
     if hours_until is None:
-        return 0, 0
+        return 0, 0, False
     until = floor_bucket(hours_until, DAY)  # days whose every hour is rolled up
     newest = conn.execute(select(func.max(SNAP.c.taken_at)).where(SNAP.c.cluster_id == cid)).scalar()
     if newest is not None:
@@ -194,7 +196,7 @@ def _roll_days(conn: Connection, cid: int, raw_since: datetime) -> tuple[int, in
     if since is not None and until <= since and not late:
         # the usual case after a collection: no new complete day (blocks of a store from before
         # them are rolled all the same)
-        return 0, _roll_blocks(conn, cid, DAY, set())
+        return 0, *_roll_blocks(conn, cid, DAY, set())
     weights: dict[datetime, int] = defaultdict(int)
     for table in (CR, NR):
         query = select(table.c.bucket_start, func.count()).where(
@@ -208,8 +210,8 @@ def _roll_days(conn: Connection, cid: int, raw_since: datetime) -> tuple[int, in
         weights[day] = max(weights[day], 1)
     written = sum(_roll(conn, cid, DAY, batch) for batch in _batches(weights))
     set_watermark(conn, cid, DAY, until)
-    written += _roll_blocks(conn, cid, DAY, set(weights))
-    return len(weights), written
+    blocks, behind = _roll_blocks(conn, cid, DAY, set(weights))
+    return len(weights), written + blocks, behind
 
 
 def _source_rows(
@@ -229,47 +231,85 @@ def _source_rows(
     return rows
 
 
-def _roll_blocks(conn: Connection, cid: int, base: Tier, rolled: set[datetime]) -> int:
-    """Roll up the blocks of ``base`` (finest first) that hold a bucket rolled just now, and
-    those completed since the last run; return rows written.
+def _roll_blocks(conn: Connection, cid: int, base: Tier, rolled: set[datetime]) -> tuple[int, bool]:
+    """Roll up the blocks of ``base`` (finest first) that hold a bucket rolled just now, and the
+    blocks completed since each tier's mark, as many as BLOCK_BUDGET_ROWS source rows allow;
+    return (rows written, whether a tier is left behind its source).
 
-    A block is complete once its source tier is rolled up past its end. A block tier never
-    rolled (a store from before blocks) is rolled over all its source's history at once, and
-    reads use it only up to its mark: until then they read hours and days.
+    A block is complete once its source tier is rolled up past its end. A tier never rolled (a
+    store from before blocks) starts at its source's oldest bucket; a tier behind catches up
+    a budget at a time (``compact`` runs it again, in a transaction of its own), so no write
+    lock is held for long. Reads use each tier only up to its mark.
     """
-    written = 0
+    written, behind = 0, False
     for block in (b for b in BLOCKS if b.base == base):
         source_until = watermark(conn, cid, block.source)
         if source_until is None:
             break
         step = STEP[block.tier]
         until = floor_bucket(source_until, block.tier)
-        since = watermark(conn, cid, block.tier)
-        if since is None:
-            oldest = conn.execute(
-                select(func.min(CR.c.bucket_start)).where(CR.c.tier == block.source, CR.c.cluster_id == cid)
-            ).scalar()
-            oldest_node = conn.execute(
-                select(func.min(NR.c.bucket_start)).where(NR.c.tier == block.source, NR.c.cluster_id == cid)
-            ).scalar()
-            found = [utc(t) for t in (oldest, oldest_node) if t is not None]
-            since = floor_bucket(min(found), block.tier) if found else until
-        due = {floor_bucket(b, block.tier) for b in rolled}
-        due = {b for b in due if b + step <= until}
+        since = watermark(conn, cid, block.tier) or _oldest(conn, cid, block.source, block.tier, until)
+        late = {floor_bucket(b, block.tier) for b in rolled}
+        weights = _block_weights(conn, cid, block, {b for b in late if b + step <= until})
+        completed: list[datetime] = []
         at = since
-        while at < until:  # completed since the last run, whether or not they hold rows
-            due.add(at)
+        while at < until and len(completed) < MAX_SPANS:  # whether or not they hold rows
+            completed.append(at)
             at += step
-        if due:
-            counts = _source_rows(conn, cid, block.source, min(due), max(due) + step)
-            weights = dict.fromkeys(due, 1)
-            for start, count in counts.items():
-                held = floor_bucket(start, block.tier)
-                if held in weights:
-                    weights[held] += count
+        budget = 0
+        for start, count in _block_weights(conn, cid, block, set(completed)).items():
+            if budget and budget + count > BLOCK_BUDGET_ROWS:
+                break
+            weights[start] = count
+            budget += count
+            since = start + step
+        if weights:
             written += sum(_roll(conn, cid, block.tier, batch) for batch in _batches(weights))
-        set_watermark(conn, cid, block.tier, until)
-        rolled = due
+        set_watermark(conn, cid, block.tier, since)
+        behind = behind or since < until
+        rolled = set(weights)
+    return written, behind
+
+
+def _oldest(conn: Connection, cid: int, source: Tier, tier: Tier, until: datetime) -> datetime:
+    """Return the start of the ``tier`` block that holds the oldest ``source`` bucket (or ``until``)."""
+    found = [
+        utc(t)
+        for table in (CR, NR)
+        if (
+            t := conn.execute(
+                select(func.min(table.c.bucket_start)).where(
+                    table.c.tier == source, table.c.cluster_id == cid
+                )
+            ).scalar()
+        )
+        is not None
+    ]
+    return floor_bucket(min(found), tier) if found else until
+
+
+def _block_weights(conn: Connection, cid: int, block: Block, starts: set[datetime]) -> dict[datetime, int]:
+    """Return per block start (in order) 1 + the container and node rows of its source it holds."""
+    if not starts:
+        return {}
+    weights = dict.fromkeys(sorted(starts), 1)
+    end = max(starts) + STEP[block.tier]
+    for start, count in _source_rows(conn, cid, block.source, min(starts), end).items():
+        held = floor_bucket(start, block.tier)
+        if held in weights:
+            weights[held] += count
+    return weights
+
+
+def _catch_up_blocks(target: Engine | Connection, cid: int) -> int:
+    """Roll the blocks a cluster's tiers are behind on, a budget per transaction; return rows."""
+    written, behind = 0, True
+    while behind:
+        with _transaction(target) as conn:
+            lock_cluster(conn, cid)
+            hours, hours_behind = _roll_blocks(conn, cid, HOUR, set())
+            days, days_behind = _roll_blocks(conn, cid, DAY, set())
+        written, behind = written + hours + days, hours_behind or days_behind
     return written
 
 
@@ -303,11 +343,13 @@ def compact(
     raw_since = now - timedelta(days=retention.raw_days)
     for cid in cids:
         with _transaction(target) as conn:
-            buckets, written, late_hours = _roll_hours(conn, cid, raw_since)
+            buckets, written, late_hours, hours_behind = _roll_hours(conn, cid, raw_since)
         hours, rows, late = hours + buckets, rows + written, late + late_hours
         with _transaction(target) as conn:
-            buckets, written = _roll_days(conn, cid, raw_since)
+            buckets, written, days_behind = _roll_days(conn, cid, raw_since)
         days, rows = days + buckets, rows + written
+        if hours_behind or days_behind:  # a store from before blocks, a budget at a time
+            rows += _catch_up_blocks(target, cid)
         with _transaction(target) as conn:
             apply_retention(conn, cid, retention, now, deleted)
     return CompactResult(

@@ -56,8 +56,9 @@ NR = table_of(m.NodeRollup)
 CLR = table_of(m.ClusterRollup)
 WM = table_of(m.RollupWatermark)
 
-# Time spans one statement carries (4 bound parameters each): well under SQLite's 32,766 and
-# PostgreSQL's 65,535 parameters. Compaction batches and per-period reads are cut to fit.
+# Time spans one statement carries per tier (4 bound parameters each). A read has a VALUES list
+# for each of its 7 tiers (raw, hours, days and 4 block tiers): 28,000 parameters at most, under
+# SQLite's 32,766 and PostgreSQL's 65,535. Compaction batches and per-period reads are cut to fit.
 MAX_SPANS = 1_000
 COMPOUND_SELECTS = 400  # SELECTs per UNION ALL: SQLite refuses more than 500
 

@@ -65,8 +65,12 @@ def apply_retention(
 def _delete_rollups(
     conn: Connection, cid: int, base: Tier, cutoff: datetime, count: Callable[[str, int], None]
 ) -> None:
-    """Delete the ``base`` rollups before ``cutoff``, and the blocks of them that end by it (a block
-    that straddles the cutoff stays whole: a read of the hours or days after it still needs it)."""
+    """Delete the ``base`` rollups before ``cutoff``, and the blocks of them that end by it.
+
+    A block that straddles the cutoff stays whole: a read whose window covers it takes it instead
+    of its hours or days, and without it would lose those still kept after the cutoff. Such a
+    read (its window starts before the cutoff) also gets the deleted part back from the block,
+    where hours and days alone would leave it out."""
     for tier in (base, *(b.tier for b in BLOCKS if b.base == base)):
         before = floor_bucket(cutoff, tier) if tier != base else cutoff
         for table in ROLLUP_TABLES:

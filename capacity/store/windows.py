@@ -7,6 +7,7 @@ hour or day at a window's edge is no longer available and is left out.
 from __future__ import annotations
 
 import dataclasses
+from collections import Counter
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime
@@ -84,10 +85,25 @@ _TIERS: tuple[Tier | None, ...] = (*TIERS, None)
 def _period_chunks(
     conn: Connection, periods: Sequence[Range], clusters: tuple[str, ...]
 ) -> list[Sequence[Range]]:
-    """Cut ``periods`` so that a read's spans (per cluster and period, two per tier at most: see
-    ``serve``) fit MAX_SPANS."""
-    per_period = 2 * max(1, len(_cluster_marks(conn, clusters)))
-    return _chunks(periods, max(1, MAX_SPANS // per_period))
+    """Cut ``periods`` into consecutive runs whose spans (per cluster, period and tier, see
+    ``serve``) fit MAX_SPANS in every tier: a read's VALUES lists stay under the parameter limits."""
+    marks = _cluster_marks(conn, clusters)
+    runs: list[Sequence[Range]] = []
+    run: list[Range] = []
+    totals: Counter[Tier | None] = Counter()
+    for period in periods:
+        counts: Counter[Tier | None] = Counter()
+        for mark in marks.values():
+            for tier, ranges in serve(_plan(*period, mark), mark).items():
+                counts[tier] += len(ranges)
+        if run and any(totals[tier] + n > MAX_SPANS for tier, n in counts.items()):
+            runs.append(run)
+            run, totals = [], Counter()
+        run.append(period)
+        totals.update(counts)
+    if run:
+        runs.append(run)
+    return runs
 
 
 def _chunks(items: Sequence[T], size: int) -> list[Sequence[T]]:
