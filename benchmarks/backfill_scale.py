@@ -15,7 +15,7 @@ run on this machine:
   - the ratios between shapes: time against pods x days, and peak RSS against days.
 
 `--base-only` runs the base shape alone (the others' TSDBs take most of an hour to build).
-`--max-in-flight N` sets `prometheus.max_in_flight` (default 4): fewer queries at once, less
+`--max-in-flight N` sets `prometheus.max_in_flight` (default 1): more queries at once, more
 memory in Prometheus.
 
 Usage: PYTHONPATH=. .venv/bin/python benchmarks/backfill_scale.py [--pods 1000] [--days 1]
@@ -204,7 +204,7 @@ def main() -> None:
     parser.add_argument("--workdir", type=Path)
     parser.add_argument("--reuse", action="store_true", help="with --workdir: the TSDBs a previous run built")
     parser.add_argument("--base-only", action="store_true", help="only the base shape")
-    parser.add_argument("--max-in-flight", type=int, help="prometheus.max_in_flight (default 4)")
+    parser.add_argument("--max-in-flight", type=int, help="prometheus.max_in_flight (default 1)")
     args = parser.parse_args()
     if shutil.which("prometheus") is None or shutil.which("promtool") is None:
         raise SystemExit("needs prometheus and promtool (Debian package prometheus)")

@@ -212,7 +212,7 @@ class Prometheus(_Model):
     ca_file: str | None = None  # a CA bundle; TLS is always verified
     timeout_seconds: Annotated[float, Field(gt=0, le=3600, allow_inf_nan=False)] = 60.0
     retries: Annotated[int, Field(ge=0, le=20)] = 4
-    max_in_flight: Annotated[int, Field(ge=1, le=64)] = 4
+    max_in_flight: Annotated[int, Field(ge=1, le=64)] = 1
     chunk_seconds: Annotated[int, Field(ge=300, le=31 * 86_400)] = 3600  # one range query's span
     rate_window_seconds: Annotated[int, Field(ge=30, le=3600)] = 300  # rate() of CPU counters
 

@@ -58,7 +58,7 @@ class Access:
     timeout_seconds: float = 60.0
     retries: int = 4
     backoff_seconds: float = 0.5
-    max_in_flight: int = 4
+    max_in_flight: int = 1
 
 
 def _read_secret(path: str, what: str) -> str:
