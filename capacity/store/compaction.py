@@ -198,14 +198,8 @@ def _roll_days(conn: Connection, cid: int, raw_since: datetime) -> tuple[int, in
         # them are rolled all the same)
         return 0, *_roll_blocks(conn, cid, DAY, set())
     weights: dict[datetime, int] = defaultdict(int)
-    for table in (CR, NR):
-        query = select(table.c.bucket_start, func.count()).where(
-            table.c.tier == HOUR, table.c.cluster_id == cid, table.c.bucket_start < until
-        )
-        if since is not None:
-            query = query.where(table.c.bucket_start >= since)
-        for start, rows in conn.execute(query.group_by(table.c.bucket_start)):
-            weights[floor_bucket(start, DAY)] += int(rows)
+    for start, rows in _source_rows(conn, cid, HOUR, since, until).items():
+        weights[floor_bucket(start, DAY)] += rows
     for day in late:
         weights[day] = max(weights[day], 1)
     written = sum(_roll(conn, cid, DAY, batch) for batch in _batches(weights))
@@ -215,17 +209,16 @@ def _roll_days(conn: Connection, cid: int, raw_since: datetime) -> tuple[int, in
 
 
 def _source_rows(
-    conn: Connection, cid: int, tier: Tier, since: datetime, until: datetime
+    conn: Connection, cid: int, tier: Tier, since: datetime | None, until: datetime
 ) -> dict[datetime, int]:
     """Return the container and node rollup rows of ``tier`` per bucket in [since, until)."""
     rows: dict[datetime, int] = defaultdict(int)
     for table in (CR, NR):
         query = select(table.c.bucket_start, func.count()).where(
-            table.c.tier == tier,
-            table.c.cluster_id == cid,
-            table.c.bucket_start >= since,
-            table.c.bucket_start < until,
+            table.c.tier == tier, table.c.cluster_id == cid, table.c.bucket_start < until
         )
+        if since is not None:
+            query = query.where(table.c.bucket_start >= since)
         for start, count in conn.execute(query.group_by(table.c.bucket_start)):
             rows[utc(start)] += int(count)
     return rows
@@ -273,18 +266,13 @@ def _roll_blocks(conn: Connection, cid: int, base: Tier, rolled: set[datetime]) 
 
 def _oldest(conn: Connection, cid: int, source: Tier, tier: Tier, until: datetime) -> datetime:
     """Return the start of the ``tier`` block that holds the oldest ``source`` bucket (or ``until``)."""
-    found = [
-        utc(t)
-        for table in (CR, NR)
-        if (
-            t := conn.execute(
-                select(func.min(table.c.bucket_start)).where(
-                    table.c.tier == source, table.c.cluster_id == cid
-                )
-            ).scalar()
-        )
-        is not None
-    ]
+    found = []
+    for table in (CR, NR):
+        oldest = conn.execute(
+            select(func.min(table.c.bucket_start)).where(table.c.tier == source, table.c.cluster_id == cid)
+        ).scalar()
+        if oldest is not None:
+            found.append(utc(oldest))
     return floor_bucket(min(found), tier) if found else until
 
 

@@ -34,6 +34,7 @@ from sqlalchemy import (
 )
 from sqlalchemy import cast as sql_cast
 from sqlalchemy import column as sql_column
+from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import ColumnElement
 
 from capacity.store import schema as m
@@ -307,6 +308,19 @@ def aggregate(grain: Grain, sources: Sequence[Select[Any]], *, bucketed: bool = 
     ).group_by(*group)
 
 
+def driver_rows(conn: Connection, query: Executable) -> list[tuple[Any, ...]]:
+    """Return the rows as the driver gives them, skipping SQLAlchemy's per-row processing.
+
+    Only for reads whose columns are names, ids, period numbers and sums (no dates, no JSON);
+    PostgreSQL's sums arrive as Decimal.
+    """
+    result = conn.execute(query)
+    try:
+        return list(result.cursor.fetchall()) if result.cursor is not None else []
+    finally:
+        result.close()
+
+
 HistKey = tuple[Any, ...]  # (cluster_id, workload_id, container), led by bucket_start when bucketed
 
 
@@ -332,14 +346,9 @@ def merged_hists(conn: Connection, sources: Sequence[Select[Any]]) -> dict[HistK
         .select_from(rows.join(each, true()))
         .group_by(*keys, each.c.key)
     )
-    result = conn.execute(query)
-    if result.cursor is not None and not any(isinstance(c.type, m.UTCDateTime) for c in keys):
-        # ids, names and sums only: the driver's rows as they are (no per-row processing)
-        found: Sequence[Any] = result.cursor.fetchall()
-        result.close()
-    else:
-        found = list(result)
-    for *key, bucket, total in found:
+    # ids, names and sums only take the driver's rows as they are; a bucket start needs its type
+    dated = any(isinstance(c.type, m.UTCDateTime) for c in keys)
+    for *key, bucket, total in conn.execute(query) if dated else driver_rows(conn, query):
         merged[tuple(key)][int(bucket)] = float(total)
     return merged
 

@@ -14,8 +14,8 @@ from sqlalchemy import column as sql_column
 
 from capacity.store import schema as m
 from capacity.store.buckets import Range, utc
-from capacity.store.grains import Grain, aggregate, table_of
-from capacity.store.windows import _driver_rows, _frame, _in_periods, _scopes, _window_sources
+from capacity.store.grains import Grain, aggregate, driver_rows, table_of
+from capacity.store.windows import _frame, _in_periods, _scopes, _window_sources
 
 UnitPrices = Mapping[int, tuple[float, ...]]  # price key id -> unit prices, in ``units`` order
 Money = Sequence[tuple[str, str, str]]  # (quantity, unit price, money column): capacity.costing
@@ -81,7 +81,7 @@ def priced_periods(
             )
             .group_by(*group)
         )
-        frame = _frame(_driver_rows(conn, query), [*columns, "unpriced"], [*outs, "unpriced"])
+        frame = _frame(driver_rows(conn, query), [*columns, "unpriced"], [*outs, "unpriced"])
         if len(frame) and (frame["unpriced"] > 0).any():
             raise ValueError("stored quantities of a price key that has no price")
         starts = pd.DatetimeIndex([utc(lo) for lo, _ in part])

@@ -16,7 +16,6 @@ from typing import Any, TypeVar
 
 import pandas as pd
 from sqlalchemy import Connection, FromClause, Select, Table, literal, select, union_all
-from sqlalchemy.sql.base import Executable
 from sqlalchemy.sql.elements import ColumnElement
 
 from capacity.store import schema as m
@@ -37,6 +36,7 @@ from capacity.store.grains import (
     Scope,
     Span,
     aggregate,
+    driver_rows,
     grain_rows,
     hist_rows,
     merged_hists,
@@ -141,19 +141,6 @@ def _window_sources(
 
 _INTEGER_COLUMNS = frozenset({"samples", "restarts_max", "oom_kills_max"})
 _NO_HISTOGRAM: Mapping[int, float] = MappingProxyType({})
-
-
-def _driver_rows(conn: Connection, query: Executable) -> list[tuple[Any, ...]]:
-    """Return the rows as the driver gives them, skipping SQLAlchemy's per-row processing.
-
-    Only for window reads, whose columns are names, ids, period numbers and sums (no dates,
-    no JSON); ``_frame`` turns PostgreSQL's Decimal sums into numbers.
-    """
-    result = conn.execute(query)
-    try:
-        return list(result.cursor.fetchall()) if result.cursor is not None else []
-    finally:
-        result.close()
 
 
 def _frame(rows: Sequence[Any], columns: Sequence[str], numeric: Sequence[str]) -> pd.DataFrame:
@@ -270,7 +257,7 @@ def _read(
             selected += [totals.c[key] for key in grain.keys]
             order += [totals.c[key] for key in grain.keys]
         query = select(*selected, *(totals.c[name] for name in names)).select_from(source).order_by(*order)
-        frame = _frame(_driver_rows(conn, query), columns, names)
+        frame = _frame(driver_rows(conn, query), columns, names)
     if grain.hist:
         # Without histograms, every row holds the same read-only empty mapping (no dict per row).
         found: list[Mapping[int, float]] = [_NO_HISTOGRAM] * len(frame)
@@ -317,11 +304,11 @@ def workloads_in_window(
     found: set[int] = set()
     for part in _chunks(selects, COMPOUND_SELECTS):
         query = part[0] if len(part) == 1 else union_all(*part)
-        found.update(int(row[0]) for row in _driver_rows(conn, query))
+        found.update(int(row[0]) for row in driver_rows(conn, query))
     workloads = table_of(m.Workload)
     rows = []
     for ids in _chunks(sorted(found), MAX_SPANS):
-        rows += _driver_rows(
+        rows += driver_rows(
             conn, select(workloads.c.id, workloads.c.namespace).where(workloads.c.id.in_(ids))
         )
     frame = pd.DataFrame(rows, columns=["workload_id", "namespace"])
