@@ -13,6 +13,7 @@ from __future__ import annotations
 import io
 import shutil
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -30,6 +31,7 @@ from collectors.simulator import Fleet
 from tests.prometheus_harness import (
     START,
     STEP,
+    PrometheusServer,
     build_tsdb,
     instants,
     render_fleet,
@@ -232,17 +234,29 @@ def _latest_workloads(db: str) -> set[tuple[str, str]]:
         engine.dispose()
 
 
-def test_a_range_too_big_for_prometheus_is_read_in_parts(scenario: Scenario, tmp_path: Path) -> None:
+@contextmanager
+def _limited(scenario: Scenario, tmp_path: Path, *flags: str) -> Iterator[PrometheusServer]:
+    """A Prometheus with ``flags`` (its limits) over a copy of the scenario's TSDB."""
     data = tmp_path / "tsdb"
     shutil.copytree(
         scenario.data, data, ignore=shutil.ignore_patterns("lock", "wal", "chunks_head", "queries.active")
     )
+    with serve_prometheus(data, *flags) as server:
+        yield server
+
+
+def _queries(summary: str) -> int:
+    """The number of queries a backfill's summary line reports."""
+    return int(summary.split(" queries")[0].rsplit(" ", 1)[1])
+
+
+def test_a_range_too_big_for_prometheus_is_read_in_parts(scenario: Scenario, tmp_path: Path) -> None:
     db = f"sqlite:///{tmp_path / 'halves.db'}"
     # an hour of the requests family is ~25,000 samples: over this limit, a few namespaces are not
-    with serve_prometheus(data, "--query.max-samples=4000") as small:
+    with _limited(scenario, tmp_path, "--query.max-samples=4000") as small:
         code, out, err = _backfill(scenario, db, url=small.url)
         assert code == 0, err
-        whole = int(out.split(" queries")[0].rsplit(" ", 1)[1])
+        whole = _queries(out)
         assert whole > 2 * 28  # the families of two hours, and the halves
     _same(_report(scenario, scenario.live_db, "teams"), _report(scenario, db, "teams"), ["team"])
 
@@ -250,16 +264,12 @@ def test_a_range_too_big_for_prometheus_is_read_in_parts(scenario: Scenario, tmp
 def test_an_instant_too_big_for_prometheus_is_read_namespace_by_namespace(
     scenario: Scenario, tmp_path: Path
 ) -> None:
-    data = tmp_path / "tsdb"
-    shutil.copytree(
-        scenario.data, data, ignore=shutil.ignore_patterns("lock", "wal", "chunks_head", "queries.active")
-    )
     db = f"sqlite:///{tmp_path / 'namespaces.db'}"
     # one instant of the pod phases is over this limit; a namespace's hour is not
-    with serve_prometheus(data, "--query.max-samples=1000") as small:
+    with _limited(scenario, tmp_path, "--query.max-samples=1000") as small:
         code, out, err = _backfill(scenario, db, url=small.url)
         assert code == 0, err
-        queries = int(out.split(" queries")[0].rsplit(" ", 1)[1])
+        queries = _queries(out)
         assert queries > 2 * 28  # the families of two hours, and their parts
     _same(_report(scenario, scenario.live_db, "teams"), _report(scenario, db, "teams"), ["team"])
     _same(
@@ -268,11 +278,7 @@ def test_an_instant_too_big_for_prometheus_is_read_namespace_by_namespace(
 
 
 def test_prometheus_query_timeout_is_read_in_halves_then_named(scenario: Scenario, tmp_path: Path) -> None:
-    data = tmp_path / "tsdb"
-    shutil.copytree(
-        scenario.data, data, ignore=shutil.ignore_patterns("lock", "wal", "chunks_head", "queries.active")
-    )
-    with serve_prometheus(data, "--query.timeout=1ms") as slow:
+    with _limited(scenario, tmp_path, "--query.timeout=1ms") as slow:
         code, _, err = _backfill(scenario, f"sqlite:///{tmp_path / 't.db'}", url=slow.url, selected=False)
     assert code == 4 and err.count("\n") == 1
     assert "rejected a query (" in err and ("deadline exceeded" in err or "timed out" in err)
