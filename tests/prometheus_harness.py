@@ -29,7 +29,9 @@ from collectors.source import Kind, KindUnavailable, RawObject
 from tests.dashboard_harness import free_port
 
 STEP = timedelta(minutes=5)
-START = datetime(2026, 11, 20, tzinfo=UTC)  # the first instant the scenario holds
+# The first instant the scenario holds: two days back, whatever today is, so the backfill's
+# compaction (which applies retention from now) keeps every raw row the test compares.
+START = datetime.now(UTC).replace(hour=0, minute=0, second=0, microsecond=0) - timedelta(days=2)
 INSTANTS = 24  # two hours at five minutes
 
 
