@@ -9,6 +9,10 @@
   Azure estimate (configs/azure.json: 0.039 per vCPU-hour, 0.001917 per GiB-hour; spot
   0.007764 / 0.000382).
 
+Block storage (``data/disk_list_prices.csv``): per GiB-month list prices of EBS, GCE persistent
+disk and Hyperdisk, and Azure managed disk types, by the CSI or in-tree provisioner and the
+StorageClass parameter that names the type.
+
 Prices are USD per hour (AWS China regions: CNY); a price in another currency than the
 configured one is never used.
 """
@@ -17,6 +21,7 @@ from __future__ import annotations
 
 import csv
 import re
+from collections.abc import Mapping
 from dataclasses import dataclass
 from functools import cache
 from importlib import resources
@@ -99,3 +104,39 @@ def catalog_price(
         hourly = capacity.cpu * cpu_rate + capacity.memory / GIB * mem_rate
         return CatalogPrice(hourly, f"Azure per-vCPU/GiB estimate (OpenCost azure.json), {capacity_type}")
     return None
+
+
+# --- block storage ------------------------------------------------------------------------------
+
+HOURS_PER_MONTH = 730.0
+# provisioner -> (provider, the StorageClass parameters naming the disk type, the type when unset)
+DISK_PROVISIONERS: dict[str, tuple[str, tuple[str, ...], str]] = {
+    "ebs.csi.aws.com": ("aws", ("type",), "gp3"),
+    "kubernetes.io/aws-ebs": ("aws", ("type",), "gp2"),
+    "pd.csi.storage.gke.io": ("gce", ("type",), "pd-standard"),
+    "kubernetes.io/gce-pd": ("gce", ("type",), "pd-standard"),
+    "disk.csi.azure.com": ("azure", ("skuname", "storageaccounttype"), "StandardSSD_LRS"),
+    "kubernetes.io/azure-disk": ("azure", ("skuname", "storageaccounttype"), "Standard_LRS"),
+}
+
+
+@cache
+def _disks() -> dict[tuple[str, str], float]:
+    return {(r["provider"], r["type"].lower()): float(r["gib_month"]) for r in _rows("disk_list_prices.csv")}
+
+
+def disk_catalog_price(
+    provisioner: str | None, parameters: Mapping[str, str], *, currency: str
+) -> CatalogPrice | None:
+    """Return the catalog's price per GiB-hour of a provisioner's disks with these StorageClass
+    parameters (names matched case-insensitively), or None when the catalog does not list them."""
+    known = DISK_PROVISIONERS.get(provisioner or "")
+    if known is None or currency != "USD":
+        return None
+    provider, names, default = known
+    lowered = {k.lower(): v for k, v in parameters.items()}
+    disk = next((lowered[n] for n in names if n in lowered), default)
+    monthly = _disks().get((provider, disk.lower()))
+    if monthly is None:
+        return None
+    return CatalogPrice(monthly / HOURS_PER_MONTH, f"{provider} {disk} list price per GiB-month / 730")

@@ -65,17 +65,36 @@ class InstancePrice(_Model):
         return self
 
 
+class StoragePrice(_Model):
+    """Hourly price of one GiB of provisioned storage."""
+
+    gib_hour: NonNegative
+
+
+class ProvisionerPrice(_Model):
+    """Storage of a provisioner whose StorageClass has these parameters (all of them), per GiB-hour."""
+
+    provisioner: str
+    parameters: dict[str, str] = Field(default_factory=dict)
+    gib_hour: NonNegative
+
+
 class PriceChange(_Model):
     """Prices that apply from ``since`` (a UTC day) on: a negotiated discount, a new price list.
 
-    ``instance_types`` entries replace those of the same type; ``default_rates`` and
-    ``catalog``, when given, replace the earlier ones.
+    ``instance_types``, ``storage_classes`` and ``load_balancer_classes`` entries replace those of
+    the same name; the other fields, when given, replace the earlier ones.
     """
 
     since: date
     instance_types: dict[str, InstancePrice] = Field(default_factory=dict)
     default_rates: DefaultRates | None = None
     catalog: bool | None = None
+    storage_classes: dict[str, StoragePrice] = Field(default_factory=dict)
+    storage_provisioners: list[ProvisionerPrice] | None = None
+    default_storage_gib_hour: NonNegative | None = None
+    load_balancer_hourly: NonNegative | None = None
+    load_balancer_classes: dict[str, NonNegative] = Field(default_factory=dict)
 
 
 class Pricing(_Model):
@@ -86,6 +105,14 @@ class Pricing(_Model):
     node_price_label: str | None = "capacity.dev/hourly-price"
     # Use the bundled catalog of AWS/GCP/Azure prices for instance types not configured above.
     catalog: bool = True
+    # Provisioned storage per GiB-hour: by StorageClass name, then by provisioner and parameters,
+    # then the bundled catalog (if ``catalog``), then the default (OpenCost's 0.04 per GiB-month).
+    storage_classes: dict[str, StoragePrice] = Field(default_factory=dict)
+    storage_provisioners: list[ProvisionerPrice] = Field(default_factory=list)
+    default_storage_gib_hour: NonNegative = 0.04 / 730
+    # Load balancers per hour: by load-balancer class, else this (OpenCost's default).
+    load_balancer_hourly: NonNegative = 0.025
+    load_balancer_classes: dict[str, NonNegative] = Field(default_factory=dict)
     # Effective-dated changes, each from its day on (UTC midnight); before the first, the above.
     changes: list[PriceChange] = Field(default_factory=list)
 
@@ -105,18 +132,24 @@ class Pricing(_Model):
         """Return the prices in force at ``when``: these with every change since applied."""
         merged: dict[str, Any] = {
             "instance_types": dict(self.instance_types),
-            "default_rates": self.default_rates,
-            "catalog": self.catalog,
+            "storage_classes": dict(self.storage_classes),
+            "load_balancer_classes": dict(self.load_balancer_classes),
+            **{name: getattr(self, name) for name in _REPLACED},
         }
         for change, boundary in zip(self.changes, self.boundaries(), strict=True):
             if boundary > when:
                 break
-            merged["instance_types"].update(change.instance_types)
-            if change.default_rates is not None:
-                merged["default_rates"] = change.default_rates
-            if change.catalog is not None:
-                merged["catalog"] = change.catalog
+            for name in ("instance_types", "storage_classes", "load_balancer_classes"):
+                merged[name].update(getattr(change, name))
+            for name in _REPLACED:
+                if getattr(change, name) is not None:
+                    merged[name] = getattr(change, name)
         return self.model_copy(update={**merged, "changes": []})
+
+
+# PriceChange fields that replace the earlier value when given (the others add to it by key)
+_REPLACED = ("default_rates", "catalog", "storage_provisioners", "default_storage_gib_hour",
+             "load_balancer_hourly")  # fmt: skip
 
 
 class NamespaceRule(_Model):

@@ -77,6 +77,82 @@ class PriceKey:
         return Resources(self.cpu, self.memory, self.gpu)
 
 
+VOLUME = "volume"
+LOAD_BALANCER = "load_balancer"
+# The workload kinds that hold what no pod does: a claim no pod mounts (its namespace's), a
+# LoadBalancer Service that selects no pod (its namespace's), a volume with no claim (nobody's:
+# the cluster's ``__unmounted__`` row).
+CLAIM_HOLDER = "PersistentVolumeClaim"
+SERVICE_HOLDER = "Service"
+VOLUME_HOLDER = "PersistentVolume"
+
+
+@dataclass(frozen=True, slots=True)
+class AssetKey:
+    """Everything the price of a volume or a load balancer depends on
+    (``capacity.asset_pricing.asset_price``): the StorageClass's name, provisioner and parameters
+    (EBS ``type``, GCE ``type``, Azure ``skuName``), or the Service's load-balancer class.
+
+    ``local``: a local or hostPath volume, part of its node's price unless its class or
+    provisioner has a configured price.
+    """
+
+    kind: str  # VOLUME | LOAD_BALANCER
+    storage_class: str | None = None
+    provisioner: str | None = None
+    parameters: tuple[tuple[str, str], ...] = ()
+    load_balancer_class: str | None = None
+    local: bool = False
+
+    @property
+    def digest(self) -> str:
+        """A canonical text of the key: equal keys, equal digests (the store's unique column)."""
+        params = ",".join(f"{k}={v}" for k, v in self.parameters)
+        fields = (self.kind, self.storage_class, self.provisioner, params, self.load_balancer_class,
+                  "local" if self.local else "")  # fmt: skip
+        return "|".join("" if f is None else f for f in fields)
+
+
+@dataclass(frozen=True, slots=True)
+class VolumeRecord:
+    """One PersistentVolume in one snapshot: what is provisioned (and charged), and who holds it."""
+
+    name: str
+    key: AssetKey
+    capacity_bytes: float
+    phase: str
+    reclaim_policy: str | None
+    zone: str | None
+    claim_namespace: str | None  # the claim it is bound to; None: no claim (billed to __unmounted__)
+    claim_name: str | None
+    mounted_pods: int  # pods bound to a node that mount its claim at the instant
+
+
+@dataclass(frozen=True, slots=True)
+class LoadBalancerRecord:
+    """One Service of type LoadBalancer in one snapshot, and how many pods its selector matches."""
+
+    namespace: str
+    name: str
+    key: AssetKey
+    selector: dict[str, str]
+    ingress: list[str]  # hostnames and IPs
+    selected_pods: int
+
+
+@dataclass(frozen=True, slots=True)
+class AssetShare:
+    """What a workload holds of volumes or load balancers of one key in one snapshot: bytes of
+    volumes (a claim's bytes split evenly between the pods mounting it at once), or load
+    balancers (each split evenly between the pods it selects). Unmounted claims and
+    unselecting Services hold their own share under a workload of kind ``PersistentVolumeClaim``
+    or ``Service``; volumes with no claim under kind ``PersistentVolume`` (``__unmounted__``)."""
+
+    workload: WorkloadKey
+    key: AssetKey
+    amount: float
+
+
 @dataclass(frozen=True, slots=True)
 class NamespaceRecord:
     name: str
@@ -192,5 +268,8 @@ class Snapshot:
     containers: list[ContainerSample] = field(default_factory=list)
     pods: list[PodRecord] = field(default_factory=list)
     quotas: list[QuotaRecord] = field(default_factory=list)
+    volumes: list[VolumeRecord] = field(default_factory=list)
+    load_balancers: list[LoadBalancerRecord] = field(default_factory=list)
+    assets: list[AssetShare] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     duration_seconds: float = 0.0
