@@ -14,6 +14,7 @@ from capacity.config import Config
 from capacity.records import POD_OVERHEAD_CONTAINER, NamespaceRecord, QuotaRecord, Resources, Snapshot
 from capacity.store.engine import translate_db_errors, write_transaction
 from capacity.store.snapshots import WriteResult, write_snapshot
+from collectors.assets import AssetPass, claims, load_balancers, storage_classes, volumes
 from collectors.gcpause import cyclic_gc_paused
 from collectors.metrics import pod_metrics_map, usage_of
 from collectors.node_facts import NodeFacts, node_facts
@@ -150,6 +151,8 @@ def _build_snapshot(
         quota_names.add(key)
         quotas.extend(records)
 
+    assets = _asset_pass(source, cluster, warn)
+
     metrics: dict[tuple[str, str], dict[str, Resources]] | None = None
     try:
         metrics = _metrics(source, cluster, warn)
@@ -157,12 +160,14 @@ def _build_snapshot(
         warn(f"{exc}; usage unknown (is metrics-server installed?)")
 
     def fold_pods(pages: Iterator[list[RawObject]]) -> PodPass:
-        folded = PodPass(nodes=nodes, owners=owners, metrics=metrics, warn=warn)  # afresh on a restart
+        attached = assets()  # afresh on a restart, like the pass
+        folded = PodPass(nodes=nodes, owners=owners, metrics=metrics, warn=warn, assets=attached)
         for page in pages:
             folded.add_page(page)
         return folded
 
     pods = _listed(source, Kind.PODS, fold_pods, _expired(cluster, Kind.PODS))
+    volume_records, lb_records, shares = pods.assets.records() if pods.assets else ([], [], [])
 
     return Snapshot(
         cluster=cluster,
@@ -175,9 +180,26 @@ def _build_snapshot(
         containers=pods.containers(),
         pods=pods.pods,
         quotas=quotas,
+        volumes=volume_records,
+        load_balancers=lb_records,
+        assets=shares,
         warnings=warn.as_list(),
         duration_seconds=time.monotonic() - started,
     )
+
+
+def _asset_pass(source: Source, cluster: str, warn: Callable[[str], None]) -> Callable[[], AssetPass]:
+    """List what volumes and load balancers need (each kind optional); return a maker of the pass."""
+    listed = _optional(source, Kind.STORAGECLASSES, cluster, warn, "volumes priced by their provisioner")
+    classes = None if listed is None else storage_classes(listed, warn)
+    listed = _optional(source, Kind.PERSISTENTVOLUMES, cluster, warn, "volumes not billed")
+    found_volumes = volumes(listed or (), classes, warn)
+    listed = _optional(source, Kind.PERSISTENTVOLUMECLAIMS, cluster, warn, "volumes held by their claimRef")
+    found_claims = None if listed is None else claims(listed, warn)
+    listed = _optional(source, Kind.SERVICES, cluster, warn, "load balancers not billed")
+    services = load_balancers(listed or (), warn)
+    del listed
+    return lambda: AssetPass(found_volumes, found_claims, services, warn)
 
 
 def _metrics(

@@ -57,6 +57,14 @@ def _lister(api: client.ApiClient, kind: Kind) -> Callable[..., Any]:
         return core.list_pod_for_all_namespaces
     if kind is Kind.RESOURCEQUOTAS:
         return core.list_resource_quota_for_all_namespaces
+    if kind is Kind.PERSISTENTVOLUMES:
+        return core.list_persistent_volume
+    if kind is Kind.PERSISTENTVOLUMECLAIMS:
+        return core.list_persistent_volume_claim_for_all_namespaces
+    if kind is Kind.STORAGECLASSES:
+        return client.StorageV1Api(api).list_storage_class
+    if kind is Kind.SERVICES:
+        return core.list_service_for_all_namespaces
     if kind is Kind.REPLICASETS:
         return client.AppsV1Api(api).list_replica_set_for_all_namespaces
     if kind is Kind.JOBS:

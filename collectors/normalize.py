@@ -26,6 +26,7 @@ from capacity.records import (
     Resources,
     WorkloadKey,
 )
+from collectors.assets import AssetPass, pod_claims
 from collectors.node_facts import NodeFacts
 from collectors.owners import OwnerIndex
 from collectors.pods import ContainerState, PodSpec, container_states, pod_spec
@@ -120,6 +121,7 @@ class _Pod:
     node_selector: Any
     required_affinity: Any
     tolerations: Any
+    claims: tuple[str, ...]
 
 
 @dataclass
@@ -130,6 +132,7 @@ class PodPass:
     owners: OwnerIndex
     metrics: dict[tuple[str, str], dict[str, Resources]] | None  # None: usage unknown
     warn: Callable[[str], None]
+    assets: AssetPass | None = None  # told which claims and load balancers each bound pod holds
     pods: list[PodRecord] = field(default_factory=list)
     workload_labels: dict[WorkloadKey, dict[str, str]] = field(default_factory=dict)
     accs: dict[tuple[WorkloadKey, str], _Acc] = field(default_factory=dict)
@@ -207,6 +210,7 @@ class PodPass:
             ),
             required_affinity=self._canonical(sequence(required, f"{where} nodeSelectorTerms", self.warn)),
             tolerations=self._canonical(sequence(spec.get("tolerations"), f"{where} tolerations", self.warn)),
+            claims=() if self.assets is None else pod_claims(spec, name, where, self.warn),
         )
 
     def _fold(self, pod: _Pod) -> None:
@@ -229,6 +233,8 @@ class PodPass:
                 acc.pending_cpu += c.request.cpu
                 acc.pending_memory += c.request.memory
         else:
+            if self.assets is not None:
+                self.assets.add_pod(namespace, workload, pod.labels, pod.claims)
             node_key = self._key(node_name, where)
             running_sum = ZERO
             if pod_usage_by_container is not None:

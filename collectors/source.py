@@ -22,6 +22,10 @@ class Kind(enum.Enum):
     REPLICASETS = ("replicasets", "/apis/apps/v1/replicasets")
     JOBS = ("jobs", "/apis/batch/v1/jobs")
     RESOURCEQUOTAS = ("resourcequotas", "/api/v1/resourcequotas")
+    PERSISTENTVOLUMES = ("persistentvolumes", "/api/v1/persistentvolumes")
+    PERSISTENTVOLUMECLAIMS = ("persistentvolumeclaims", "/api/v1/persistentvolumeclaims")
+    STORAGECLASSES = ("storageclasses", "/apis/storage.k8s.io/v1/storageclasses")
+    SERVICES = ("services", "/api/v1/services")
     POD_METRICS = ("pod metrics", "/apis/metrics.k8s.io/v1beta1/pods")
     NODE_METRICS = ("node metrics", "/apis/metrics.k8s.io/v1beta1/nodes")
 
@@ -33,8 +37,12 @@ class Kind(enum.Enum):
 # Kinds whose absence (403 Forbidden, 404 Not Found, 503 from an aggregated API) degrades
 # the snapshot with a warning instead of failing it.
 OPTIONAL_KINDS = frozenset(
-    {Kind.REPLICASETS, Kind.JOBS, Kind.RESOURCEQUOTAS, Kind.POD_METRICS, Kind.NODE_METRICS}
-)
+    {
+        Kind.REPLICASETS, Kind.JOBS, Kind.RESOURCEQUOTAS, Kind.PERSISTENTVOLUMES,
+        Kind.PERSISTENTVOLUMECLAIMS, Kind.STORAGECLASSES, Kind.SERVICES, Kind.POD_METRICS,
+        Kind.NODE_METRICS,
+    }
+)  # fmt: skip
 
 RawObject = dict[str, Any]
 

@@ -214,13 +214,36 @@ def k3s_nodes() -> list[RawObject]:
     return _list_items("more", "troubleshoot-k3s-supportbundle", "nodes.json")
 
 
+def _k3s_per_namespace(folder: str) -> list[RawObject]:
+    items: list[RawObject] = []
+    for file in sorted(fixture_path("more", "troubleshoot-k3s-supportbundle", folder).glob("*.json")):
+        items.extend(_list_items("more", "troubleshoot-k3s-supportbundle", folder, file.name))
+    return items
+
+
 def k3s_pods() -> list[RawObject]:
     """Pods of every namespace PodList (pods/<namespace>.json), namespaces in name order."""
-    folder = fixture_path("more", "troubleshoot-k3s-supportbundle", "pods")
-    pods: list[RawObject] = []
-    for file in sorted(folder.glob("*.json")):
-        pods.extend(_list_items("more", "troubleshoot-k3s-supportbundle", "pods", file.name))
-    return pods
+    return _k3s_per_namespace("pods")
+
+
+def k3s_volumes() -> list[RawObject]:
+    """4 PersistentVolumes of 8Gi, hostPath (``local-path``), each bound to a redis claim."""
+    return _list_items("more", "troubleshoot-k3s-supportbundle", "pvs.json")
+
+
+def k3s_claims() -> list[RawObject]:
+    """4 bound redis claims in ``default`` that no running pod mounts (orphaned disks)."""
+    return _k3s_per_namespace("pvcs")
+
+
+def k3s_storage_classes() -> list[RawObject]:
+    """The ``local-path`` StorageClass (provisioner ``rancher.io/local-path``)."""
+    return _list_items("more", "troubleshoot-k3s-supportbundle", "storage-classes.json")
+
+
+def k3s_services() -> list[RawObject]:
+    """ClusterIP Services and one ``LoadBalancer``: kube-system/traefik, with an ingress IP."""
+    return _k3s_per_namespace("services")
 
 
 def _openshift(nodes: bool) -> list[RawObject]:

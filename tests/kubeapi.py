@@ -148,6 +148,7 @@ _LIST_KINDS: dict[str, str] = {
     "persistentvolumes": "PersistentVolumeList",
     "persistentvolumeclaims": "PersistentVolumeClaimList",
     "services": "ServiceList",
+    "storageclasses": "StorageClassList",
 }
 _METRICS_LIST_KINDS: dict[str, str] = {"pods": "PodMetricsList", "nodes": "NodeMetricsList"}
 

@@ -344,7 +344,8 @@ COLLECTOR_NEEDS = {api_group_and_resource(kind) for kind in Kind}
 
 def test_collector_needs_match_the_readme() -> None:
     readme = {
-        ("", "namespaces"), ("", "nodes"), ("", "pods"), ("", "resourcequotas"),
+        ("", "namespaces"), ("", "nodes"), ("", "pods"), ("", "resourcequotas"), ("", "persistentvolumes"),
+        ("", "persistentvolumeclaims"), ("", "services"), ("storage.k8s.io", "storageclasses"),
         ("apps", "replicasets"), ("batch", "jobs"), ("metrics.k8s.io", "pods"), ("metrics.k8s.io", "nodes"),
     }  # fmt: skip
     assert readme == COLLECTOR_NEEDS

@@ -20,11 +20,8 @@ from capacity.store.buckets import BLOCKS, DAY, HOUR, STEP, Block, Tier, floor_b
 from capacity.store.engine import write_transaction as _transaction
 from capacity.store.grains import (
     CLR,
-    CLUSTERS,
-    CONTAINERS,
     CR,
     MAX_SPANS,
-    NODES,
     NR,
     SNAP,
     Scope,
@@ -34,7 +31,7 @@ from capacity.store.grains import (
     merged_hists,
     table_of,
 )
-from capacity.store.priced import AR, CPR, NPR, PRICED_GRAINS
+from capacity.store.priced import ROLLED_GRAINS
 from capacity.store.retention import RETENTION_KEYS, apply_retention
 from capacity.store.watermarks import lock_cluster, set_watermark, watermark
 
@@ -77,7 +74,7 @@ def _roll(conn: Connection, cid: int, tier: Tier, starts: list[datetime]) -> int
     """Replace the rollups of one cluster's ``tier`` buckets that start at ``starts``; return rows
     written. Only those buckets: a late bucket and the new ones after a gap (a backfill beside a
     live collector) go in one batch, and the buckets between them stay as they are."""
-    for table in (CR, NR, CLR, AR, NPR, CPR):
+    for table in (grain.rollup for grain in ROLLED_GRAINS):
         conn.execute(
             delete(table).where(
                 table.c.tier == tier, table.c.cluster_id == cid, table.c.bucket_start.in_(starts)
@@ -86,7 +83,7 @@ def _roll(conn: Connection, cid: int, tier: Tier, starts: list[datetime]) -> int
     scope = Scope.bucketed(cid, starts, tier)
     source_tier = SOURCE[tier]
     written = 0
-    for grain in (CONTAINERS, NODES, CLUSTERS, *PRICED_GRAINS):
+    for grain in ROLLED_GRAINS:
         source = grain_rows(grain, source_tier, scope)
         assert source is not None
         rows = [dict(row._mapping) for row in conn.execute(aggregate(grain, [source], bucketed=True))]

@@ -8,16 +8,19 @@ from sqlalchemy import Connection, select
 from capacity.store import schema as m
 
 
-def workload_labels(conn: Connection, workload_ids: list[int]) -> pd.DataFrame:
-    """Return per workload id: its pod labels and its namespace's labels."""
+def workload_labels(conn: Connection, workload_ids: list[int], *, names: bool = False) -> pd.DataFrame:
+    """Return per workload id: its pod labels and its namespace's labels (with ``names``, first
+    its ``namespace``, ``kind`` and ``workload`` name)."""
+    named = ["namespace", "kind", "workload"] if names else []
     if not workload_ids:
-        return pd.DataFrame(columns=["workload_id", "pod_labels", "namespace_labels"])
-    rows: list[tuple[int, dict[str, str], dict[str, str]]] = []
+        return pd.DataFrame(columns=["workload_id", *named, "pod_labels", "namespace_labels"])
+    rows: list[tuple[object, ...]] = []
+    identity = (m.Workload.namespace, m.Workload.kind, m.Workload.name) if names else ()
     # Chunked: SQLite caps bound parameters per statement.
     for start in range(0, len(workload_ids), 5000):
         chunk = workload_ids[start : start + 5000]
         query = (
-            select(m.Workload.id, m.Workload.labels, m.Namespace.labels)
+            select(m.Workload.id, *identity, m.Workload.labels, m.Namespace.labels)
             .outerjoin(
                 m.Namespace,
                 (m.Namespace.cluster_id == m.Workload.cluster_id)
@@ -25,5 +28,5 @@ def workload_labels(conn: Connection, workload_ids: list[int]) -> pd.DataFrame:
             )
             .where(m.Workload.id.in_(chunk))
         )
-        rows.extend((int(i), wl or {}, nl or {}) for i, wl, nl in conn.execute(query))
-    return pd.DataFrame(rows, columns=["workload_id", "pod_labels", "namespace_labels"])
+        rows.extend((int(i), *ident, wl or {}, nl or {}) for i, *ident, wl, nl in conn.execute(query))
+    return pd.DataFrame(rows, columns=["workload_id", *named, "pod_labels", "namespace_labels"])

@@ -31,6 +31,7 @@ def priced_periods(
     prices: Sequence[UnitPrices],
     units: Sequence[str],
     money: Money,
+    price_key: str = "price_key_id",
 ) -> pd.DataFrame:
     """Return the money of a priced grain's quantities per period, cluster and grain key but the
     price key, summed in the database: each quantity times its unit price at the key and the
@@ -39,7 +40,7 @@ def priced_periods(
     Columns: ``period_start``, ``cluster``, ``cluster_id``, the grain's other keys, the money
     columns. A stored price key without a price raises ValueError.
     """
-    by = [k for k in grain.keys if k != "price_key_id"]
+    by = [k for k in grain.keys if k != price_key]
     outs = [column for _, _, column in money]
     columns = ["period_start", "cluster", "cluster_id", *by, *outs]
     unit_rows = [(e, k, *unit) for e, table in enumerate(prices) for k, unit in table.items()]
@@ -58,7 +59,7 @@ def priced_periods(
         unit = (
             values(
                 sql_column("epoch", Integer()),
-                sql_column("price_key_id", Integer()),
+                sql_column("price_key", Integer()),
                 *(sql_column(u, Double()) for u in units),
                 name="unit_prices",
             )
@@ -70,14 +71,12 @@ def priced_periods(
             select(
                 *group,
                 *(func.sum(totals.c[q] * unit.c[u] / 3600.0).label(out) for q, u, out in money),
-                func.sum(case((unit.c.price_key_id.is_(None), 1), else_=0)).label("unpriced"),
+                func.sum(case((unit.c.price_key.is_(None), 1), else_=0)).label("unpriced"),
             )
             .select_from(
                 totals.join(cluster_table, cluster_table.c.id == totals.c.cluster_id)
                 .join(epochs, epochs.c.label == totals.c.bucket_start)
-                .outerjoin(
-                    unit, (unit.c.epoch == epochs.c.epoch) & (unit.c.price_key_id == totals.c.price_key_id)
-                )
+                .outerjoin(unit, (unit.c.epoch == epochs.c.epoch) & (unit.c.price_key == totals.c[price_key]))
             )
             .group_by(*group)
         )

@@ -11,11 +11,12 @@ from sqlalchemy import Connection, delete, func, select
 from capacity.config import Retention
 from capacity.store import schema as m
 from capacity.store.buckets import BLOCKS, DAY, HOUR, TIERS, Tier, floor_bucket
-from capacity.store.grains import CLR, CR, CS, NR, NS, QS, SNAP, table_of
-from capacity.store.priced import AR, CA, CPR, NPR
+from capacity.store.grains import CS, NS, QS, SNAP, table_of
+from capacity.store.priced import AA, CA, LBS, ROLLED_GRAINS, VS
 from capacity.store.watermarks import lock_cluster, watermark
 
-ROLLUP_TABLES = (CR, NR, CLR, AR, NPR, CPR)
+ROLLUP_TABLES = tuple(grain.rollup for grain in ROLLED_GRAINS)
+RAW_TABLES = (CS, CA, NS, QS, AA, VS, LBS)
 
 
 def apply_retention(
@@ -33,19 +34,13 @@ def apply_retention(
         pods = table_of(m.Pod)
         keep = select(pods.c.snapshot_id).where(pods.c.cluster_id == cid)
         newest = select(func.max(SNAP.c.taken_at)).where(SNAP.c.cluster_id == cid).scalar_subquery()
-        raw = (
-            ("container_samples", CS),
-            ("container_allocations", CA),
-            ("node_samples", NS),
-            ("quota_samples", QS),
-        )
-        for name, table in raw:
+        for table in RAW_TABLES:
             result = conn.execute(
                 delete(table).where(
                     table.c.cluster_id == cid, table.c.taken_at < cutoff, table.c.snapshot_id.not_in(keep)
                 )
             )
-            count(name, result.rowcount)
+            count(table.name, result.rowcount)
         result = conn.execute(
             delete(SNAP).where(
                 SNAP.c.cluster_id == cid,
@@ -83,6 +78,6 @@ def _delete_rollups(
 
 
 RETENTION_KEYS = (
-    "container_samples", "container_allocations", "node_samples", "quota_samples", "snapshots",
+    *(table.name for table in RAW_TABLES), "snapshots",
     *(f"{table.name}:{tier}" for tier in TIERS for table in ROLLUP_TABLES),
 )  # fmt: skip

@@ -272,6 +272,74 @@ class QuotaSample(Base):
     used: Mapped[float | None]
 
 
+class AssetKeyRow(Base):
+    """What the price of a volume or a load balancer depends on (``capacity.records.AssetKey``)."""
+
+    __tablename__ = "asset_keys"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    digest: Mapped[str] = mapped_column(String(2000), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # volume | load_balancer
+    storage_class: Mapped[str | None] = mapped_column(String(253))
+    provisioner: Mapped[str | None] = mapped_column(String(253))
+    parameters: Mapped[dict[str, Any]]  # the StorageClass's parameters
+    load_balancer_class: Mapped[str | None] = mapped_column(String(316))
+    local: Mapped[bool] = mapped_column(Boolean)
+
+
+class AssetAllocation(Base):
+    """What a workload held of volumes (bytes) or load balancers (a count) of one key in one
+    snapshot; claims no pod mounts, Services selecting no pod and claimless volumes are held
+    by workloads of kind PersistentVolumeClaim, Service and PersistentVolume."""
+
+    __tablename__ = "asset_allocations"
+    __table_args__ = (Index("ix_asset_allocations_cluster_taken_at", "cluster_id", "taken_at"),)
+
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("snapshots.id"), primary_key=True)
+    workload_id: Mapped[int] = mapped_column(ForeignKey("workloads.id"), primary_key=True)
+    asset_key_id: Mapped[int] = mapped_column(ForeignKey("asset_keys.id"), primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
+    taken_at: Mapped[datetime]
+    amount: Mapped[float]
+
+
+class VolumeSample(Base):
+    """One PersistentVolume in one snapshot (``claim_*`` empty: no claim)."""
+
+    __tablename__ = "volume_samples"
+    __table_args__ = (Index("ix_volume_samples_cluster_taken_at", "cluster_id", "taken_at"),)
+
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("snapshots.id"), primary_key=True)
+    volume: Mapped[str] = mapped_column(String(253), primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
+    taken_at: Mapped[datetime]
+    asset_key_id: Mapped[int] = mapped_column(ForeignKey("asset_keys.id"))
+    capacity_bytes: Mapped[float]
+    phase: Mapped[str] = mapped_column(String(32))
+    reclaim_policy: Mapped[str | None] = mapped_column(String(32))
+    zone: Mapped[str | None] = mapped_column(String(128))
+    claim_namespace: Mapped[str] = mapped_column(String(253))
+    claim_name: Mapped[str] = mapped_column(String(253))
+    mounted_pods: Mapped[int]
+
+
+class LoadBalancerSample(Base):
+    """One Service of type LoadBalancer in one snapshot."""
+
+    __tablename__ = "load_balancer_samples"
+    __table_args__ = (Index("ix_load_balancer_samples_cluster_taken_at", "cluster_id", "taken_at"),)
+
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("snapshots.id"), primary_key=True)
+    namespace: Mapped[str] = mapped_column(String(253), primary_key=True)
+    name: Mapped[str] = mapped_column(String(253), primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
+    taken_at: Mapped[datetime]
+    asset_key_id: Mapped[int] = mapped_column(ForeignKey("asset_keys.id"))
+    selector: Mapped[dict[str, Any]]
+    ingress: Mapped[list[Any]]
+    selected_pods: Mapped[int]
+
+
 class Pod(Base):
     """Latest snapshot per cluster at pod grain: which pod on which node, and what pins it."""
 
@@ -459,6 +527,40 @@ class ClusterPriceRollup(_PricedSums, Base):
     cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"), primary_key=True)
     bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
     price_key_id: Mapped[int] = mapped_column(ForeignKey("price_keys.id"), primary_key=True)
+
+
+class AssetRollup(Base):
+    """Asset allocations summed per hour or per day: byte-seconds of volumes, load-balancer-seconds."""
+
+    __tablename__ = "asset_rollups"
+    __table_args__ = (Index("ix_asset_rollups_bucket", "tier", "bucket_start"),)
+
+    tier: Mapped[str] = mapped_column(String(4), primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"), primary_key=True)
+    bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
+    workload_id: Mapped[int] = mapped_column(ForeignKey("workloads.id"), primary_key=True)
+    asset_key_id: Mapped[int] = mapped_column(ForeignKey("asset_keys.id"), primary_key=True)
+    amount_s: Mapped[float]
+
+
+class VolumeRollup(Base):
+    """Volume samples summed per hour or per day: provisioned and unmounted byte-seconds."""
+
+    __tablename__ = "volume_rollups"
+    __table_args__ = (Index("ix_volume_rollups_bucket", "tier", "bucket_start"),)
+
+    tier: Mapped[str] = mapped_column(String(4), primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"), primary_key=True)
+    bucket_start: Mapped[datetime] = mapped_column(primary_key=True)
+    volume: Mapped[str] = mapped_column(String(253), primary_key=True)
+    claim_namespace: Mapped[str] = mapped_column(String(253), primary_key=True)
+    claim_name: Mapped[str] = mapped_column(String(253), primary_key=True)
+    asset_key_id: Mapped[int] = mapped_column(ForeignKey("asset_keys.id"), primary_key=True)
+    seconds: Mapped[float]
+    capacity_bs: Mapped[float]
+    mounted_seconds: Mapped[float]
+    unmounted_bs: Mapped[float]
+    capacity_bytes_max: Mapped[float]
 
 
 class RollupWatermark(Base):

@@ -6,18 +6,17 @@ so a failure anywhere rolls the whole snapshot back and nothing is half-written.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
-from sqlalchemy.dialects import postgresql, sqlite
 
 from capacity.records import FINISHED_PHASES, POD_OVERHEAD_CONTAINER, PriceKey, Snapshot, WorkloadKey
 from capacity.store import schema as m
-
-BATCH_ROWS = 10_000
+from capacity.store.asset_writes import ASSET_TABLES, write_assets
+from capacity.store.inserts import bulk_insert, insert_ignoring_conflicts, key_ids
 
 
 def _table(model: type[m.Base]) -> Table:
@@ -31,46 +30,16 @@ class WriteResult:
     interval_seconds: float
 
 
-def _insert_ignoring_conflicts(conn: Connection, table: Table, rows: Sequence[Mapping[str, Any]]) -> None:
-    """Insert rows, skipping those that collide with a unique constraint (concurrent writers)."""
-    if not rows:
-        return
-    dialect = conn.dialect.name
-    if dialect == "postgresql":
-        stmt: Any = postgresql.insert(table).on_conflict_do_nothing()
-    elif dialect == "sqlite":
-        stmt = sqlite.insert(table).on_conflict_do_nothing()
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        stmt = insert(table)
-    for start in range(0, len(rows), BATCH_ROWS):
-        conn.execute(stmt, list(rows[start : start + BATCH_ROWS]))
-
-
-def _bulk_insert(conn: Connection, table: Table, rows: Iterable[Mapping[str, Any]]) -> int:
-    batch: list[Mapping[str, Any]] = []
-    count = 0
-    for row in rows:
-        batch.append(row)
-        if len(batch) >= BATCH_ROWS:
-            conn.execute(insert(table), batch)
-            count += len(batch)
-            batch = []
-    if batch:
-        conn.execute(insert(table), batch)
-        count += len(batch)
-    return count
-
-
 def cluster_id(conn: Connection, name: str, *, now: datetime) -> int:
     """Return the id of cluster ``name``, creating it if needed."""
     table = _table(m.Cluster)
-    _insert_ignoring_conflicts(conn, table, [{"name": name, "created_at": now}])
+    insert_ignoring_conflicts(conn, table, [{"name": name, "created_at": now}])
     found = conn.execute(select(m.Cluster.id).where(m.Cluster.name == name)).scalar_one()
     return int(found)
 
 
 def _delete_snapshot(conn: Connection, snapshot_id: int) -> None:
-    for model in (m.NodeSample, m.ContainerSample, m.ContainerAllocation, m.QuotaSample):
+    for model in (m.NodeSample, m.ContainerSample, m.ContainerAllocation, m.QuotaSample, *ASSET_TABLES):
         conn.execute(delete(model).where(model.snapshot_id == snapshot_id))
     conn.execute(delete(m.Pod).where(m.Pod.snapshot_id == snapshot_id))
     conn.execute(delete(m.Snapshot).where(m.Snapshot.id == snapshot_id))
@@ -79,33 +48,19 @@ def _delete_snapshot(conn: Connection, snapshot_id: int) -> None:
 def price_key_ids(conn: Connection, keys: Iterable[PriceKey]) -> dict[PriceKey, int]:
     """Return the id of each price key, creating the missing ones."""
     wanted = {key.digest: key for key in keys}
-    if not wanted:
-        return {}
-    _insert_ignoring_conflicts(
-        conn,
-        _table(m.PriceKeyRow),
-        [
-            {
-                "digest": digest,
-                "instance_type": key.instance_type,
-                "capacity_type": key.capacity_type,
-                "region": key.region,
-                "override_hourly": key.override_hourly,
-                "cpu_capacity": key.cpu,
-                "memory_capacity": key.memory,
-                "gpu_capacity": key.gpu,
-            }
-            for digest, key in wanted.items()
-        ],
-    )
-    digests = sorted(wanted)
-    ids: dict[PriceKey, int] = {}
-    for start in range(0, len(digests), 500):  # SQLite caps bound parameters per statement
-        query = select(m.PriceKeyRow.id, m.PriceKeyRow.digest).where(
-            m.PriceKeyRow.digest.in_(digests[start : start + 500])
-        )
-        ids.update({wanted[str(digest)]: int(ident) for ident, digest in conn.execute(query)})
-    return ids
+    rows = {
+        digest: {
+            "instance_type": key.instance_type,
+            "capacity_type": key.capacity_type,
+            "region": key.region,
+            "override_hourly": key.override_hourly,
+            "cpu_capacity": key.cpu,
+            "memory_capacity": key.memory,
+            "gpu_capacity": key.gpu,
+        }
+        for digest, key in wanted.items()
+    }
+    return {wanted[digest]: ident for digest, ident in key_ids(conn, _table(m.PriceKeyRow), rows).items()}
 
 
 def _interval(
@@ -139,7 +94,7 @@ def _namespace_ids(conn: Connection, cid: int, snap: Snapshot) -> None:
         for ns in snap.namespaces
         if ns.name not in existing
     ]
-    _insert_ignoring_conflicts(conn, _table(m.Namespace), new)
+    insert_ignoring_conflicts(conn, _table(m.Namespace), new)
     for ns in snap.namespaces:
         if ns.name in existing and existing[ns.name] != ns.labels:
             conn.execute(
@@ -179,7 +134,7 @@ def _node_ids(conn: Connection, cid: int, snap: Snapshot) -> dict[str, int]:
         for n in snap.nodes
         if n.name not in existing
     ]
-    _insert_ignoring_conflicts(conn, _table(m.Node), new)
+    insert_ignoring_conflicts(conn, _table(m.Node), new)
     for node in snap.nodes:
         if node.name in existing:
             node_id, stored = existing[node.name]
@@ -198,6 +153,7 @@ def _workload_ids(conn: Connection, cid: int, snap: Snapshot) -> dict[WorkloadKe
     keys: set[WorkloadKey] = set(snap.workload_labels)
     keys.update(c.workload for c in snap.containers)
     keys.update(p.workload for p in snap.pods)
+    keys.update(a.workload for a in snap.assets)
     query = select(m.Workload.id, m.Workload.namespace, m.Workload.kind, m.Workload.name, m.Workload.labels)
     existing = {
         WorkloadKey(ns, kind, name): (int(ident), labels)
@@ -214,7 +170,7 @@ def _workload_ids(conn: Connection, cid: int, snap: Snapshot) -> dict[WorkloadKe
         }
         for key in sorted(keys - existing.keys(), key=lambda k: (k.namespace, k.kind, k.name))
     ]
-    _insert_ignoring_conflicts(conn, _table(m.Workload), new)
+    insert_ignoring_conflicts(conn, _table(m.Workload), new)
     changed = [
         {"wid": ident, "new_labels": snap.workload_labels[key]}
         for key, (ident, labels) in existing.items()
@@ -282,15 +238,15 @@ def write_snapshot(
     workload_ids = _workload_ids(conn, cid, snap)
     key_ids = price_key_ids(conn, (n.price_key for n in snap.nodes))
     common = {"snapshot_id": snapshot_id, "cluster_id": cid, "taken_at": snap.taken_at}
-    _bulk_insert(
+    bulk_insert(
         conn, _table(m.NodeSample), (_node_row(n, node_ids[n.name], key_ids, common) for n in snap.nodes)
     )
-    _bulk_insert(
+    bulk_insert(
         conn,
         _table(m.ContainerSample),
         (_container_row(c, workload_ids[c.workload], common) for c in snap.containers),
     )
-    _bulk_insert(
+    bulk_insert(
         conn,
         _table(m.ContainerAllocation),
         (
@@ -307,7 +263,7 @@ def write_snapshot(
             for key, (cpu, memory, gpu) in c.allocations.items()
         ),
     )
-    _bulk_insert(
+    bulk_insert(
         conn,
         _table(m.QuotaSample),
         (
@@ -322,20 +278,21 @@ def write_snapshot(
             for q in snap.quotas
         ),
     )
+    write_assets(conn, snap, common, workload_ids)
     if following is None and pod_grain:
         # Only the newest snapshot of a cluster is kept at pod grain.
         conn.execute(delete(m.Pod).where(m.Pod.cluster_id == cid))
-        _bulk_insert(conn, _table(m.Pod), (_pod_row(p, workload_ids[p.workload], common) for p in snap.pods))
+        bulk_insert(conn, _table(m.Pod), (_pod_row(p, workload_ids[p.workload], common) for p in snap.pods))
     return WriteResult(snapshot_id=int(snapshot_id), replaced=old is not None, interval_seconds=interval)
 
 
 def _node_row(
-    n: Any, node_id: int, key_ids: Mapping[PriceKey, int], common: dict[str, Any]
+    n: Any, node_id: int, price_ids: Mapping[PriceKey, int], common: dict[str, Any]
 ) -> dict[str, Any]:
     return {
         **common,
         "node_id": node_id,
-        "price_key_id": key_ids[n.price_key],
+        "price_key_id": price_ids[n.price_key],
         "cpu_capacity": n.capacity.cpu,
         "memory_capacity": n.capacity.memory,
         "gpu_capacity": n.capacity.gpu,

@@ -130,7 +130,9 @@ class InstantSource:
             Kind.RESOURCEQUOTAS: self._quotas,
             Kind.POD_METRICS: self._pod_metrics,
             Kind.NODE_METRICS: self._node_metrics,
-        }[kind]
+        }.get(kind)
+        if build is None:
+            raise KindUnavailable(kind, None, f"{kind.label}: not read from Prometheus by this version")
         yield build()
 
     def _of(self, family: str) -> list[tuple[Labels, float]]:

@@ -156,6 +156,8 @@ class SimulatedSource:
             return jobs(inst)
         if kind is Kind.RESOURCEQUOTAS:
             return quotas(inst)
+        if kind in (Kind.PERSISTENTVOLUMES, Kind.PERSISTENTVOLUMECLAIMS, Kind.STORAGECLASSES, Kind.SERVICES):
+            return iter(())  # the simulated fleet has no volumes or load balancers yet
         if kind is Kind.POD_METRICS:
             return pod_metrics(inst)
         if kind is Kind.NODE_METRICS:

@@ -1,0 +1,253 @@
+"""Volumes and load balancers, end to end: the real client against the loopback API serving a
+real k3s cluster's PVs, claims, StorageClass and Services beside generated ones; what lands in
+the store is checked against figures computed here from the same JSON."""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+import pytest
+import yaml
+from kubernetes.utils.quantity import parse_quantity
+from sqlalchemy import create_engine, select
+
+from capacity.records import CLAIM_HOLDER, SERVICE_HOLDER, VOLUME_HOLDER
+from capacity.store import schema as m
+from collectors.source import Kind
+from tests import k8s_fixtures as fx
+from tests.collect_harness import collect, status
+from tests.kubeapi import FakeKubeAPI
+
+GIB = 1024.0**3
+
+
+@pytest.fixture
+def api() -> Iterator[FakeKubeAPI]:
+    with FakeKubeAPI() as server:
+        yield server
+
+
+def serve_k3s(api: FakeKubeAPI, **extra: list[dict[str, Any]]) -> None:
+    """The k3s support bundle's objects, with ``extra`` items appended per kind name."""
+    served = {
+        Kind.NODES: fx.k3s_nodes(),
+        Kind.PODS: fx.k3s_pods(),
+        Kind.NAMESPACES: [{"metadata": {"name": n}} for n in ("default", "kube-system", "shop")],
+        Kind.REPLICASETS: [],
+        Kind.JOBS: [],
+        Kind.RESOURCEQUOTAS: [],
+        Kind.PERSISTENTVOLUMES: fx.k3s_volumes(),
+        Kind.PERSISTENTVOLUMECLAIMS: fx.k3s_claims(),
+        Kind.STORAGECLASSES: fx.k3s_storage_classes(),
+        Kind.SERVICES: fx.k3s_services(),
+    }
+    for kind, items in served.items():
+        api.set_items(kind.path, [*items, *extra.get(kind.name.lower(), [])])
+
+
+def _rows(url: str, model: Any, *columns: str) -> list[tuple[Any, ...]]:
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            table = model.__table__
+            return sorted((tuple(r) for r in conn.execute(select(*(table.c[c] for c in columns)))), key=repr)
+    finally:
+        engine.dispose()
+
+
+def _held(url: str) -> dict[tuple[str, str, str], float]:
+    """What each workload (namespace, kind, name) held in the one snapshot: summed amounts."""
+    engine = create_engine(url)
+    try:
+        with engine.connect() as conn:
+            query = select(
+                m.Workload.namespace, m.Workload.kind, m.Workload.name, m.AssetAllocation.amount
+            ).join(m.AssetAllocation, m.AssetAllocation.workload_id == m.Workload.id)
+            held: dict[tuple[str, str, str], float] = {}
+            for ns, kind, name, amount in conn.execute(query):  # a row per asset key: volumes, LBs
+                held[(ns, kind, name)] = held.get((ns, kind, name), 0.0) + float(amount)
+            return held
+    finally:
+        engine.dispose()
+
+
+def test_k3s_orphaned_claims_and_traefik_load_balancer_land_as_in_the_json(
+    api: FakeKubeAPI, db_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    serve_k3s(api)
+    assert collect(api, db_url, tmp_path, cluster="k3s") == 0
+
+    pvs = fx.k3s_volumes()
+    columns = ("volume", "capacity_bytes", "phase", "claim_namespace", "claim_name", "mounted_pods",
+               "reclaim_policy")  # fmt: skip
+    volumes = _rows(db_url, m.VolumeSample, *columns)
+    expected = [
+        (
+            pv["metadata"]["name"],
+            float(parse_quantity(pv["spec"]["capacity"]["storage"])),
+            pv["status"]["phase"],
+            pv["spec"]["claimRef"]["namespace"],
+            pv["spec"]["claimRef"]["name"],
+            0,  # no running pod mounts a redis claim: orphaned disks
+            pv["spec"]["persistentVolumeReclaimPolicy"],
+        )
+        for pv in pvs
+    ]
+    assert volumes == sorted(expected, key=repr)
+    [(kind, storage_class, provisioner, local)] = {
+        r
+        for r in _rows(db_url, m.AssetKeyRow, "kind", "storage_class", "provisioner", "local")
+        if r[0] == "volume"
+    }
+    [sc] = fx.k3s_storage_classes()
+    assert (storage_class, provisioner, local) == ("local-path", sc["provisioner"], True)  # hostPath volumes
+
+    held = _held(db_url)
+    # each orphaned claim is its namespace's, whole; the traefik LB selects the one traefik pod
+    claims = {(c["metadata"]["namespace"], CLAIM_HOLDER, c["metadata"]["name"]): c for c in fx.k3s_claims()}
+    for key, claim in claims.items():
+        assert held[key] == float(parse_quantity(claim["status"]["capacity"]["storage"]))
+    [lb] = [s for s in fx.k3s_services() if s["spec"]["type"] == "LoadBalancer"]
+    selected = [
+        p for p in fx.k3s_pods()
+        if p["metadata"]["namespace"] == lb["metadata"]["namespace"] and p["status"]["phase"] == "Running"
+        and all(p["metadata"].get("labels", {}).get(k) == v for k, v in lb["spec"]["selector"].items())
+    ]  # fmt: skip
+    assert len(selected) == 1
+    [(namespace, kind, name)] = [k for k in held if k not in claims]
+    assert (namespace, name) == (lb["metadata"]["namespace"], "traefik")
+    assert kind not in (SERVICE_HOLDER, CLAIM_HOLDER, VOLUME_HOLDER)  # a workload of pods: the Deployment's
+    assert held[(namespace, kind, name)] == 1.0
+    [(lb_name, ingress, pods)] = _rows(db_url, m.LoadBalancerSample, "name", "ingress", "selected_pods")
+    assert (lb_name, ingress, pods) == ("traefik", [lb["status"]["loadBalancer"]["ingress"][0]["ip"]], 1)
+    [row] = status(db_url, capsys)
+    assert not [w for w in row["warnings"] if "volume" in w or "service" in w], row["warnings"]
+
+
+def _claim(namespace: str, name: str, volume: str | None, size: str = "10Gi") -> dict[str, Any]:
+    spec: dict[str, Any] = {"resources": {"requests": {"storage": size}}}
+    if volume:
+        spec["volumeName"] = volume
+    return {"metadata": {"namespace": namespace, "name": name}, "spec": spec,
+            "status": {"phase": "Bound" if volume else "Pending"}}  # fmt: skip
+
+
+def _volume(name: str, size: str | None, claim: tuple[str, str] | None, storage_class: str = "gp3",
+            phase: str = "Bound") -> dict[str, Any]:  # fmt: skip
+    spec: dict[str, Any] = {"storageClassName": storage_class, "csi": {"driver": "ebs.csi.aws.com"},
+                            "persistentVolumeReclaimPolicy": "Delete"}  # fmt: skip
+    if size is not None:
+        spec["capacity"] = {"storage": size}
+    if claim is not None:
+        spec["claimRef"] = {"namespace": claim[0], "name": claim[1]}
+    labels = {"topology.kubernetes.io/zone": "us-east-1a"}
+    return {"metadata": {"name": name, "labels": labels}, "spec": spec, "status": {"phase": phase}}
+
+
+def _pod(name: str, owner: str, claims: list[str], labels: dict[str, str] | None = None) -> dict[str, Any]:
+    [node] = fx.k3s_nodes()
+    volumes = [{"name": f"v{i}", "persistentVolumeClaim": {"claimName": c}} for i, c in enumerate(claims)]
+    return {
+        "metadata": {"namespace": "shop", "name": name, "labels": labels or {},
+                     "ownerReferences": [{"kind": "StatefulSet", "name": owner, "controller": True}]},
+        "spec": {"nodeName": node["metadata"]["name"], "volumes": volumes, "containers": [
+            {"name": "app", "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}]},
+        "status": {"phase": "Running"},
+    }  # fmt: skip
+
+
+def test_claims_split_between_the_pods_mounting_them_and_bad_objects_warn(
+    api: FakeKubeAPI, sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    gp3 = {"metadata": {"name": "gp3"}, "provisioner": "ebs.csi.aws.com", "parameters": {"type": "gp3"}}
+    lb = {"metadata": {"namespace": "shop", "name": "front"},
+          "spec": {"type": "LoadBalancer", "selector": {"app": "front"},
+                   "loadBalancerClass": "service.k8s.aws/nlb"},
+          "status": {"loadBalancer": {"ingress": [{"hostname": "front.elb.example"}]}}}  # fmt: skip
+    idle_lb = copy.deepcopy(lb)
+    idle_lb["metadata"]["name"], idle_lb["spec"]["selector"] = "nobody", {"app": "gone"}
+    serve_k3s(
+        api,
+        storageclasses=[gp3],
+        persistentvolumeclaims=[
+            _claim("shop", "shared", "pv-shared"),
+            _claim("shop", "data-db-0", "pv-db-0"),
+            _claim("shop", "lost", "pv-missing"),
+            _claim("shop", "waiting", None),
+        ],
+        persistentvolumes=[
+            _volume("pv-shared", "30Gi", ("shop", "shared")),
+            _volume("pv-db-0", "100Gi", ("shop", "data-db-0")),
+            _volume("pv-released", "5Gi", ("shop", "deleted"), phase="Released"),
+            _volume("pv-free", "1Ti", None, phase="Available"),
+            _volume("pv-empty", None, None, phase="Available"),
+            _volume("pv-odd", "1Gi", None, storage_class="nowhere"),
+        ],
+        pods=[
+            # three pods of two workloads mount the shared claim; db-0 its own claim too
+            _pod("db-0", "db", ["data-db-0", "shared"]),
+            _pod("web-0", "web", ["shared"], {"app": "front"}),
+            _pod("web-1", "web", ["shared"], {"app": "front"}),
+        ],
+        services=[lb, idle_lb],
+    )
+    assert collect(api, sqlite_url, tmp_path, cluster="k3s") == 0
+    held = _held(sqlite_url)
+    shop = {k: v for k, v in held.items() if k[0] in ("shop", "")}
+    assert shop == pytest.approx({
+        ("shop", "StatefulSet", "db"): 100 * GIB + 30 * GIB / 3,
+        ("shop", "StatefulSet", "web"): 30 * GIB * 2 / 3 + 1.0,  # and the whole front LB
+        ("shop", SERVICE_HOLDER, "nobody"): 1.0,
+        ("", VOLUME_HOLDER, "pv-released"): 5 * GIB,  # its claim is gone: nobody's
+        ("", VOLUME_HOLDER, "pv-free"): 1024 * GIB,
+        ("", VOLUME_HOLDER, "pv-empty"): 0.0,
+        ("", VOLUME_HOLDER, "pv-odd"): GIB,
+    })  # fmt: skip
+    classes = {
+        r[0]: r[1:]
+        for r in _rows(sqlite_url, m.AssetKeyRow, "storage_class", "provisioner", "parameters")
+        if r[0]
+    }
+    assert classes["gp3"] == ("ebs.csi.aws.com", {"type": "gp3"})
+    assert classes["nowhere"] == ("ebs.csi.aws.com", {})  # from the volume's CSI driver
+    [row] = status(sqlite_url, capsys)
+    warnings = "\n".join(row["warnings"])
+    assert (
+        "persistentvolumeclaim shop/lost is bound to volume pv-missing, which is not in the volume list"
+        in warnings
+    )
+    assert "persistentvolume pv-empty has no capacity" in warnings
+    assert "persistentvolume pv-odd: storage class nowhere is not in the StorageClass list" in warnings
+    assert "service shop/nobody (LoadBalancer) selects no running pod" in warnings
+
+
+def test_forbidden_volume_kinds_degrade_with_warnings(
+    api: FakeKubeAPI, sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    serve_k3s(api)
+    for kind in (Kind.PERSISTENTVOLUMES, Kind.PERSISTENTVOLUMECLAIMS, Kind.STORAGECLASSES, Kind.SERVICES):
+        api.inject(kind.path, 403)
+    assert collect(api, sqlite_url, tmp_path, cluster="k3s") == 0
+    [row] = status(sqlite_url, capsys)
+    forbidden = [w for w in row["warnings"] if "forbidden" in w.lower()]
+    assert len(forbidden) == 4, row["warnings"]
+    assert any("volumes not billed" in w for w in forbidden)
+    assert any("load balancers not billed" in w for w in forbidden)
+    assert row["pods"] > 0
+    assert _held(sqlite_url) == {}
+
+
+def test_a_malformed_volume_is_left_out_with_a_warning(
+    api: FakeKubeAPI, sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    serve_k3s(api, persistentvolumes=[_volume("pv-bad", "ten gigs", None)])
+    config = tmp_path / "config.yaml"
+    config.write_text(yaml.safe_dump({"retention": {"raw_days": 30}}))
+    assert collect(api, sqlite_url, tmp_path, "--config", str(config), cluster="k3s") == 0
+    [row] = status(sqlite_url, capsys)
+    assert any(w.startswith("persistentvolume pv-bad: malformed object ignored") for w in row["warnings"])
+    names = [r[0] for r in _rows(sqlite_url, m.VolumeSample, "volume")]
+    assert "pv-bad" not in names and len(names) == len(fx.k3s_volumes())
