@@ -9,7 +9,8 @@ price. The rule itself is ``capacity.costing`` (pricing) over ``capacity.pricing
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from itertools import pairwise
@@ -19,15 +20,25 @@ from sqlalchemy import Connection
 
 from capacity.config import Pricing
 from capacity.costing import (
-    ALLOCATION_COSTS,
     ALLOCATION_MONEY,
-    NODE_COSTS,
+    ASSET_MONEY,
+    ASSET_UNITS,
     NODE_MONEY,
     PRICE_COLUMNS,
+    VOLUME_MONEY,
+    asset_unit_prices,
     unit_prices,
 )
 from capacity.store.grains import Grain
-from capacity.store.priced import ALLOCATIONS, CLUSTER_PRICES, NODE_PRICES, price_keys
+from capacity.store.priced import (
+    ALLOCATIONS,
+    ASSETS,
+    CLUSTER_PRICES,
+    NODE_PRICES,
+    VOLUMES,
+    asset_keys,
+    price_keys,
+)
 from capacity.store.priced_reads import priced_periods
 
 Range = tuple[datetime, datetime]
@@ -42,17 +53,49 @@ def price_epochs(
     return [(lo, hi, pricing.at(lo)) for lo, hi in pairwise(edges) if lo < hi]
 
 
-def _priced_sums(
+@dataclass(frozen=True)
+class Priced:
+    """How a priced grain becomes money: the unit prices of its keys under a configuration, in
+    ``units`` order, and which quantity times which unit makes which money column."""
+
+    grain: Grain
+    price_key: str
+    units: tuple[str, ...]
+    money: tuple[tuple[str, str, str], ...]
+    prices: Callable[[Connection], Callable[[Pricing], Mapping[int, tuple[float, ...]]]]
+
+    @property
+    def costs(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(column for _, _, column in self.money))
+
+
+def _node_prices(conn: Connection) -> Callable[[Pricing], Mapping[int, tuple[float, ...]]]:
+    keys = price_keys(conn)
+    return lambda pricing: unit_prices(keys, pricing)
+
+
+def _asset_prices(conn: Connection) -> Callable[[Pricing], Mapping[int, tuple[float, ...]]]:
+    keys = asset_keys(conn)
+    return lambda pricing: asset_unit_prices(keys, pricing)
+
+
+ALLOCATION_MONEY_OF = Priced(ALLOCATIONS, "price_key_id", PRICE_COLUMNS, ALLOCATION_MONEY, _node_prices)
+NODE_MONEY_OF = Priced(NODE_PRICES, "price_key_id", PRICE_COLUMNS, NODE_MONEY, _node_prices)
+CLUSTER_MONEY_OF = Priced(CLUSTER_PRICES, "price_key_id", PRICE_COLUMNS, NODE_MONEY, _node_prices)
+ASSET_MONEY_OF = Priced(ASSETS, "asset_key_id", ASSET_UNITS, ASSET_MONEY, _asset_prices)
+VOLUME_MONEY_OF = Priced(VOLUMES, "asset_key_id", ASSET_UNITS, VOLUME_MONEY, _asset_prices)
+
+
+def priced_sums(
     conn: Connection,
-    grain: Grain,
+    priced: Priced,
     pricing: Pricing,
     window: Range,
     clusters: tuple[str, ...],
-    spans: Sequence[Range] | None,
-    by: list[str],
-    money: str,
+    spans: Sequence[Range] | None = None,
 ) -> pd.DataFrame:
-    """Return the grain's quantities priced and summed by ``by`` (led by ``period_start`` with spans).
+    """Return the grain's quantities priced, per cluster and grain key but the price key (led by
+    ``period_start`` with spans): columns ``cluster``, ``cluster_id``, the keys, the money.
 
     The window (or each span) is cut at every price change; the database multiplies each part's
     quantities by the unit prices of that part's epoch and sums them (``priced_periods``).
@@ -66,28 +109,29 @@ def _priced_sums(
             if a < b:
                 pieces.append((a, b))
                 owner[a] = (period[0] if spans is not None else None, number)
-    costs = ALLOCATION_COSTS if money == "allocations" else NODE_COSTS
+    by = ["cluster", "cluster_id", *(k for k in priced.grain.keys if k != priced.price_key)]
     lead = [PERIOD] if spans is not None else []
-    keys = price_keys(conn)
+    prices_at = priced.prices(conn)
     frame = priced_periods(
         conn,
-        grain,
+        priced.grain,
         periods=pieces,
         clusters=clusters,
         epoch_of=lambda start: owner[start][1],
-        prices=[unit_prices(keys, at) for _, _, at in epochs],
-        units=PRICE_COLUMNS,
-        money=ALLOCATION_MONEY if money == "allocations" else NODE_MONEY,
+        prices=[prices_at(at) for _, _, at in epochs],
+        units=priced.units,
+        money=priced.money,
+        price_key=priced.price_key,
     )
     if frame.empty:
-        return pd.DataFrame(columns=[*lead, *by, *costs])
+        return pd.DataFrame(columns=[*lead, *by, *priced.costs])
     if spans is not None:
         by_start = pd.Series({pd.Timestamp(a): p for a, (p, _) in owner.items()})
         frame[PERIOD] = pd.to_datetime(frame[PERIOD], utc=True).map(by_start).to_numpy()
     group = [*lead, *by]
     if len(pieces) == len(spans if spans is not None else [window]):
-        return frame[[*group, *costs]]  # one piece per period: nothing to add up
-    return frame.groupby(group, sort=False, dropna=False)[list(costs)].sum().reset_index()
+        return frame[[*group, *priced.costs]]  # one piece per period: nothing to add up
+    return frame.groupby(group, sort=False, dropna=False)[list(priced.costs)].sum().reset_index()
 
 
 def _added(frame: pd.DataFrame, priced: pd.DataFrame, on: list[str], costs: tuple[str, ...]) -> pd.DataFrame:
@@ -106,10 +150,10 @@ def _added(frame: pd.DataFrame, priced: pd.DataFrame, on: list[str], costs: tupl
 
 
 _ADDED = {
-    # read kind: (the priced grain, its keys in the read, which money)
-    "containers": (ALLOCATIONS, ["cluster_id", "workload_id", "container"], "allocations"),
-    "nodes": (NODE_PRICES, ["cluster_id", "node_id"], "nodes"),
-    "clusters": (CLUSTER_PRICES, ["cluster_id"], "nodes"),
+    # read kind: (how its quantities are priced, its keys in the read)
+    "containers": (ALLOCATION_MONEY_OF, ["cluster_id", "workload_id", "container"]),
+    "nodes": (NODE_MONEY_OF, ["cluster_id", "node_id"]),
+    "clusters": (CLUSTER_MONEY_OF, ["cluster_id"]),
 }
 
 
@@ -124,10 +168,9 @@ def with_costs(
 ) -> pd.DataFrame:
     """Add to a window read of ``kind`` (``containers``: ``container_window`` / ``container_periods``,
     ``nodes``, ``clusters``) the money of its priced quantities."""
-    grain, by, money = _ADDED[kind]
-    priced = _priced_sums(conn, grain, pricing, window, clusters, spans, by, money)
-    costs = ALLOCATION_COSTS if money == "allocations" else NODE_COSTS
-    return _added(frame, priced, [*([PERIOD] if spans is not None else []), *by], costs)
+    priced, by = _ADDED[kind]
+    money = priced_sums(conn, priced, pricing, window, clusters, spans)
+    return _added(frame, money, [*([PERIOD] if spans is not None else []), *by], priced.costs)
 
 
 with_container_costs = partial(with_costs, "containers")

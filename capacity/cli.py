@@ -194,9 +194,10 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reports over a window: teams (by any configured dimension), namespaces, workloads, "
         "nodes, recommendations (right-sizing of the workloads that ran in the window, over "
         "rightsizing.window_days up to its end), chargeback (per team per month) and binpacking (nodes per "
-        "pool now vs needed, as requested and right-sized, at the latest snapshots) and forecast (per "
+        "pool now vs needed, as requested and right-sized, at the latest snapshots), forecast (per "
         "cluster, the trend of requested CPU and memory over the window's days and the date it reaches "
-        "allocatable). Money is in the "
+        "allocatable) and volumes (per PersistentVolume: claim, team, class, size, cost, mounted hours, "
+        "unmounted cost). Money is in the "
         "configured currency; column names carry their units.",
     )
     rep.add_argument("kind", choices=REPORT_KINDS, metavar="KIND", help=", ".join(REPORT_KINDS))
@@ -416,9 +417,10 @@ INSECURE_TLS_NOTE = (
 )
 DEMO_INTERVAL = "90m"
 PRICED_KINDS = ("teams", "nodes", "clusters", "chargeback")
+ASSET_PRICED_KINDS = ("teams", "chargeback", "volumes")
 REPORT_KINDS = (
     "teams", "namespaces", "workloads", "nodes", "clusters", "recommendations", "chargeback", "binpacking",
-    "forecast",
+    "forecast", "volumes",
 )  # fmt: skip
 
 
@@ -452,7 +454,7 @@ def cmd_compact(args: argparse.Namespace, config: Config) -> int:
 def cmd_report(args: argparse.Namespace, config: Config) -> int:
     from capacity.reads import Reads
     from capacity.reports import ReportRequest, build_report, team_names
-    from capacity.store.status import cluster_names, price_sources
+    from capacity.store.status import asset_price_sources, cluster_names, price_sources
     from capacity.tables import render
 
     if args.by != "team" and args.by not in config.attribution.dimensions:
@@ -499,6 +501,11 @@ def cmd_report(args: argparse.Namespace, config: Config) -> int:
                 if args.kind in PRICED_KINDS
                 else {}
             )
+            asset_sources = (
+                asset_price_sources(conn, clusters=request.clusters, pricing=config.pricing)
+                if args.kind in ASSET_PRICED_KINDS
+                else {}
+            )
             if frame.empty and request.teams:
                 teams = team_names(conn, start, end, request.clusters, config)
                 shown = ", ".join(teams[:20]) + (f" and {len(teams) - 20} more" if len(teams) > 20 else "")
@@ -525,6 +532,13 @@ def cmd_report(args: argparse.Namespace, config: Config) -> int:
             + (f" ({sources['default']} at default per-resource rates)" if sources.get("default") else ""),
             file=sys.stderr,
         )
+    for what, counted in asset_sources.items():
+        if counted:
+            parts = ", ".join(f"{n} by {source}" for source, n in sorted(counted.items()))
+            print(
+                f"pricing of the {sum(counted.values())} {what} in the latest snapshots: {parts}",
+                file=sys.stderr,
+            )
     if args.output:
         try:
             with open(args.output, "w", encoding="utf-8") as out:

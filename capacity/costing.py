@@ -13,9 +13,10 @@ from collections.abc import Mapping, Sequence
 
 import pandas as pd
 
+from capacity.asset_pricing import asset_price
 from capacity.config import Pricing
 from capacity.pricing import key_prices
-from capacity.records import PriceKey, UnitPrices
+from capacity.records import VOLUME, AssetKey, PriceKey, UnitPrices
 
 PRICE_COLUMNS = ("node_hourly", "cpu_core_hourly", "memory_byte_hourly", "gpu_hourly")
 # which unit price each priced quantity is multiplied by, and the money column it makes (money =
@@ -33,6 +34,16 @@ NODE_MONEY = (
     ("cpu_idle_cs", "cpu_core_hourly", "cpu_idle_cost"),
     ("memory_idle_bs", "memory_byte_hourly", "memory_idle_cost"),
     ("gpu_idle_s", "gpu_hourly", "gpu_idle_cost"),
+)
+# volumes and load balancers: a byte of volume or a load balancer per hour (capacity.asset_pricing)
+ASSET_UNITS = ("storage_unit_hourly", "network_unit_hourly")
+ASSET_MONEY = (
+    ("amount_s", "storage_unit_hourly", "storage_cost"),
+    ("amount_s", "network_unit_hourly", "network_cost"),
+)
+VOLUME_MONEY = (
+    ("capacity_bs", "storage_unit_hourly", "cost"),
+    ("unmounted_bs", "storage_unit_hourly", "unmounted_cost"),
 )
 ALLOCATION_COSTS: tuple[str, ...] = tuple(money for _, _, money in ALLOCATION_MONEY)
 NODE_COSTS: tuple[str, ...] = tuple(money for _, _, money in NODE_MONEY)
@@ -55,6 +66,21 @@ def unit_prices(keys: Mapping[int, PriceKey], pricing: Pricing) -> dict[int, tup
     """Return per price key id its unit prices in ``PRICE_COLUMNS`` order (what the store's
     priced reads multiply the quantities by)."""
     return {key_id: _units(key_prices(pricing, key)) for key_id, key in keys.items()}
+
+
+def asset_unit_prices(keys: Mapping[int, AssetKey], pricing: Pricing) -> dict[int, tuple[float, ...]]:
+    """Return per asset key id its unit prices in ``ASSET_UNITS`` order: a volume's byte-hour
+    price as storage, a load balancer's hourly price as network."""
+    out: dict[int, tuple[float, ...]] = {}
+    for key_id, key in keys.items():
+        unit = asset_price(pricing, key).unit_hourly
+        out[key_id] = (unit, 0.0) if key.kind == VOLUME else (0.0, unit)
+    return out
+
+
+def asset_sources(keys: Mapping[int, AssetKey], pricing: Pricing) -> dict[int, str]:
+    """Return per asset key id where its price comes from (config, catalog, default, node)."""
+    return {key_id: asset_price(pricing, key).source for key_id, key in keys.items()}
 
 
 def _priced(

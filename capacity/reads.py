@@ -19,7 +19,13 @@ import pandas as pd
 from sqlalchemy import Connection
 
 from capacity.analysis.costs import SUM_COLUMNS
-from capacity.charges import with_cluster_costs, with_container_costs, with_node_costs
+from capacity.charges import (
+    ASSET_MONEY_OF,
+    priced_sums,
+    with_cluster_costs,
+    with_container_costs,
+    with_node_costs,
+)
 from capacity.config import Pricing
 from capacity.store.labels import workload_labels
 from capacity.store.windows import (
@@ -161,6 +167,24 @@ class Reads:
             self._memo.setdefault(
                 ("workloads", start, end, clusters), ran.sort_values("workload_id").reset_index(drop=True)
             )
+
+    def assets(
+        self, conn: Connection, start: datetime, end: datetime, clusters: tuple[str, ...],
+        spans: Spans | None = None,
+    ) -> pd.DataFrame:  # fmt: skip
+        """What workloads held of volumes and load balancers, priced: ``storage_cost`` and
+        ``network_cost`` per cluster and workload (per period with spans), with the workload's
+        ``namespace``, ``kind``, ``workload`` and labels, as container rows carry them."""
+
+        def read() -> pd.DataFrame:
+            frame = priced_sums(conn, ASSET_MONEY_OF, self.pricing, (start, end), clusters, spans)
+            ids = [int(w) for w in frame["workload_id"].unique()]
+            names = workload_labels(conn, ids, names=True)
+            # beside container rows, a row that holds no container and none of their sums
+            frame = frame.assign(container="", **dict.fromkeys(SUM_COLUMNS, 0.0))
+            return _with_labels(frame.merge(names, on="workload_id", how="left"), pd.DataFrame())
+
+        return self._get(("assets", start, end, clusters, spans), read)
 
     def workloads(
         self, conn: Connection, start: datetime, end: datetime, clusters: tuple[str, ...]

@@ -29,18 +29,20 @@ from capacity.config import Config
 from capacity.errors import CapacityError
 from capacity.reads import Reads, with_labels
 from capacity.store.inventory import packing_inputs
+from capacity.volumes import volume_report
 
 Kind = Literal["teams", "namespaces", "workloads", "nodes", "clusters", "recommendations", "chargeback"]
 KINDS: tuple[str, ...] = (
     "teams", "namespaces", "workloads", "nodes", "clusters", "recommendations", "chargeback", "binpacking",
-    "forecast",
+    "forecast", "volumes",
 )  # fmt: skip
 Step = Literal["day", "week", "month"]
 
 TEAM_COLUMNS = [
     "cpu_request_core_hours", "cpu_usage_core_hours", "cpu_efficiency", "memory_request_gib_hours",
     "memory_usage_gib_hours", "memory_efficiency", "gpu_hours", "cpu_cost", "memory_cost", "gpu_cost",
-    "shared_cost", "idle_cost", "total_cost", "total_efficiency", "monthly_savings",
+    "storage_cost", "network_cost", "shared_cost", "idle_cost", "total_cost", "total_efficiency",
+    "monthly_savings",
 ]  # fmt: skip
 GIB = 1024.0**3
 NODE_COLUMNS = [
@@ -138,6 +140,10 @@ def build_report(
         return _binpacking(conn, request, config, reads)
     if request.kind == "forecast":
         return _forecast(conn, request, config, reads)
+    if request.kind == "volumes":
+        spans = None if request.step is None else periods(request.start, request.end, request.step)
+        volumes = volume_report(conn, config, (request.start, request.end), request.clusters, spans)
+        return _finished(volumes, request)
     step = request.step or ("month" if request.kind == "chargeback" else None)  # chargeback: per month
     spans = periods(request.start, request.end, step)
     # Savings are a figure for now, not per period: right-size once, as of the request's end,
@@ -164,7 +170,12 @@ def build_report(
         result = _report(conn, request, config, (request.start, request.end), tuple(spans), recs, reads)
     if progress is not None and (step is None or request.kind != "recommendations"):
         progress(len(spans), len(spans))
-    if step is not None and PERIOD in result.columns:
+    return _finished(result, request)
+
+
+def _finished(result: pd.DataFrame, request: ReportRequest) -> pd.DataFrame:
+    """Return a report's rows with period starts as UTC text and only the requested teams."""
+    if PERIOD in result.columns:
         stamps = pd.to_datetime(result[PERIOD], utc=True)
         result[PERIOD] = stamps.dt.strftime("%Y-%m-%dT%H:%M:%SZ") if len(result) else stamps.astype(str)
     if request.teams and "team" in result.columns:
@@ -211,12 +222,15 @@ def _grouped(
     *,
     histograms: bool,
 ) -> pd.DataFrame:
-    return with_groups(
-        reads.containers(conn, *window, request.clusters, histograms=histograms, spans=spans),
-        config.attribution,
-        "team" if request.kind != "teams" else request.by,
-        config.shared,
-    )
+    """The window's containers with their groups; for cost allocation (no histograms), beside
+    them one row per workload that held volumes or load balancers, with their cost."""
+    containers = reads.containers(conn, *window, request.clusters, histograms=histograms, spans=spans)
+    if not histograms:
+        assets = reads.assets(conn, *window, request.clusters, spans)
+        if len(assets):
+            containers = pd.concat([containers, assets], ignore_index=True)
+    return with_groups(containers, config.attribution, "team" if request.kind != "teams" else request.by,
+                       config.shared)  # fmt: skip
 
 
 def _recommendations(
@@ -304,8 +318,9 @@ def _report(
         table.loc[table[key] == IDLE, "monthly_savings"] = 0.0
         table = _by_period_then_cost(table, lead)
         if request.kind == "chargeback":
-            return table[[*lead, key, "cluster", "cpu_cost", "memory_cost", "gpu_cost", "shared_cost",
-                          "idle_cost", "total_cost"]].rename(columns={key: "team"})  # fmt: skip
+            columns = [*lead, key, "cluster", "cpu_cost", "memory_cost", "gpu_cost", "storage_cost",
+                       "network_cost", "shared_cost", "idle_cost", "total_cost"]  # fmt: skip
+            return table[columns].rename(columns={key: "team"})
         return table[[*lead, key, "cluster", *TEAM_COLUMNS]]
     keys = (
         ["cluster", "namespace"]

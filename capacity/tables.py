@@ -24,11 +24,11 @@ TOTAL = "total"
 DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
     "teams": (
         "team", "cluster", "cpu_efficiency", "memory_efficiency", "cpu_cost", "memory_cost", "gpu_cost",
-        "shared_cost", "idle_cost", "total_cost", "monthly_savings",
+        "storage_cost", "network_cost", "shared_cost", "idle_cost", "total_cost", "monthly_savings",
     ),
     "namespaces": (
         "cluster", "namespace", "team", "cpu_efficiency", "memory_efficiency", "cpu_cost", "memory_cost",
-        "idle_cost", "total_cost", "monthly_savings",
+        "storage_cost", "idle_cost", "total_cost", "monthly_savings",
     ),
     "workloads": (
         "cluster", "namespace", "kind", "workload", "cpu_efficiency", "memory_efficiency", "total_cost",
@@ -45,6 +45,10 @@ DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
     "recommendations": (
         "cluster", "namespace", "workload", "container", "replicas", "cpu_request", "cpu_recommended",
         "memory_request_bytes", "memory_recommended_bytes", "monthly_savings", "action",
+    ),
+    "volumes": (
+        "cluster", "volume", "claim_namespace", "claim_name", "team", "storage_class", "size_gib",
+        "price_source", "mounted_hours", "cost", "unmounted_cost",
     ),
     "binpacking": (
         "cluster", "pool", "nodes", "nodes_needed", "nodes_needed_rightsized", "monthly_cost",

@@ -23,7 +23,9 @@ def serve_minikube(api: FakeKubeAPI, *, metrics: bool = True) -> None:
     api.set_items(Kind.NAMESPACES.path, fx.minikube_namespaces())
     api.set_items(Kind.REPLICASETS.path, [])
     api.set_items(Kind.JOBS.path, [])
-    api.set_items(Kind.RESOURCEQUOTAS.path, [])
+    for kind in (Kind.RESOURCEQUOTAS, Kind.PERSISTENTVOLUMES, Kind.PERSISTENTVOLUMECLAIMS, Kind.STORAGECLASSES,
+                 Kind.SERVICES):  # fmt: skip
+        api.set_items(kind.path, [])
     if metrics:
         api.set_items(Kind.POD_METRICS.path, fx.minikube_pod_metrics())
         api.set_items(Kind.NODE_METRICS.path, fx.minikube_node_metrics())
@@ -72,3 +74,55 @@ def snapshots_by_cluster(url: str, *, while_starting: bool = False) -> dict[str,
         raise
     finally:
         engine.dispose()
+
+
+def serve_k3s(api: FakeKubeAPI, **extra: list[dict[str, Any]]) -> None:
+    """The k3s support bundle's objects, with ``extra`` items appended per kind name."""
+    served = {
+        Kind.NODES: fx.k3s_nodes(),
+        Kind.PODS: fx.k3s_pods(),
+        Kind.NAMESPACES: [{"metadata": {"name": n}} for n in ("default", "kube-system", "shop")],
+        Kind.REPLICASETS: [],
+        Kind.JOBS: [],
+        Kind.RESOURCEQUOTAS: [],
+        Kind.PERSISTENTVOLUMES: fx.k3s_volumes(),
+        Kind.PERSISTENTVOLUMECLAIMS: fx.k3s_claims(),
+        Kind.STORAGECLASSES: fx.k3s_storage_classes(),
+        Kind.SERVICES: fx.k3s_services(),
+    }
+    for kind, items in served.items():
+        api.set_items(kind.path, [*items, *extra.get(kind.name.lower(), [])])
+
+
+def claim_object(namespace: str, name: str, volume: str | None, size: str = "10Gi") -> dict[str, Any]:
+    spec: dict[str, Any] = {"resources": {"requests": {"storage": size}}}
+    if volume:
+        spec["volumeName"] = volume
+    return {"metadata": {"namespace": namespace, "name": name}, "spec": spec,
+            "status": {"phase": "Bound" if volume else "Pending"}}  # fmt: skip
+
+
+def volume_object(name: str, size: str | None, claim: tuple[str, str] | None, storage_class: str = "gp3",
+            phase: str = "Bound") -> dict[str, Any]:  # fmt: skip
+    spec: dict[str, Any] = {"storageClassName": storage_class, "csi": {"driver": "ebs.csi.aws.com"},
+                            "persistentVolumeReclaimPolicy": "Delete"}  # fmt: skip
+    if size is not None:
+        spec["capacity"] = {"storage": size}
+    if claim is not None:
+        spec["claimRef"] = {"namespace": claim[0], "name": claim[1]}
+    labels = {"topology.kubernetes.io/zone": "us-east-1a"}
+    return {"metadata": {"name": name, "labels": labels}, "spec": spec, "status": {"phase": phase}}
+
+
+def pod_object(
+    name: str, owner: str, claims: list[str], labels: dict[str, str] | None = None
+) -> dict[str, Any]:
+    [node] = fx.k3s_nodes()
+    volumes = [{"name": f"v{i}", "persistentVolumeClaim": {"claimName": c}} for i, c in enumerate(claims)]
+    return {
+        "metadata": {"namespace": "shop", "name": name, "labels": labels or {},
+                     "ownerReferences": [{"kind": "StatefulSet", "name": owner, "controller": True}]},
+        "spec": {"nodeName": node["metadata"]["name"], "volumes": volumes, "containers": [
+            {"name": "app", "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}]},
+        "status": {"phase": "Running"},
+    }  # fmt: skip

@@ -43,6 +43,8 @@ TEAMS_COLUMNS = [
     "cpu_cost",
     "memory_cost",
     "gpu_cost",
+    "storage_cost",
+    "network_cost",
     "shared_cost",
     "idle_cost",
     "total_cost",
@@ -115,6 +117,8 @@ def test_chargeback_per_month_adds_up(fleet_db: str) -> None:
             "cpu_cost",
             "memory_cost",
             "gpu_cost",
+            "storage_cost",
+            "network_cost",
             "shared_cost",
             "idle_cost",
             "total_cost",
@@ -226,9 +230,9 @@ def test_reports_over_one_window_share_their_reads(fleet_db: str) -> None:
     pd.testing.assert_frame_equal(nodes, nodes_alone)
     # right-sizing: containers with histograms and the clusters' observed seconds over the 14 days
     # up to END, the recommendations, and the workloads that ran in the window (to list only them);
-    # allocation: containers and clusters over the window
-    assert held == 6
-    assert len(reads._memo) == 7  # + nodes; the second teams report and the recommendations read nothing
+    # allocation: containers, volumes and load balancers, and clusters over the window
+    assert held == 7
+    assert len(reads._memo) == 8  # + nodes; the second teams report and the recommendations read nothing
     # the Savings table and the teams' savings column are the same recommendations
     assert recs["monthly_savings"].sum() == pytest.approx(shared["monthly_savings"].sum(), rel=1e-12)
     assert recs["monthly_savings"].sum() > 0

@@ -8,10 +8,13 @@ container; one row per cluster and node). Every figure is explainable from them:
 - shared cost = the cost of shared namespaces plus configured fixed overheads, distributed
   to the groups of the same cluster by their direct cost (or evenly);
 - idle = node cost − allocated cost, per node, per resource, per sample, never negative;
-  reported as an ``__idle__`` row per cluster, shared by allocated cost per resource, or hidden.
+  reported as an ``__idle__`` row per cluster, shared by allocated cost per resource, or hidden;
+- storage and network cost = what the group's workloads held of volumes and load balancers
+  (rows of their own, with ``storage_cost`` and ``network_cost``); volumes with no claim are
+  nobody's and make an ``__unmounted__`` row per cluster.
 
-With idle separate or shared, the groups' total cost plus idle rows equals the node cost of
-the window: every cent is charged once.
+With idle separate or shared, the groups' total cost plus idle and unmounted rows equals the
+node, volume and load-balancer bill of the window plus the fees: every cent is charged once.
 """
 
 from __future__ import annotations
@@ -24,10 +27,13 @@ import pandas as pd
 
 from capacity.analysis.attribution import attribute_frame, rules_for
 from capacity.config import Attribution, Shared
+from capacity.records import VOLUME_HOLDER
 
 IdleMode = Literal["separate", "share", "hide"]
 IDLE = "__idle__"
 SHARED = "__shared__"
+UNMOUNTED = "__unmounted__"
+ASSET_COSTS = ("storage_cost", "network_cost")  # volumes and load balancers (capacity.costing)
 RESOURCES = ("cpu", "memory", "gpu")
 GIB = 1024.0**3
 
@@ -70,10 +76,12 @@ def overhead_costs(shared: Shared, seconds: pd.Series, scope: Sequence[str] = ("
 def with_groups(
     containers: pd.DataFrame, attribution: Attribution, dimension: str, shared: Shared
 ) -> pd.DataFrame:
-    """Return the containers with the dimension's value in column ``group`` (shared: ``__shared__``)."""
+    """Return the containers with the dimension's value in column ``group``, whether they run in a
+    shared namespace (``shared``) and whether they are a volume nobody claims (``unmounted``)."""
     frame = containers.copy()
     frame["group"] = attribute_frame(frame, rules_for(attribution, dimension)) if len(frame) else []
     frame["shared"] = frame["namespace"].isin(shared.namespaces) if len(frame) else []
+    frame["unmounted"] = (frame["kind"] == VOLUME_HOLDER) if len(frame) and "kind" in frame else False
     return frame
 
 
@@ -120,7 +128,17 @@ def allocate(
     frame = containers.copy()
     if frame.empty:
         frame = pd.DataFrame(columns=list(dict.fromkeys([*keys, *scope, "shared", *SUM_COLUMNS])))
-    frame["direct_cost"] = frame["cpu_cost"] + frame["memory_cost"] + frame["gpu_cost"]
+    for column in ASSET_COSTS:
+        frame[column] = frame[column].fillna(0.0).astype(float) if column in frame else 0.0
+    unmounted_mask = (
+        frame["unmounted"].astype(bool) if "unmounted" in frame else pd.Series(False, index=frame.index)
+    )
+    unmounted = frame[unmounted_mask].groupby(scope)["storage_cost"].sum()
+    frame = frame[~unmounted_mask].copy()
+    sums = [*SUM_COLUMNS, *ASSET_COSTS]
+    frame["direct_cost"] = (
+        frame["cpu_cost"] + frame["memory_cost"] + frame["gpu_cost"] + frame[list(ASSET_COSTS)].sum(axis=1)
+    )
     seconds = cluster_seconds(nodes, scope)
 
     shared_mask = frame["shared"].astype(bool) if distribute_shared else pd.Series(False, index=frame.index)
@@ -128,7 +146,7 @@ def allocate(
 
     # Per (scope, group): direct sums; shared and idle are distributed within a scope.
     scope_keys = list(dict.fromkeys([*scope, *keys]))
-    per_scope = owned.groupby(scope_keys, dropna=False)[[*SUM_COLUMNS, "direct_cost"]].sum().reset_index()
+    per_scope = owned.groupby(scope_keys, dropna=False)[[*sums, "direct_cost"]].sum().reset_index()
     per_scope["shared_cost"] = 0.0
     per_scope["idle_cost"] = 0.0
     if distribute_shared:
@@ -180,25 +198,45 @@ def allocate(
         for entry, total in idle_by_scope.sum(axis=1).items():
             idle_rows.append({**_scope_values(scope, entry), "idle_cost": float(total)})
 
-    grouped = (
-        per_scope.groupby(keys, dropna=False)[[*SUM_COLUMNS, "shared_cost", "idle_cost"]].sum().reset_index()
-    )
+    grouped = per_scope.groupby(keys, dropna=False)[[*sums, "shared_cost", "idle_cost"]].sum().reset_index()
     if "cluster" not in keys:
         # which clusters a group spans; idle rows name their one cluster here
         grouped.insert(len(keys), "cluster", _cluster_scope(per_scope, keys, grouped))
     result = _derive(grouped)
-    if idle_rows:
-        idle_frame = pd.DataFrame([{**dict.fromkeys(keys, IDLE), **row} for row in idle_rows])
-        group_keys = list(dict.fromkeys([*keys, *scope]))
-        idle_frame = idle_frame.groupby(group_keys)["idle_cost"].sum().reset_index()
-        for column in result.columns:
-            if column not in idle_frame:
-                idle_frame[column] = 0.0
-        idle_frame["total_cost"] = idle_frame["idle_cost"]
-        for column in ("cpu_efficiency", "memory_efficiency", "total_efficiency"):
-            idle_frame[column] = np.nan
-        result = pd.concat([result, idle_frame[result.columns]], ignore_index=True)
+    unowned = [
+        (IDLE, "idle_cost", idle_rows),
+        (UNMOUNTED, "storage_cost", [
+            {**_scope_values(scope, entry), "storage_cost": float(amount)}
+            for entry, amount in unmounted.items() if amount != 0
+        ]),
+    ]  # fmt: skip
+    for name, column, rows in unowned:
+        if rows:
+            result = pd.concat(
+                [result, _unowned_rows(result, keys, scope, name, column, rows)], ignore_index=True
+            )
     return result
+
+
+def _unowned_rows(
+    result: pd.DataFrame,
+    keys: list[str],
+    scope: list[str],
+    name: str,
+    column: str,
+    rows: list[dict[str, object]],
+) -> pd.DataFrame:
+    """Return one row per scope named ``name`` in every key (``__idle__``, ``__unmounted__``) whose
+    ``column`` (and total) is the scope's amount, in ``result``'s columns."""
+    frame = pd.DataFrame([{**dict.fromkeys(keys, name), **row} for row in rows])
+    frame = frame.groupby(list(dict.fromkeys([*keys, *scope])))[column].sum().reset_index()
+    for other in result.columns:
+        if other not in frame:
+            frame[other] = 0.0
+    frame["total_cost"] = frame[column]
+    for ratio_column in ("cpu_efficiency", "memory_efficiency", "total_efficiency"):
+        frame[ratio_column] = np.nan
+    return frame[result.columns]
 
 
 def _cluster_scope(per_cluster: pd.DataFrame, keys: list[str], grouped: pd.DataFrame) -> pd.Series:
@@ -234,8 +272,9 @@ def _derive(grouped: pd.DataFrame) -> pd.DataFrame:
     out["memory_efficiency"] = ratio(out["memory_usage_bs"], out["memory_request_known_bs"])
     out["gpu_hours"] = out["gpu_request_s"] / 3600.0
     out["total_cost"] = (
-        out["cpu_cost"] + out["memory_cost"] + out["gpu_cost"] + out["shared_cost"] + out["idle_cost"]
-    )
+        out["cpu_cost"] + out["memory_cost"] + out["gpu_cost"] + out["storage_cost"] + out["network_cost"]
+        + out["shared_cost"] + out["idle_cost"]
+    )  # fmt: skip
     out["total_efficiency"] = total_efficiency(
         out["cpu_efficiency"], out["memory_efficiency"], out["cpu_cost"], out["memory_cost"]
     )

@@ -30,3 +30,9 @@ def workload_labels(conn: Connection, workload_ids: list[int], *, names: bool = 
         )
         rows.extend((int(i), *ident, wl or {}, nl or {}) for i, *ident, wl, nl in conn.execute(query))
     return pd.DataFrame(rows, columns=["workload_id", *named, "pod_labels", "namespace_labels"])
+
+
+def namespace_labels(conn: Connection) -> dict[tuple[int, str], dict[str, str]]:
+    """Return every namespace's labels by (cluster id, name)."""
+    query = select(m.Namespace.cluster_id, m.Namespace.name, m.Namespace.labels)
+    return {(int(cid), str(name)): labels or {} for cid, name, labels in conn.execute(query)}

@@ -8,8 +8,10 @@ from datetime import datetime
 from sqlalchemy import Connection, func, select
 
 from capacity.config import Pricing
+from capacity.costing import asset_sources
 from capacity.store import schema as m
 from capacity.store.latest import current_prices, latest_snapshots
+from capacity.store.priced import asset_keys
 
 
 @dataclass(frozen=True, slots=True)
@@ -120,4 +122,24 @@ def price_sources(
     for key, stored, count in rows:
         source = str(sources[int(key)]) if key is not None else str(stored)
         counts[source] = counts.get(source, 0) + int(count)
+    return counts
+
+
+def asset_price_sources(
+    conn: Connection, *, clusters: tuple[str, ...] = (), pricing: Pricing | None = None
+) -> dict[str, dict[str, int]]:
+    """Return how many volumes and load balancers of each cluster's latest snapshot are priced by
+    each source, today: ``{"volumes": {source: n}, "load balancers": {...}}``."""
+    latest = latest_snapshots(clusters)
+    sources = asset_sources(asset_keys(conn), pricing or Pricing())
+    counts: dict[str, dict[str, int]] = {"volumes": {}, "load balancers": {}}
+    for name, model in (("volumes", m.VolumeSample), ("load balancers", m.LoadBalancerSample)):
+        query = (
+            select(model.asset_key_id, func.count())
+            .join(latest, latest.c.snapshot_id == model.snapshot_id)
+            .group_by(model.asset_key_id)
+        )
+        for key, count in conn.execute(query):
+            source = sources[int(key)]
+            counts[name][source] = counts[name].get(source, 0) + int(count)
     return counts

@@ -18,7 +18,7 @@ from capacity.records import CLAIM_HOLDER, SERVICE_HOLDER, VOLUME_HOLDER
 from capacity.store import schema as m
 from collectors.source import Kind
 from tests import k8s_fixtures as fx
-from tests.collect_harness import collect, status
+from tests.collect_harness import claim_object, collect, pod_object, serve_k3s, status, volume_object
 from tests.kubeapi import FakeKubeAPI
 
 GIB = 1024.0**3
@@ -28,24 +28,6 @@ GIB = 1024.0**3
 def api() -> Iterator[FakeKubeAPI]:
     with FakeKubeAPI() as server:
         yield server
-
-
-def serve_k3s(api: FakeKubeAPI, **extra: list[dict[str, Any]]) -> None:
-    """The k3s support bundle's objects, with ``extra`` items appended per kind name."""
-    served = {
-        Kind.NODES: fx.k3s_nodes(),
-        Kind.PODS: fx.k3s_pods(),
-        Kind.NAMESPACES: [{"metadata": {"name": n}} for n in ("default", "kube-system", "shop")],
-        Kind.REPLICASETS: [],
-        Kind.JOBS: [],
-        Kind.RESOURCEQUOTAS: [],
-        Kind.PERSISTENTVOLUMES: fx.k3s_volumes(),
-        Kind.PERSISTENTVOLUMECLAIMS: fx.k3s_claims(),
-        Kind.STORAGECLASSES: fx.k3s_storage_classes(),
-        Kind.SERVICES: fx.k3s_services(),
-    }
-    for kind, items in served.items():
-        api.set_items(kind.path, [*items, *extra.get(kind.name.lower(), [])])
 
 
 def _rows(url: str, model: Any, *columns: str) -> list[tuple[Any, ...]]:
@@ -127,38 +109,6 @@ def test_k3s_orphaned_claims_and_traefik_load_balancer_land_as_in_the_json(
     assert not [w for w in row["warnings"] if "volume" in w or "service" in w], row["warnings"]
 
 
-def _claim(namespace: str, name: str, volume: str | None, size: str = "10Gi") -> dict[str, Any]:
-    spec: dict[str, Any] = {"resources": {"requests": {"storage": size}}}
-    if volume:
-        spec["volumeName"] = volume
-    return {"metadata": {"namespace": namespace, "name": name}, "spec": spec,
-            "status": {"phase": "Bound" if volume else "Pending"}}  # fmt: skip
-
-
-def _volume(name: str, size: str | None, claim: tuple[str, str] | None, storage_class: str = "gp3",
-            phase: str = "Bound") -> dict[str, Any]:  # fmt: skip
-    spec: dict[str, Any] = {"storageClassName": storage_class, "csi": {"driver": "ebs.csi.aws.com"},
-                            "persistentVolumeReclaimPolicy": "Delete"}  # fmt: skip
-    if size is not None:
-        spec["capacity"] = {"storage": size}
-    if claim is not None:
-        spec["claimRef"] = {"namespace": claim[0], "name": claim[1]}
-    labels = {"topology.kubernetes.io/zone": "us-east-1a"}
-    return {"metadata": {"name": name, "labels": labels}, "spec": spec, "status": {"phase": phase}}
-
-
-def _pod(name: str, owner: str, claims: list[str], labels: dict[str, str] | None = None) -> dict[str, Any]:
-    [node] = fx.k3s_nodes()
-    volumes = [{"name": f"v{i}", "persistentVolumeClaim": {"claimName": c}} for i, c in enumerate(claims)]
-    return {
-        "metadata": {"namespace": "shop", "name": name, "labels": labels or {},
-                     "ownerReferences": [{"kind": "StatefulSet", "name": owner, "controller": True}]},
-        "spec": {"nodeName": node["metadata"]["name"], "volumes": volumes, "containers": [
-            {"name": "app", "resources": {"requests": {"cpu": "100m", "memory": "64Mi"}}}]},
-        "status": {"phase": "Running"},
-    }  # fmt: skip
-
-
 def test_claims_split_between_the_pods_mounting_them_and_bad_objects_warn(
     api: FakeKubeAPI, sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -173,24 +123,24 @@ def test_claims_split_between_the_pods_mounting_them_and_bad_objects_warn(
         api,
         storageclasses=[gp3],
         persistentvolumeclaims=[
-            _claim("shop", "shared", "pv-shared"),
-            _claim("shop", "data-db-0", "pv-db-0"),
-            _claim("shop", "lost", "pv-missing"),
-            _claim("shop", "waiting", None),
+            claim_object("shop", "shared", "pv-shared"),
+            claim_object("shop", "data-db-0", "pv-db-0"),
+            claim_object("shop", "lost", "pv-missing"),
+            claim_object("shop", "waiting", None),
         ],
         persistentvolumes=[
-            _volume("pv-shared", "30Gi", ("shop", "shared")),
-            _volume("pv-db-0", "100Gi", ("shop", "data-db-0")),
-            _volume("pv-released", "5Gi", ("shop", "deleted"), phase="Released"),
-            _volume("pv-free", "1Ti", None, phase="Available"),
-            _volume("pv-empty", None, None, phase="Available"),
-            _volume("pv-odd", "1Gi", None, storage_class="nowhere"),
+            volume_object("pv-shared", "30Gi", ("shop", "shared")),
+            volume_object("pv-db-0", "100Gi", ("shop", "data-db-0")),
+            volume_object("pv-released", "5Gi", ("shop", "deleted"), phase="Released"),
+            volume_object("pv-free", "1Ti", None, phase="Available"),
+            volume_object("pv-empty", None, None, phase="Available"),
+            volume_object("pv-odd", "1Gi", None, storage_class="nowhere"),
         ],
         pods=[
             # three pods of two workloads mount the shared claim; db-0 its own claim too
-            _pod("db-0", "db", ["data-db-0", "shared"]),
-            _pod("web-0", "web", ["shared"], {"app": "front"}),
-            _pod("web-1", "web", ["shared"], {"app": "front"}),
+            pod_object("db-0", "db", ["data-db-0", "shared"]),
+            pod_object("web-0", "web", ["shared"], {"app": "front"}),
+            pod_object("web-1", "web", ["shared"], {"app": "front"}),
         ],
         services=[lb, idle_lb],
     )
@@ -243,7 +193,7 @@ def test_forbidden_volume_kinds_degrade_with_warnings(
 def test_a_malformed_volume_is_left_out_with_a_warning(
     api: FakeKubeAPI, sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    serve_k3s(api, persistentvolumes=[_volume("pv-bad", "ten gigs", None)])
+    serve_k3s(api, persistentvolumes=[volume_object("pv-bad", "ten gigs", None)])
     config = tmp_path / "config.yaml"
     config.write_text(yaml.safe_dump({"retention": {"raw_days": 30}}))
     assert collect(api, sqlite_url, tmp_path, "--config", str(config), cluster="k3s") == 0
