@@ -97,16 +97,24 @@ def team_names(
     *,
     reads: Reads | None = None,
 ) -> list[str]:
-    """Return the teams that ran containers in [start, end) (outside shared namespaces), sorted.
+    """Return the teams that ran containers or held volumes or load balancers in [start, end)
+    (outside shared namespaces), sorted.
 
-    The teams of a ``teams`` report over the window without its ``__idle__`` row, from the
-    ids of the workloads in the window alone (no sums, no allocation, no right-sizing).
+    The teams of a ``teams`` report over the window without its ``__idle__`` and
+    ``__unmounted__`` rows, from the ids of the workloads in the window (no container sums, no
+    allocation, no right-sizing).
     """
-    frame = (reads or Reads(config.pricing)).workloads(conn, start, end, clusters)
+    reads = reads or Reads(config.pricing)
+    holders = reads.assets(conn, start, end, clusters)
+    frame = pd.concat(
+        [reads.workloads(conn, start, end, clusters), holders[["workload_id", "namespace", "kind"]]],
+        ignore_index=True,
+    ).drop_duplicates("workload_id")
     if frame.empty:
         return []
     grouped = with_groups(with_labels(conn, frame), config.attribution, "team", config.shared)
-    return sorted({str(g) for g in grouped.loc[~grouped["shared"].astype(bool), "group"]})
+    owned = ~grouped["shared"].astype(bool) & ~grouped["unmounted"].astype(bool)
+    return sorted({str(g) for g in grouped.loc[owned, "group"]})
 
 
 def rightsizing_since(end: datetime, config: Config) -> datetime:

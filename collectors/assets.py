@@ -269,13 +269,12 @@ class AssetPass:
                 )
             )
         out_lbs: list[LoadBalancerRecord] = []
+        unselecting: list[str] = []
         for number, service in enumerate(self.services):
             selecting = self.selected.get(number, Counter())
             if not selecting:
-                self.warn(
-                    f"service {service.namespace}/{service.name} (LoadBalancer) selects no running pod: "
-                    "billed to its namespace"
-                )
+                no_selector = "" if service.selector else " (no selector)"
+                unselecting.append(f"{service.namespace}/{service.name}{no_selector}")
             holder = WorkloadKey(service.namespace, SERVICE_HOLDER, service.name)
             shares.extend(_split(service.key, 1.0, selecting, holder))
             out_lbs.append(
@@ -288,6 +287,12 @@ class AssetPass:
                     sum(selecting.values()),
                 )
             )
+        if unselecting:  # one line per snapshot, however many
+            shown = ", ".join(unselecting[:5]) + (
+                f" and {len(unselecting) - 5} more" if len(unselecting) > 5 else ""
+            )
+            self.warn(f"{len(unselecting)} LoadBalancer service(s) select no running pod, billed to their "
+                      f"namespace: {shown}")  # fmt: skip
         return out_volumes, out_lbs, _summed(shares)
 
 

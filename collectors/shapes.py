@@ -51,6 +51,7 @@ class PodSpec(TypedDict, total=False):
     nodeSelector: dict[str, str]
     affinity: dict[str, Any]
     tolerations: list[dict[str, Any]]
+    volumes: list[dict[str, Any]]  # persistentVolumeClaim.claimName: the claims it mounts
 
 
 class ContainerStatus(TypedDict, total=False):

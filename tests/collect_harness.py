@@ -23,8 +23,9 @@ def serve_minikube(api: FakeKubeAPI, *, metrics: bool = True) -> None:
     api.set_items(Kind.NAMESPACES.path, fx.minikube_namespaces())
     api.set_items(Kind.REPLICASETS.path, [])
     api.set_items(Kind.JOBS.path, [])
-    for kind in (Kind.RESOURCEQUOTAS, Kind.PERSISTENTVOLUMES, Kind.PERSISTENTVOLUMECLAIMS, Kind.STORAGECLASSES,
-                 Kind.SERVICES):  # fmt: skip
+    empty = (Kind.RESOURCEQUOTAS, Kind.PERSISTENTVOLUMES, Kind.PERSISTENTVOLUMECLAIMS, Kind.STORAGECLASSES,
+             Kind.SERVICES)  # fmt: skip
+    for kind in empty:
         api.set_items(kind.path, [])
     if metrics:
         api.set_items(Kind.POD_METRICS.path, fx.minikube_pod_metrics())

@@ -36,7 +36,8 @@ LOCAL_GIB_HOUR, GP3_GIB_HOUR, NLB_HOURLY, FEE_HOURLY = 0.0001, 0.0002, 0.03, 0.1
 def config(**pricing: Any) -> Config:
     return config_from_mapping({
         "pricing": {
-            "storage_classes": {"local-path": {"gib_hour": LOCAL_GIB_HOUR}, "gp3": {"gib_hour": GP3_GIB_HOUR}},
+            "storage_classes": {"local-path": {"gib_hour": LOCAL_GIB_HOUR},
+                                "gp3": {"gib_hour": GP3_GIB_HOUR}},
             "load_balancer_classes": {"service.k8s.aws/nlb": NLB_HOURLY},
             **pricing,
         },

@@ -10,8 +10,9 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, func, select
 
+from capacity.asset_pricing import asset_price
 from capacity.cli import main
 from capacity.config import Config, Overhead, Retention, Rightsizing, Shared
 from capacity.reports import (
@@ -23,8 +24,10 @@ from capacity.reports import (
     rightsizing_since,
     team_names,
 )
+from capacity.store import schema as m
 from capacity.store.compaction import compact
 from capacity.store.engine import open_store
+from capacity.store.priced import asset_keys
 from tests.conftest import Fleet
 
 NOW = datetime(2026, 11, 20, 15, 7, tzinfo=UTC)
@@ -85,15 +88,49 @@ def node_cost(engine: Engine, **kw: object) -> float:
     return float(report(engine, "nodes", **kw)["total_cost"].sum())
 
 
+def asset_bill(engine: Engine, start: datetime = START, end: datetime = END) -> float:
+    """The volumes' and load balancers' bill of [start, end) from their raw samples: every volume's
+    capacity and every LoadBalancer Service for the seconds of its snapshot, at the default prices
+    (independent of who held them)."""
+    with engine.connect() as conn:
+        keys = asset_keys(conn)
+        total = 0.0
+        for model, amount in ((m.VolumeSample, m.VolumeSample.capacity_bytes), (m.LoadBalancerSample, 1.0)):
+            query = (
+                select(model.asset_key_id, func.sum(amount * m.Snapshot.interval_seconds))
+                .join(m.Snapshot, m.Snapshot.id == model.snapshot_id)
+                .where(m.Snapshot.taken_at >= start, m.Snapshot.taken_at < end)
+                .group_by(model.asset_key_id)
+            )
+            for key, held in conn.execute(query):
+                total += float(held) * asset_price(Config().pricing, keys[int(key)]).unit_hourly / 3600.0
+    return total
+
+
+def bill(engine: Engine, **kw: object) -> float:
+    """Nodes, volumes and load balancers (the default config has no fees)."""
+    return node_cost(engine, **kw) + asset_bill(engine, **kw)  # type: ignore[arg-type]
+
+
 @pytest.mark.parametrize("idle", ["separate", "share"])
-def test_teams_plus_idle_equal_the_node_bill_to_the_cent(fleet_db: str, idle: str) -> None:
+def test_teams_idle_and_unmounted_equal_the_whole_bill_to_the_cent(fleet_db: str, idle: str) -> None:
     engine = open_store(fleet_db)
     try:
         teams = report(engine, "teams", idle=idle)
-        bill = node_cost(engine)
-        assert bill > 10
-        assert teams["total_cost"].sum() == pytest.approx(bill, abs=0.005)
-        assert len(teams[teams["team"] != "__idle__"]) >= 30  # some namespaces carry no team label
+        volumes_and_lbs = asset_bill(engine)
+        assert node_cost(engine) > 10 and volumes_and_lbs > 1  # StatefulSets' claims, left-behind disks, LBs
+        assert round(teams["total_cost"].sum(), 2) == round(bill(engine), 2)
+        assert teams["total_cost"].sum() == pytest.approx(bill(engine), abs=0.005)
+        # by namespace (shared ones, which teams carry as shared cost, included): the volumes and LBs
+        namespaces = report(engine, "namespaces", idle=idle)
+        held = namespaces["storage_cost"].sum() + namespaces["network_cost"].sum()
+        assert held == pytest.approx(volumes_and_lbs)
+        assert teams["storage_cost"].sum() + teams["network_cost"].sum() < held  # the shared ones' are shared
+        unmounted = teams[teams["team"] == "__unmounted__"]
+        assert sorted(unmounted["cluster"]) == ["prod-eu-west-1", "prod-us-east-1", "staging-us-central1"]
+        assert (
+            len(teams[~teams["team"].isin(["__idle__", "__unmounted__"])]) >= 30
+        )  # some namespaces carry no team label
         assert (teams[["cpu_cost", "memory_cost", "shared_cost", "idle_cost", "total_cost"]] >= 0).all().all()
         if idle == "separate":
             idle_rows = teams[teams["team"] == "__idle__"]
@@ -109,7 +146,7 @@ def test_chargeback_per_month_adds_up(fleet_db: str) -> None:
     try:
         charge = report(engine, "chargeback", idle="share")  # one row per team per month by default
         assert set(charge["period_start"]) == {"2026-11-19T06:00:00Z"}
-        assert charge["total_cost"].sum() == pytest.approx(node_cost(engine), abs=0.005)
+        assert charge["total_cost"].sum() == pytest.approx(bill(engine), abs=0.005)
         assert list(charge.columns) == [
             "period_start",
             "team",
@@ -265,7 +302,7 @@ def test_team_names_are_the_teams_report_without_idle(fleet_db: str) -> None:
             one = team_names(conn, START, END, ("staging-us-central1",), Config())
     finally:
         engine.dispose()
-    want = sorted(set(teams["team"]) - {"__idle__", "__shared__"})
+    want = sorted(set(teams["team"]) - {"__idle__", "__shared__", "__unmounted__"})
     assert names == want and len(names) >= 30
     assert set(one) < set(names)
 

@@ -141,6 +141,51 @@ FAMILIES: tuple[Family, ...] = (
     Family(
         "kube_resourcequota", _by("kube_resourcequota", ("namespace", "resourcequota", "resource", "type"))
     ),
+    # volumes and load balancers (the whole bill); kube-state-metrics has no Service selectors
+    Family(
+        "kube_persistentvolume_capacity_bytes",
+        _by("kube_persistentvolume_capacity_bytes", ("persistentvolume",)),
+        missing="volumes not billed",
+        namespaced=False,
+    ),
+    Family("kube_persistentvolume_info", _labels("kube_persistentvolume_info", ()), namespaced=False),
+    Family(
+        "kube_persistentvolume_status_phase",
+        lambda s, _window: (
+            dedup(s("kube_persistentvolume_status_phase"), by=("persistentvolume", "phase")) + " == 1"
+        ),
+        namespaced=False,
+    ),
+    Family(
+        "kube_persistentvolume_claim_ref",
+        _by("kube_persistentvolume_claim_ref", ("persistentvolume", "name", "claim_namespace")),
+        namespaced=False,
+    ),
+    Family(
+        "kube_persistentvolumeclaim_info",
+        _by(
+            "kube_persistentvolumeclaim_info",
+            ("namespace", "persistentvolumeclaim", "storageclass", "volumename"),
+        ),
+    ),
+    Family(
+        "kube_pod_spec_volumes_persistentvolumeclaims_info",
+        _by("kube_pod_spec_volumes_persistentvolumeclaims_info", (*POD, "volume", "persistentvolumeclaim")),
+    ),
+    Family(
+        "kube_storageclass_info",
+        _by("kube_storageclass_info", ("storageclass", "provisioner")),
+        namespaced=False,
+    ),
+    Family(
+        "kube_service_spec_type",
+        _by("kube_service_spec_type", ("namespace", "service", "type"), equals("type", "LoadBalancer")),
+        missing="load balancers not billed",
+    ),
+    Family(
+        "kube_service_status_load_balancer_ingress",
+        _by("kube_service_status_load_balancer_ingress", ("namespace", "service", "ip", "hostname")),
+    ),
     Family(
         "container_cpu_usage_seconds_total",
         _cpu_rate(("namespace", "pod", "container"), *_APP),

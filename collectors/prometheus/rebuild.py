@@ -2,7 +2,8 @@
 
 A backfilled snapshot takes the live collector's whole path (``collectors.collect``): this
 module only turns kube-state-metrics and cAdvisor samples back into Nodes, Pods, Namespaces,
-ReplicaSets, Jobs, ResourceQuotas and metrics.k8s.io objects (``InstantSource``). Quantities
+ReplicaSets, Jobs, ResourceQuotas, metrics.k8s.io objects and (``rebuild_storage``) volumes,
+claims, StorageClasses and LoadBalancer Services (``InstantSource``). Quantities
 are rendered exactly (nanocores, bytes). Label names come back from kube-state-metrics'
 ``label_<sanitized>`` form: the keys the collector and the configuration read are restored
 (``node.kubernetes.io/instance-type``, the attribution label keys), others stay sanitized.
@@ -23,6 +24,7 @@ from collectors.nodes import (
     SPOT_LABEL_KEYS,
     ZONE_LABELS,
 )
+from collectors.prometheus import rebuild_storage
 from collectors.prometheus.client import Labels
 from collectors.shapes import Container, Node, OwnerReference, Pod
 from collectors.source import Kind, KindUnavailable, RawObject
@@ -130,9 +132,11 @@ class InstantSource:
             Kind.RESOURCEQUOTAS: self._quotas,
             Kind.POD_METRICS: self._pod_metrics,
             Kind.NODE_METRICS: self._node_metrics,
-        }.get(kind)
-        if build is None:
-            raise KindUnavailable(kind, None, f"{kind.label}: not read from Prometheus by this version")
+            Kind.PERSISTENTVOLUMES: self._volumes,
+            Kind.PERSISTENTVOLUMECLAIMS: self._claims,
+            Kind.STORAGECLASSES: self._storage_classes,
+            Kind.SERVICES: self._services,
+        }[kind]
         yield build()
 
     def _of(self, family: str) -> list[tuple[Labels, float]]:
@@ -248,6 +252,7 @@ class InstantSource:
 
     def _pods(self) -> list[RawObject]:
         out: list[RawObject] = []
+        claimed = rebuild_storage.pod_claims(self._of)
         for (namespace, name), parts in sorted(self._pod_parts().items()):
             containers = [_container(c, r) for c, r in sorted(parts.containers.items()) if c]
             # kube-state-metrics does not say in which order init containers run: sidecars are
@@ -283,6 +288,7 @@ class InstantSource:
                     "containers": containers,
                     "initContainers": inits,
                     **({"nodeName": parts.node} if parts.node else {}),
+                    **({"volumes": claimed[(namespace, name)]} if (namespace, name) in claimed else {}),
                     **({"overhead": _quantities(parts.overhead.items())} if parts.overhead else {}),
                 },
                 "status": {"phase": parts.phase, "containerStatuses": statuses},  # type: ignore[typeddict-item]
@@ -329,6 +335,22 @@ class InstantSource:
             for (ns, name), status in sorted(found.items())
             if name
         ]
+
+    def _volumes(self) -> list[RawObject]:
+        self._unavailable(Kind.PERSISTENTVOLUMES, "kube_persistentvolume_capacity_bytes")
+        return rebuild_storage.volumes(self._of)
+
+    def _claims(self) -> list[RawObject]:
+        self._unavailable(Kind.PERSISTENTVOLUMECLAIMS, "kube_persistentvolumeclaim_info")
+        return rebuild_storage.claims(self._of)
+
+    def _storage_classes(self) -> list[RawObject]:
+        self._unavailable(Kind.STORAGECLASSES, "kube_storageclass_info")
+        return rebuild_storage.storage_classes(self._of)
+
+    def _services(self) -> list[RawObject]:
+        self._unavailable(Kind.SERVICES, "kube_service_spec_type")
+        return rebuild_storage.load_balancers(self._of)
 
     def _pod_metrics(self) -> list[RawObject]:
         cpu_family, memory_family = "container_cpu_usage_seconds_total", "container_memory_working_set_bytes"

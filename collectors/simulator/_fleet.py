@@ -17,6 +17,7 @@ from collectors.simulator._plan import ClusterModel
 from collectors.simulator._render_nodes import node, node_labels, node_metrics, pod_metrics
 from collectors.simulator._render_objects import jobs, namespaces, quotas, replicasets
 from collectors.simulator._render_pods import Renderer
+from collectors.simulator._render_storage import claims, services, storage_classes, volumes
 from collectors.simulator._system import nodes_needed, nominal_demand_of
 from collectors.simulator._util import mix, skey, unit
 from collectors.source import Kind, KindUnavailable
@@ -156,8 +157,14 @@ class SimulatedSource:
             return jobs(inst)
         if kind is Kind.RESOURCEQUOTAS:
             return quotas(inst)
-        if kind in (Kind.PERSISTENTVOLUMES, Kind.PERSISTENTVOLUMECLAIMS, Kind.STORAGECLASSES, Kind.SERVICES):
-            return iter(())  # the simulated fleet has no volumes or load balancers yet
+        if kind is Kind.PERSISTENTVOLUMES:
+            return volumes(inst)
+        if kind is Kind.PERSISTENTVOLUMECLAIMS:
+            return claims(inst)
+        if kind is Kind.STORAGECLASSES:
+            return storage_classes(inst)
+        if kind is Kind.SERVICES:
+            return services(inst)
         if kind is Kind.POD_METRICS:
             return pod_metrics(inst)
         if kind is Kind.NODE_METRICS:

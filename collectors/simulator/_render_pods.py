@@ -109,6 +109,10 @@ class Renderer:
         sa_mount = {"name": vol, "readOnly": True, "mountPath": SA_MOUNT}
         spec = dict(tpl.spec)
         spec["volumes"] = [*tpl.volumes, {"name": vol, "projected": SA_PROJECTED}]
+        if w.kind == "StatefulSet":  # its claim, from the volumeClaimTemplate "data"
+            spec["volumes"].insert(
+                0, {"name": "data", "persistentVolumeClaim": {"claimName": f"data-{pod.name}"}}
+            )
         spec["containers"] = [
             {**c, "volumeMounts": [*mt, sa_mount]} for c, mt in zip(tpl.containers, tpl.mounts, strict=False)
         ]

@@ -102,6 +102,7 @@ class Exposition:
                     self._ksm("kube_resourcequota", labels, parse(raw), t)
         for pod in _all(source, Kind.PODS):
             self._pod(pod, extra, t)
+        self._storage(source, extra, t)
         for metrics in _all(source, Kind.POD_METRICS):
             self._pod_usage(metrics, extra, t)
         for metrics in _all(source, Kind.NODE_METRICS):
@@ -202,6 +203,11 @@ class Exposition:
                             parse(raw),
                             t,
                         )
+        for volume in spec.get("volumes") or []:
+            claim = (volume.get("persistentVolumeClaim") or {}).get("claimName")
+            if claim:
+                labels = {**base, "volume": volume.get("name", ""), "persistentvolumeclaim": claim}
+                self._ksm("kube_pod_spec_volumes_persistentvolumeclaims_info", labels, 1, t)
         overhead = spec.get("overhead") or {}
         if "cpu" in overhead:
             self._ksm("kube_pod_overhead_cpu_cores", base, parse(overhead["cpu"]), t)
@@ -218,6 +224,55 @@ class Exposition:
                     self._ksm(
                         "kube_pod_container_status_last_terminated_reason", {**labels, "reason": last}, 1, t
                     )
+
+    def _storage(self, source: Source, extra: Mapping[str, str], t: float) -> None:
+        """Volumes, claims, StorageClasses and LoadBalancer Services (no selectors: kube-state-metrics
+        exposes none)."""
+        for sc in _all(source, Kind.STORAGECLASSES):
+            labels = {**extra, "storageclass": sc["metadata"]["name"],
+                      "provisioner": sc.get("provisioner", ""),
+                      "reclaim_policy": sc.get("reclaimPolicy", "Delete"),
+                      "volume_binding_mode": sc.get("volumeBindingMode", "Immediate")}  # fmt: skip
+            self._ksm("kube_storageclass_info", labels, 1, t)
+        for pv in _all(source, Kind.PERSISTENTVOLUMES):
+            spec, base = pv.get("spec") or {}, {**extra, "persistentvolume": pv["metadata"]["name"]}
+            info = {**base, "storageclass": spec.get("storageClassName", ""),
+                    "csi_driver": (spec.get("csi") or {}).get("driver", ""),
+                    "host_path": (spec.get("hostPath") or {}).get("path", ""),
+                    "local_path": (spec.get("local") or {}).get("path", "")}  # fmt: skip
+            self._ksm("kube_persistentvolume_info", info, 1, t)
+            if "storage" in (spec.get("capacity") or {}):
+                self._ksm("kube_persistentvolume_capacity_bytes", base, parse(spec["capacity"]["storage"]), t)
+            phase = (pv.get("status") or {}).get("phase", "")
+            for each in ("Pending", "Available", "Bound", "Released", "Failed"):
+                self._ksm(
+                    "kube_persistentvolume_status_phase",
+                    {**base, "phase": each},
+                    1 if each == phase else 0,
+                    t,
+                )
+            ref = spec.get("claimRef") or {}
+            if ref.get("name"):
+                labels = {**base, "name": ref["name"], "claim_namespace": ref.get("namespace", "")}
+                self._ksm("kube_persistentvolume_claim_ref", labels, 1, t)
+        for pvc in _all(source, Kind.PERSISTENTVOLUMECLAIMS):
+            meta, spec = pvc["metadata"], pvc.get("spec") or {}
+            labels = {**extra, "namespace": meta["namespace"], "persistentvolumeclaim": meta["name"],
+                      "storageclass": spec.get("storageClassName", ""),
+                      "volumename": spec.get("volumeName", "")}  # fmt: skip
+            self._ksm("kube_persistentvolumeclaim_info", labels, 1, t)
+        for svc in _all(source, Kind.SERVICES):
+            meta, spec = svc["metadata"], svc.get("spec") or {}
+            base = {
+                **extra,
+                "namespace": meta["namespace"],
+                "service": meta["name"],
+                "uid": meta.get("uid", ""),
+            }
+            self._ksm("kube_service_spec_type", {**base, "type": spec.get("type", "ClusterIP")}, 1, t)
+            for entry in ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
+                labels = {**base, "ip": entry.get("ip", ""), "hostname": entry.get("hostname", "")}
+                self._ksm("kube_service_status_load_balancer_ingress", labels, 1, t)
 
     def _pod_usage(self, metrics: Mapping[str, Any], extra: Mapping[str, str], t: float) -> None:
         meta = metrics["metadata"]

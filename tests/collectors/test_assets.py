@@ -171,7 +171,9 @@ def test_claims_split_between_the_pods_mounting_them_and_bad_objects_warn(
     )
     assert "persistentvolume pv-empty has no capacity" in warnings
     assert "persistentvolume pv-odd: storage class nowhere is not in the StorageClass list" in warnings
-    assert "service shop/nobody (LoadBalancer) selects no running pod" in warnings
+    assert (
+        "1 LoadBalancer service(s) select no running pod, billed to their namespace: shop/nobody" in warnings
+    )
 
 
 def test_forbidden_volume_kinds_degrade_with_warnings(

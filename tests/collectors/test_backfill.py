@@ -144,11 +144,14 @@ def test_backfill_gives_the_reports_of_a_live_collection(scenario: Scenario, tmp
         _report(scenario, db, "namespaces"),
         ["namespace"],
     )
+    teams = _report(scenario, scenario.live_db, "teams")
+    assert teams["storage_cost"].sum() > 0 and teams["network_cost"].sum() > 0  # the whole bill, both ways
     for table, columns in (
         (m.QuotaSample, ("taken_at", "namespace", "name", "resource", "hard", "used")),
+        (m.VolumeSample, VOLUME_COLUMNS),
         (
             m.ContainerSample,
-            ("taken_at", "workload_id", "container", "restarts", "oom_kills", "memory_limit"),
+            ("taken_at", "workload", "container", "restarts", "oom_kills", "memory_limit"),
         ),
     ):
         live, backfilled = _rows(scenario.live_db, table, columns), _rows(db, table, columns)
@@ -208,12 +211,29 @@ def test_the_selector_keeps_other_clusters_of_the_same_prometheus_out(
     assert other and other - live  # ... which had workloads of its own to add
 
 
+VOLUME_COLUMNS = (
+    "taken_at",
+    "volume",
+    "capacity_bytes",
+    "phase",
+    "claim_namespace",
+    "claim_name",
+    "mounted_pods",
+)
+
+
 def _rows(db: str, table: type[m.Base], columns: tuple[str, ...]) -> list[tuple[object, ...]]:
+    """The table's rows; column ``workload`` is the workload's namespace/kind/name (ids differ by store)."""
     engine = open_store(db)
     try:
         with engine.connect() as conn:
-            fields = [getattr(table, c) for c in columns]
-            return [tuple(row) for row in conn.execute(select(*fields).order_by(*fields))]
+            identity = m.Workload.namespace + "/" + m.Workload.kind + "/" + m.Workload.name
+            workload = identity.label("workload")
+            fields = [workload if c == "workload" else getattr(table, c) for c in columns]
+            query = select(*fields)
+            if "workload" in columns:
+                query = query.join(m.Workload, m.Workload.id == table.workload_id)  # type: ignore[attr-defined]
+            return [tuple(row) for row in conn.execute(query.order_by(*fields))]
     finally:
         engine.dispose()
 
