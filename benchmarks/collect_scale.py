@@ -39,6 +39,9 @@ source = huge_cluster(nodes=nodes, pods=pods, seed=7, at=datetime(2026, 11, 2, 1
 LIST = {Kind.NAMESPACES: ("NamespaceList", "v1"), Kind.NODES: ("NodeList", "v1"),
         Kind.PODS: ("PodList", "v1"), Kind.REPLICASETS: ("ReplicaSetList", "apps/v1"),
         Kind.JOBS: ("JobList", "batch/v1"), Kind.RESOURCEQUOTAS: ("ResourceQuotaList", "v1"),
+        Kind.PERSISTENTVOLUMES: ("PersistentVolumeList", "v1"),
+        Kind.PERSISTENTVOLUMECLAIMS: ("PersistentVolumeClaimList", "v1"),
+        Kind.STORAGECLASSES: ("StorageClassList", "storage.k8s.io/v1"), Kind.SERVICES: ("ServiceList", "v1"),
         Kind.POD_METRICS: ("PodMetricsList", "metrics.k8s.io/v1beta1"),
         Kind.NODE_METRICS: ("NodeMetricsList", "metrics.k8s.io/v1beta1")}
 PAGES = {}

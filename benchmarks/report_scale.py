@@ -73,10 +73,13 @@ NEWEST = datetime(2026, 12, 1, 12, 0, tzinfo=UTC)  # mid-day: the current day is
 END = NEWEST + timedelta(seconds=1)  # --end just after the newest snapshot
 MB = 1e6
 
-RAW_TABLES = ("snapshots", "node_samples", "container_samples", "container_allocations", "quota_samples")
+RAW_TABLES = (
+    "snapshots", "node_samples", "container_samples", "container_allocations", "quota_samples",
+    "asset_allocations", "volume_samples", "load_balancer_samples",
+)  # fmt: skip
 ROLLUP_TABLES = (
     "container_rollups", "node_rollups", "cluster_rollups", "allocation_rollups", "node_price_rollups",
-    "cluster_price_rollups",
+    "cluster_price_rollups", "asset_rollups", "volume_rollups",
 )  # fmt: skip
 
 # In a fresh process: build_report's own time (imports, engine and first-query costs excluded).
@@ -245,7 +248,7 @@ def at_instant(base: Snapshot, at: datetime, rng: random.Random) -> Snapshot:
 
 _ROLLUPS: tuple[type[m.Base], ...] = (
     m.ContainerRollup, m.NodeRollup, m.ClusterRollup, m.AllocationRollup, m.NodePriceRollup,
-    m.ClusterPriceRollup,
+    m.ClusterPriceRollup, m.AssetRollup, m.VolumeRollup,
 )  # fmt: skip
 
 

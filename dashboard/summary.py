@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from capacity.analysis.costs import IDLE
+from capacity.analysis.costs import IDLE, UNMOUNTED
 
 HOURS_PER_MONTH = 730.0
 
@@ -36,6 +36,11 @@ class FleetSummary:
     cost: float
     monthly_run_rate: float
     idle_cost: float
+    # the cost split: what containers were allocated, volumes, load balancers, shared and fees
+    compute_cost: float
+    storage_cost: float
+    network_cost: float
+    shared_cost: float
     cpu_efficiency: float
     memory_efficiency: float
     total_efficiency: float
@@ -55,8 +60,12 @@ def fleet_summary(
     (OpenCost). Utilization = usage / allocatable and allocation = requests / allocatable,
     weighted by allocatable core-hours (GiB-hours for memory).
     """
-    owned = teams[teams["team"] != IDLE] if "team" in teams else teams
+    owned = teams[~teams["team"].isin([IDLE, UNMOUNTED])] if "team" in teams else teams
     cost = float(teams["total_cost"].sum()) if len(teams) else 0.0
+
+    def total(*columns: str) -> float:
+        return float(sum(teams[c].sum() for c in columns if c in teams)) if len(teams) else 0.0
+
     idle = float(teams.loc[teams["team"] == IDLE, "total_cost"].sum()) if len(teams) else 0.0
     if len(owned):
         cpu_eff = weighted_mean(owned["cpu_efficiency"], owned["cpu_request_core_hours"])
@@ -76,6 +85,10 @@ def fleet_summary(
         cost=cost,
         monthly_run_rate=run_rate(cost, hours),
         idle_cost=idle,
+        compute_cost=total("cpu_cost", "memory_cost", "gpu_cost"),
+        storage_cost=total("storage_cost"),
+        network_cost=total("network_cost"),
+        shared_cost=total("shared_cost"),
         cpu_efficiency=cpu_eff,
         memory_efficiency=mem_eff,
         total_efficiency=total_eff,

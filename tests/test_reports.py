@@ -10,9 +10,8 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, event, func, select
+from sqlalchemy import Engine, event
 
-from capacity.asset_pricing import asset_price
 from capacity.cli import main
 from capacity.config import Config, Overhead, Retention, Rightsizing, Shared
 from capacity.reports import (
@@ -24,10 +23,9 @@ from capacity.reports import (
     rightsizing_since,
     team_names,
 )
-from capacity.store import schema as m
 from capacity.store.compaction import compact
 from capacity.store.engine import open_store
-from capacity.store.priced import asset_keys
+from tests.bills import asset_bill
 from tests.conftest import Fleet
 
 NOW = datetime(2026, 11, 20, 15, 7, tzinfo=UTC)
@@ -88,28 +86,9 @@ def node_cost(engine: Engine, **kw: object) -> float:
     return float(report(engine, "nodes", **kw)["total_cost"].sum())
 
 
-def asset_bill(engine: Engine, start: datetime = START, end: datetime = END) -> float:
-    """The volumes' and load balancers' bill of [start, end) from their raw samples: every volume's
-    capacity and every LoadBalancer Service for the seconds of its snapshot, at the default prices
-    (independent of who held them)."""
-    with engine.connect() as conn:
-        keys = asset_keys(conn)
-        total = 0.0
-        for model, amount in ((m.VolumeSample, m.VolumeSample.capacity_bytes), (m.LoadBalancerSample, 1.0)):
-            query = (
-                select(model.asset_key_id, func.sum(amount * m.Snapshot.interval_seconds))
-                .join(m.Snapshot, m.Snapshot.id == model.snapshot_id)
-                .where(m.Snapshot.taken_at >= start, m.Snapshot.taken_at < end)
-                .group_by(model.asset_key_id)
-            )
-            for key, held in conn.execute(query):
-                total += float(held) * asset_price(Config().pricing, keys[int(key)]).unit_hourly / 3600.0
-    return total
-
-
-def bill(engine: Engine, **kw: object) -> float:
-    """Nodes, volumes and load balancers (the default config has no fees)."""
-    return node_cost(engine, **kw) + asset_bill(engine, **kw)  # type: ignore[arg-type]
+def bill(engine: Engine) -> float:
+    """Nodes, volumes and load balancers of the window (the default config has no fees)."""
+    return node_cost(engine) + asset_bill(engine, START, END)
 
 
 @pytest.mark.parametrize("idle", ["separate", "share"])
@@ -117,7 +96,7 @@ def test_teams_idle_and_unmounted_equal_the_whole_bill_to_the_cent(fleet_db: str
     engine = open_store(fleet_db)
     try:
         teams = report(engine, "teams", idle=idle)
-        volumes_and_lbs = asset_bill(engine)
+        volumes_and_lbs = asset_bill(engine, START, END)
         assert node_cost(engine) > 10 and volumes_and_lbs > 1  # StatefulSets' claims, left-behind disks, LBs
         assert round(teams["total_cost"].sum(), 2) == round(bill(engine), 2)
         assert teams["total_cost"].sum() == pytest.approx(bill(engine), abs=0.005)

@@ -1,8 +1,8 @@
 """Volumes and load balancers of an instant: the cloud's StorageClasses, a claim and its volume per
 StatefulSet ordinal (kept after a scale-down, as StatefulSets keep them: unmounted claims), a few
 volumes left behind (Released with their claim deleted, Available), and LoadBalancer Services:
-the ingress controller's, one for a share of the teams' services, and a stale one that selects
-no pod any more."""
+the ingress controller's and one for a share of the teams' services (a Service that selects no
+pod warns in every snapshot: the tests build that case, not the fleet)."""
 
 from __future__ import annotations
 
@@ -136,10 +136,6 @@ def services(inst: Instant) -> Iterator[Obj]:
     for w in _load_balanced(inst):
         selector = {k: v for k, v in w.labels.items() if k in _SELECTED}
         out.append(_service(inst, w.namespace, w.name, selector, aws))
-    stale = next((w for w in inst.m.replicated if w.team), None)
-    if stale is not None:  # its backend was renamed; the Service (and its LB) stayed
-        gone = {"app.kubernetes.io/name": "gone"}
-        out.append(_service(inst, stale.namespace, f"{stale.name}-legacy", gone, aws))
     yield from sorted(out, key=lambda s: (s["metadata"]["namespace"], s["metadata"]["name"]))
 
 

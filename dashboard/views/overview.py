@@ -31,7 +31,9 @@ def render() -> None:
     clusters = f.report("clusters")  # one row per cluster: the node totals, without a row per node
     recs = f.report("recommendations")
     s = fleet_summary(teams, clusters, recs, f.covered_hours)
-    scope = "the selected teams" if f.teams else "the fleet (node bill, idle included)"
+    scope = (
+        "the selected teams" if f.teams else "the fleet (nodes, volumes, load balancers, fees; idle included)"
+    )
     with head:
         _headline(s, scope, cur, clusters, f.covered_hours)
     if teams.empty:
@@ -103,6 +105,29 @@ def _headline(s: FleetSummary, scope: str, cur: str, clusters: pd.DataFrame, hou
         f"{share(s.memory_utilization, 1)} / {share(s.memory_allocation, 1)}",
         help="Utilization = node memory usage / allocatable; allocation = requests / allocatable; "
         "weighted by allocatable GiB-hours.",
+    )
+    row = st.columns(4)
+    row[0].metric(
+        "Compute",
+        money(s.compute_cost, cur),
+        help="What containers were allocated: max(request, usage) of CPU and memory, and GPUs, at their "
+        "nodes' unit prices.",
+    )
+    row[1].metric(
+        "Storage",
+        money(s.storage_cost, cur),
+        help="Persistent volumes: provisioned GiB-hours at their storage class's price, to the pods "
+        "mounting them (unmounted claims to their namespace, volumes without a claim: __unmounted__).",
+    )
+    row[2].metric(
+        "Load balancers",
+        money(s.network_cost, cur),
+        help="LoadBalancer Services per hour, to the pods they select (none: their namespace).",
+    )
+    row[3].metric(
+        "Shared and fees",
+        money(s.shared_cost, cur),
+        help="Shared namespaces and configured overheads (cluster fees), spread over the teams.",
     )
     if not clusters.empty:
         st.caption(

@@ -121,6 +121,7 @@ def render() -> None:
 
     _risks_section(at_risk, cur, f.window)
     _packing_section(f.report("binpacking"), cur, f.window)
+    _volumes_section(f.report("volumes"), cur, f.window, f.covered_hours)
 
 
 def _risks_section(at_risk: pd.DataFrame, cur: str, window: str) -> None:
@@ -214,6 +215,47 @@ def _packing_section(packing: pd.DataFrame, cur: str, window: str) -> None:
     )
     label = f"Download CSV (capacity report binpacking, {len(packing)} pools)"
     data.download_csv(packing, f"binpacking-{window}", key="dl_binpacking", label=label)
+
+
+VOLUMES_SHOWN = [
+    "cluster", "volume", "claim_namespace", "claim_name", "team", "storage_class", "size_gib", "price_source",
+    "hours", "mounted_hours", "cost", "unmounted_cost",
+]  # fmt: skip
+
+
+def _volumes_section(volumes: pd.DataFrame, cur: str, window: str, hours: float) -> None:
+    st.subheader("Orphaned disks")
+    unmounted = volumes[volumes["unmounted_cost"] > 0] if len(volumes) else volumes
+    if unmounted.empty:
+        st.success("Every persistent volume was mounted by a pod all through the window.")
+        return
+    unmounted = unmounted.sort_values("unmounted_cost", ascending=False, kind="stable").reset_index(drop=True)
+    cols = st.columns(2)
+    cols[0].metric(
+        "Disks unmounted a while",
+        f"{len(unmounted):,} of {len(volumes):,}",
+        help="Volumes no running pod mounted for part or all of the window: claims left by a scaled-down "
+        "StatefulSet, disks whose claim is gone (Released) or that never had one (Available).",
+    )
+    cols[1].metric(
+        "Unmounted cost / month",
+        money(float(unmounted["unmounted_cost"].sum()) / max(hours, 1e-9) * 730, cur),
+        help="Their cost while no pod mounted them, at the window's rate × 730 h: what deleting them saves.",
+    )
+    st.dataframe(
+        unmounted[VOLUMES_SHOWN],
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "size_gib": st.column_config.NumberColumn("size (GiB)", format="%.0f"),
+            "hours": st.column_config.NumberColumn("hours", format="%.1f"),
+            "mounted_hours": st.column_config.NumberColumn("mounted hours", format="%.1f"),
+            "cost": st.column_config.NumberColumn(f"cost ({cur})", format="%.2f"),
+            "unmounted_cost": st.column_config.NumberColumn(f"unmounted cost ({cur})", format="%.2f"),
+        },
+    )
+    label = f"Download CSV (capacity report volumes, {len(volumes)} volumes)"
+    data.download_csv(volumes, f"volumes-{window}", key="dl_volumes", label=label)
 
 
 if __name__ == "__main__":

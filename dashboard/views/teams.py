@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import streamlit as st
 
-from capacity.analysis.costs import IDLE
+from capacity.analysis.costs import IDLE, UNMOUNTED
 from dashboard import charts, data, figures, filters, slots
 from dashboard.filters import Filters
 from dashboard.numbers import money, share
@@ -17,19 +17,28 @@ if TYPE_CHECKING:
 
 IDLE_MODES = {"share": "shared to teams", "separate": "shown as its own row"}
 EFFICIENCY = ["cpu_efficiency", "memory_efficiency", "total_efficiency"]
-TEAM_SHOWN = ["team", "cluster", "total_cost", *EFFICIENCY, "idle_cost", "idle_share", "shared_cost",
-              "monthly_savings"]  # fmt: skip
-NAMESPACE_SHOWN = ["cluster", "namespace", "total_cost", *EFFICIENCY, "cpu_request_core_hours",
-                   "cpu_usage_core_hours", "monthly_savings"]  # fmt: skip
-WORKLOAD_SHOWN = ["kind", "workload", "total_cost", *EFFICIENCY, "cpu_request_core_hours",
-                  "cpu_usage_core_hours", "memory_request_gib_hours", "memory_usage_gib_hours",
-                  "monthly_savings"]  # fmt: skip
+TEAM_SHOWN = ["team", "cluster", "total_cost", *EFFICIENCY, "storage_cost", "network_cost", "idle_cost",
+              "idle_share", "shared_cost", "monthly_savings"]  # fmt: skip
+NAMESPACE_SHOWN = ["cluster", "namespace", "total_cost", *EFFICIENCY, "storage_cost", "network_cost",
+                   "cpu_request_core_hours", "cpu_usage_core_hours", "monthly_savings"]  # fmt: skip
+WORKLOAD_SHOWN = ["kind", "workload", "total_cost", *EFFICIENCY, "storage_cost", "network_cost",
+                  "cpu_request_core_hours", "cpu_usage_core_hours", "memory_request_gib_hours",
+                  "memory_usage_gib_hours", "monthly_savings"]  # fmt: skip
 
 
 def _money_columns(cur: str, frame: pd.DataFrame) -> dict[str, ColumnConfig]:
     config: dict[str, ColumnConfig] = {
         c: st.column_config.NumberColumn(c.replace("_", " ") + f" ({cur})", format="%.2f")
-        for c in ("cpu_cost", "memory_cost", "gpu_cost", "shared_cost", "idle_cost", "total_cost")
+        for c in (
+            "cpu_cost",
+            "memory_cost",
+            "gpu_cost",
+            "storage_cost",
+            "network_cost",
+            "shared_cost",
+            "idle_cost",
+            "total_cost",
+        )
         if c in frame
     }
     config["monthly_savings"] = st.column_config.NumberColumn(f"savings / month ({cur})", format="%.2f")
@@ -108,7 +117,7 @@ def render() -> None:
         )
     charts.show(figures.cost_bars(teams, key="team", currency=cur, title="Cost by team"), container=bars)
 
-    options = [str(t) for t in teams["team"] if t != IDLE]
+    options = [str(t) for t in teams["team"] if t not in (IDLE, UNMOUNTED)]
     team = filters.url_selectbox("Team", options, "focus_team", help="Drill down into one team's namespaces.")
     if team is None:
         return
@@ -142,6 +151,10 @@ def _team(f: Filters, team: str, row: pd.Series, cur: str, idle: str) -> None:
     if namespaces.empty:
         st.info("This team has no cost in the window.")
         return
+    st.caption(
+        f"Of it: storage {money(float(row['storage_cost']), cur)} (persistent volumes its pods mount, and "
+        f"its namespaces' unmounted claims), load balancers {money(float(row['network_cost']), cur)}."
+    )
     st.subheader("Namespaces")
     _table(
         namespaces,

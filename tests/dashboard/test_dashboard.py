@@ -196,6 +196,15 @@ def test_overview_on_the_fleet(
         assert m[label].endswith(" %") and 0 < float(m[label][:-2]) < 100
     util, alloc = (float(v.strip()[:-1]) for v in m["CPU utilization / allocation"].split("/"))
     assert 0 < util < alloc < 100  # the fleet requests more than it uses
+    # the cost split: compute, volumes, load balancers, shared and fees, plus idle, is the fleet cost
+    teams = report(fleet_url, "teams", start, end)
+    split = {"Compute": ["cpu_cost", "memory_cost", "gpu_cost"], "Storage": ["storage_cost"],
+             "Load balancers": ["network_cost"], "Shared and fees": ["shared_cost"]}  # fmt: skip
+    for label, columns in split.items():
+        assert m[label] == numbers.money(float(teams[columns].to_numpy().sum())), label
+    assert amount(m["Storage"]) > 0 and amount(m["Load balancers"]) > 0
+    parts = sum(amount(m[label]) for label in split) + amount(m["Idle cost"])
+    assert parts == pytest.approx(amount(m["Fleet cost"]), abs=0.05)
     assert len(app.get("bidi_component")) == 3
     # the "Loading…" charts of the first render are all replaced by the real ones
     specs = [json.dumps(charts.sent_figure(chart.proto)) for chart in app.get("bidi_component")]
@@ -259,7 +268,7 @@ def test_savings_page_filters_and_risks(
     assert metrics(app)["Savings / month"] == numbers.money(float(recs["monthly_savings"].sum()))
     at_risk = summary.risks(recs)
     assert metrics(app)["Risks"] == str(len(at_risk)) and len(at_risk) > 0
-    assert len(app.dataframe) == 3  # right-sizing, risks, nodes now vs needed
+    assert len(app.dataframe) == 4  # right-sizing, risks, nodes now vs needed, orphaned disks
     packing = report(fleet_url, "binpacking", start, end)
     now, needed = int(packing["nodes"].sum()), int(packing["nodes_needed_rightsized"].sum())
     assert metrics(app)["Nodes now → needed"] == f"{now:,} → {needed:,}"
@@ -279,6 +288,17 @@ def test_savings_page_filters_and_risks(
         latest_nodes = len(inventory.node_packing(conn))  # one row per node of the latest snapshots
     engine.dispose()
     assert now == latest_nodes and 0 < needed < now
+    # orphaned disks: the volumes no pod mounted for part of the window, costliest unmounted first
+    volumes = report(fleet_url, "volumes", start, end)
+    unmounted = volumes[volumes["unmounted_cost"] > 0].sort_values(
+        "unmounted_cost", ascending=False, kind="stable"
+    )
+    assert len(unmounted) >= 3  # the simulated fleet leaves disks behind in every cluster
+    pd.testing.assert_frame_equal(
+        app.dataframe[3].value.reset_index(drop=True),
+        unmounted[savings_view.VOLUMES_SHOWN].reset_index(drop=True),
+    )
+    assert metrics(app)["Disks unmounted a while"] == f"{len(unmounted):,} of {len(volumes):,}"
     app.multiselect(key="action").select("increase").run()
     ok(app)
     increases = recs[recs["action"] == "increase"]["monthly_savings"]  # the resource that goes down
