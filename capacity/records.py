@@ -125,6 +125,7 @@ class VolumeRecord:
     zone: str | None
     claim_namespace: str | None  # the claim it is bound to; None: no claim (billed to __unmounted__)
     claim_name: str | None
+    claim_requested_bytes: float | None  # what its claim asked for (None: unknown)
     mounted_pods: int  # pods bound to a node that mount its claim at the instant
 
 

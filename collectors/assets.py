@@ -60,6 +60,12 @@ class Volume:
 
 
 @dataclass(frozen=True, slots=True)
+class Claim:
+    volume: str | None  # the volume it is bound to
+    requested: float | None  # bytes asked for (a bound claim may have been given more)
+
+
+@dataclass(frozen=True, slots=True)
 class Service:
     namespace: str
     name: str
@@ -154,14 +160,22 @@ def volumes(items: Iterable[Any], classes: dict[str, StorageClass] | None, warn:
     return list(found.values())
 
 
-def claims(items: Iterable[Any], warn: Warn) -> dict[tuple[str, str], str | None]:
-    """Return each PersistentVolumeClaim (namespace, name) with the volume it is bound to (or None)."""
-    found: dict[tuple[str, str], str | None] = {}
+def claims(items: Iterable[Any], warn: Warn) -> dict[tuple[str, str], Claim]:
+    """Return each PersistentVolumeClaim by (namespace, name): its volume and requested bytes."""
+    found: dict[tuple[str, str], Claim] = {}
     for item in well_formed(items, "persistentvolumeclaims", warn):
         meta = item["metadata"]
         key = (name_of(meta.get("namespace")) or "", str(meta["name"]))
-        spec = mapping(item.get("spec"), f"persistentvolumeclaim {key[0]}/{key[1]} spec", warn)
-        found.setdefault(key, name_of(spec.get("volumeName")))
+        where = f"persistentvolumeclaim {key[0]}/{key[1]}"
+        spec = mapping(item.get("spec"), f"{where} spec", warn)
+        raw = mapping(mapping(spec.get("resources"), where, warn).get("requests"), where, warn).get("storage")
+        requested = None
+        if raw is not None:
+            try:
+                requested = parse(raw)
+            except ValueError as exc:
+                warn(f"{where}: requested storage {raw!r} ignored ({describe(exc)})")
+        found.setdefault(key, Claim(name_of(spec.get("volumeName")), requested))
     return found
 
 
@@ -205,7 +219,7 @@ class AssetPass:
     """Folds in, pod by pod, which workloads mount which claims and which load balancers select them."""
 
     volumes: list[Volume]
-    claims: dict[tuple[str, str], str | None] | None  # None: claims could not be listed
+    claims: dict[tuple[str, str], Claim] | None  # None: claims could not be listed
     services: list[Service]
     warn: Warn
     mounts: dict[tuple[str, str], Counter[WorkloadKey]] = field(default_factory=lambda: defaultdict(Counter))
@@ -238,14 +252,16 @@ class AssetPass:
             return None
         if self.claims is None:  # claims unknown: trust the volume's claimRef
             return volume.claim
-        return volume.claim if self.claims.get(volume.claim) == volume.name else None
+        held = self.claims.get(volume.claim)
+        return volume.claim if held is not None and held.volume == volume.name else None
 
     def records(self) -> tuple[list[VolumeRecord], list[LoadBalancerRecord], list[AssetShare]]:
         """Return the snapshot's volumes, load balancers and what each workload holds of them."""
         shares: list[AssetShare] = []
         out_volumes: list[VolumeRecord] = []
         named = {v.name for v in self.volumes}
-        for (namespace, claim_name), volume_name in sorted((self.claims or {}).items()):
+        for (namespace, claim_name), held in sorted((self.claims or {}).items()):
+            volume_name = held.volume
             if volume_name is not None and volume_name not in named:
                 self.warn(
                     f"persistentvolumeclaim {namespace}/{claim_name} is bound to volume {volume_name}, "
@@ -265,6 +281,9 @@ class AssetPass:
                     zone=volume.zone,
                     claim_namespace=None if claim is None else claim[0],
                     claim_name=None if claim is None else claim[1],
+                    claim_requested_bytes=None
+                    if claim is None or not self.claims
+                    else self.claims[claim].requested,
                     mounted_pods=sum(mounting.values()),
                 )
             )

@@ -71,6 +71,7 @@ def write_assets(
                 "zone": v.zone,
                 "claim_namespace": v.claim_namespace or "",
                 "claim_name": v.claim_name or "",
+                "claim_requested_bytes": v.claim_requested_bytes,
                 "mounted_pods": v.mounted_pods,
             }
             for v in snap.volumes

@@ -320,6 +320,7 @@ class VolumeSample(Base):
     zone: Mapped[str | None] = mapped_column(String(128))
     claim_namespace: Mapped[str] = mapped_column(String(253))
     claim_name: Mapped[str] = mapped_column(String(253))
+    claim_requested_bytes: Mapped[float | None]
     mounted_pods: Mapped[int]
 
 

@@ -79,6 +79,14 @@ def test_k3s_orphaned_claims_and_traefik_load_balancer_land_as_in_the_json(
         for pv in pvs
     ]
     assert volumes == sorted(expected, key=repr)
+    requested = {
+        (c["metadata"]["namespace"], c["metadata"]["name"]): float(
+            parse_quantity(c["spec"]["resources"]["requests"]["storage"])
+        )
+        for c in fx.k3s_claims()
+    }
+    stored = _rows(db_url, m.VolumeSample, "claim_namespace", "claim_name", "claim_requested_bytes")
+    assert {(ns, name): bytes_ for ns, name, bytes_ in stored} == requested
     [(kind, storage_class, provisioner, local)] = {
         r
         for r in _rows(db_url, m.AssetKeyRow, "kind", "storage_class", "provisioner", "local")

@@ -9,7 +9,7 @@ from datetime import UTC, datetime, timedelta
 import pytest
 
 from capacity.records import VOLUME, AssetKey, WorkloadKey
-from collectors.assets import AssetPass, Volume
+from collectors.assets import AssetPass, Claim, Volume
 
 GIB = 1024.0**3
 CLAIM = 100 * GIB
@@ -32,7 +32,7 @@ def shares_per_quarter(running: dict[str, tuple[datetime, datetime]]) -> dict[st
     out: dict[str, list[float]] = {name: [] for name in running}
     for quarter in range(4):
         instant = START + quarter * QUARTER + QUARTER / 2
-        assets = AssetPass([volume], {("namespace1", "pvc1"): "pv1"}, [], lambda message: None)
+        assets = AssetPass([volume], {("namespace1", "pvc1"): Claim("pv1", CLAIM)}, [], lambda message: None)
         for name, (start, end) in running.items():
             if start <= instant < end:
                 assets.add_pod("namespace1", pod(name), {}, ("pvc1",))
@@ -85,7 +85,9 @@ def test_time_no_pod_mounts_a_claim_is_its_namespace() -> None:
     shares = shares_per_quarter({"pod1": (at(8, 30), at(9, 0))})
     assert shares == {"pod1": pytest.approx([0.0, 0.0, 1.0, 1.0])}
     volume = Volume("pv1", KEY, CLAIM, "Bound", "Delete", None, ("namespace1", "pvc1"))
-    _, _, [unmounted] = AssetPass([volume], {("namespace1", "pvc1"): "pv1"}, [], lambda m: None).records()
+    _, _, [unmounted] = AssetPass(
+        [volume], {("namespace1", "pvc1"): Claim("pv1", CLAIM)}, [], lambda m: None
+    ).records()
     assert (unmounted.workload, unmounted.amount) == (
         WorkloadKey("namespace1", "PersistentVolumeClaim", "pvc1"),
         CLAIM,

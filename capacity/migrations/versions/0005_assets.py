@@ -171,6 +171,7 @@ def upgrade() -> None:
         sa.Column("zone", sa.String(length=128), nullable=True),
         sa.Column("claim_namespace", sa.String(length=253), nullable=False),
         sa.Column("claim_name", sa.String(length=253), nullable=False),
+        sa.Column("claim_requested_bytes", sa.Double(), nullable=True),
         sa.Column("mounted_pods", sa.Integer(), nullable=False),
         sa.ForeignKeyConstraint(
             ["asset_key_id"], ["asset_keys.id"], name=op.f("fk_volume_samples_asset_key_id_asset_keys")
