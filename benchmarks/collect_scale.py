@@ -6,7 +6,11 @@ Prints, from one run on this machine:
   - the wall time and peak RSS of `capacity collect` over the same pages, and their ratio,
   - peak RSS at a third of the pods, to show memory grows only with the rows written.
 
-Usage: .venv/bin/python benchmarks/collect_scale.py [--nodes 5000] [--pods 150000]
+Every tenth pod mounts a claim of its own bound to a volume, as StatefulSet pods do (the
+simulator's big cluster runs few StatefulSets), so the volumes, claims and their split are
+measured at scale: 15,000 of each at 150,000 pods.
+
+Usage: .venv/bin/python benchmarks/collect_scale.py [--nodes 5000] [--pods 150000] [--claim-every 10]
 The API server runs in its own process with every page pre-encoded, so its cost is the
 same for both measurements and does not count in the collector's memory.
 """
@@ -34,8 +38,31 @@ from urllib.parse import urlsplit, parse_qs
 from collectors.simulator import huge_cluster
 from collectors.source import Kind
 
-nodes, pods, port = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3])
+nodes, pods, port, claim_every = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), int(sys.argv[4])
 source = huge_cluster(nodes=nodes, pods=pods, seed=7, at=datetime(2026, 11, 2, 14, 0, tzinfo=UTC))
+
+def with_claims(kind):
+    # The simulator's items; every claim_every-th pod mounts a claim of its own, as a StatefulSet
+    # pod does (data-<pod>, 10-320 GiB, bound to a gp3 volume).
+    items = source.items(kind)
+    if kind is Kind.PODS:
+        for n, pod in enumerate(items):
+            if n % claim_every == 0:
+                name = "data-" + pod["metadata"]["name"]
+                pod["spec"]["volumes"] = [{"name": "data", "persistentVolumeClaim": {"claimName": name}},
+                                          *pod["spec"].get("volumes", [])]
+        CLAIMED.extend((p["metadata"]["namespace"], "data-" + p["metadata"]["name"]) for p in items[::claim_every])
+    elif kind is Kind.PERSISTENTVOLUMECLAIMS:
+        items = items + [{"metadata": {"namespace": ns, "name": c}, "spec": {"volumeName": "pv-" + c,
+                          "resources": {"requests": {"storage": f"{10 << (n % 6)}Gi"}}}} for n, (ns, c) in enumerate(CLAIMED)]
+    elif kind is Kind.PERSISTENTVOLUMES:
+        items = items + [{"metadata": {"name": "pv-" + c}, "spec": {"capacity": {"storage": f"{10 << (n % 6)}Gi"},
+                          "storageClassName": "gp3", "csi": {"driver": "ebs.csi.aws.com"},
+                          "claimRef": {"namespace": ns, "name": c}}, "status": {"phase": "Bound"}}
+                         for n, (ns, c) in enumerate(CLAIMED)]
+    return items
+
+CLAIMED = []
 LIST = {Kind.NAMESPACES: ("NamespaceList", "v1"), Kind.NODES: ("NodeList", "v1"),
         Kind.PODS: ("PodList", "v1"), Kind.REPLICASETS: ("ReplicaSetList", "apps/v1"),
         Kind.JOBS: ("JobList", "batch/v1"), Kind.RESOURCEQUOTAS: ("ResourceQuotaList", "v1"),
@@ -46,8 +73,8 @@ LIST = {Kind.NAMESPACES: ("NamespaceList", "v1"), Kind.NODES: ("NodeList", "v1")
         Kind.NODE_METRICS: ("NodeMetricsList", "metrics.k8s.io/v1beta1")}
 PAGES = {}
 total = 0
-for kind in Kind:
-    items = source.items(kind)
+for kind in sorted(Kind, key=lambda k: k is not Kind.PODS):  # pods first: they name the claims
+    items = with_claims(kind)
     chunks = [items[i:i + %(page)d] for i in range(0, len(items), %(page)d)] or [[]]
     encoded = []
     for n, chunk in enumerate(chunks):
@@ -95,6 +122,8 @@ listers = [core.list_namespace, core.list_node, apps.list_replica_set_for_all_na
            batch.list_job_for_all_namespaces, core.list_resource_quota_for_all_namespaces,
            lambda **kw: custom.list_cluster_custom_object("metrics.k8s.io", "v1beta1", "nodes", **kw),
            lambda **kw: custom.list_cluster_custom_object("metrics.k8s.io", "v1beta1", "pods", **kw),
+           core.list_persistent_volume, core.list_persistent_volume_claim_for_all_namespaces,
+           client.StorageV1Api(api).list_storage_class, core.list_service_for_all_namespaces,
            core.list_pod_for_all_namespaces]
 started = time.perf_counter()
 items = 0
@@ -136,11 +165,14 @@ def run_measured(argv: list[str], env: dict[str, str]) -> tuple[float, int, str,
     return wall, usage.ru_maxrss * 1024, stdout, stderr
 
 
-def measure(nodes: int, pods: int, workdir: Path) -> dict[str, float]:
+def measure(nodes: int, pods: int, workdir: Path, claim_every: int) -> dict[str, float]:
     port = free_port()
     env = {**os.environ, "PYTHONPATH": str(REPO)}
     server = subprocess.Popen(
-        [PY, "-c", SERVER, str(nodes), str(pods), str(port)], stdout=subprocess.PIPE, env=env, text=True
+        [PY, "-c", SERVER, str(nodes), str(pods), str(port), str(claim_every)],
+        stdout=subprocess.PIPE,
+        env=env,
+        text=True,
     )
     try:
         assert server.stdout is not None
@@ -198,13 +230,20 @@ def main() -> None:
     )
     parser.add_argument("--nodes", type=int, default=5000)
     parser.add_argument("--pods", type=int, default=150_000)
+    parser.add_argument(
+        "--claim-every",
+        type=int,
+        default=10,
+        help="every Nth pod mounts a claim of its own (a StatefulSet's)",
+    )
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         work = Path(tmp)
-        small = measure(args.nodes // 3, args.pods // 3, work)
-        big = measure(args.nodes, args.pods, work)
+        small = measure(args.nodes // 3, args.pods // 3, work, args.claim_every)
+        big = measure(args.nodes, args.pods, work, args.claim_every)
     print(
-        f"cluster: {args.nodes:,} nodes, {args.pods:,} pods, {big['payload_mb']:,.0f} MB of JSON in pages of {PAGE_SIZE}"
+        f"cluster: {args.nodes:,} nodes, {args.pods:,} pods ({args.pods // args.claim_every:,} with a claim and "
+        f"its volume), {big['payload_mb']:,.0f} MB of JSON in pages of {PAGE_SIZE}"
     )
     print(
         f"download + JSON-decode only (kubernetes client, raw pages): {big['baseline_wall']:.1f} s "

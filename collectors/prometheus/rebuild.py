@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 from collections import defaultdict
-from collections.abc import Iterable, Iterator, Mapping
+from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
 from collectors.nodes import (
@@ -98,6 +98,15 @@ def _quantities(entries: Iterable[tuple[str, float]]) -> dict[str, str]:
     return out
 
 
+# kinds rebuilt by rebuild_storage: the family without which the kind is unavailable, the builder
+_STORAGE: dict[Kind, tuple[str, Callable[[rebuild_storage.Of], list[RawObject]]]] = {
+    Kind.PERSISTENTVOLUMES: ("kube_persistentvolume_capacity_bytes", rebuild_storage.volumes),
+    Kind.PERSISTENTVOLUMECLAIMS: ("kube_persistentvolumeclaim_info", rebuild_storage.claims),
+    Kind.STORAGECLASSES: ("kube_storageclass_info", rebuild_storage.storage_classes),
+    Kind.SERVICES: ("kube_service_spec_type", rebuild_storage.load_balancers),
+}
+
+
 @dataclass
 class _PodParts:
     node: str = ""
@@ -132,11 +141,12 @@ class InstantSource:
             Kind.RESOURCEQUOTAS: self._quotas,
             Kind.POD_METRICS: self._pod_metrics,
             Kind.NODE_METRICS: self._node_metrics,
-            Kind.PERSISTENTVOLUMES: self._volumes,
-            Kind.PERSISTENTVOLUMECLAIMS: self._claims,
-            Kind.STORAGECLASSES: self._storage_classes,
-            Kind.SERVICES: self._services,
-        }[kind]
+        }.get(kind)
+        if build is None:  # volumes, claims, StorageClasses, Services: by the family each needs
+            family, rebuilt = _STORAGE[kind]
+            self._unavailable(kind, family)
+            yield rebuilt(self._of)
+            return
         yield build()
 
     def _of(self, family: str) -> list[tuple[Labels, float]]:
@@ -335,22 +345,6 @@ class InstantSource:
             for (ns, name), status in sorted(found.items())
             if name
         ]
-
-    def _volumes(self) -> list[RawObject]:
-        self._unavailable(Kind.PERSISTENTVOLUMES, "kube_persistentvolume_capacity_bytes")
-        return rebuild_storage.volumes(self._of)
-
-    def _claims(self) -> list[RawObject]:
-        self._unavailable(Kind.PERSISTENTVOLUMECLAIMS, "kube_persistentvolumeclaim_info")
-        return rebuild_storage.claims(self._of)
-
-    def _storage_classes(self) -> list[RawObject]:
-        self._unavailable(Kind.STORAGECLASSES, "kube_storageclass_info")
-        return rebuild_storage.storage_classes(self._of)
-
-    def _services(self) -> list[RawObject]:
-        self._unavailable(Kind.SERVICES, "kube_service_spec_type")
-        return rebuild_storage.load_balancers(self._of)
 
     def _pod_metrics(self) -> list[RawObject]:
         cpu_family, memory_family = "container_cpu_usage_seconds_total", "container_memory_working_set_bytes"

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from datetime import UTC, datetime
 from itertools import islice
@@ -103,6 +103,19 @@ class Fleet:
         return SimulatedSource(m, t, metrics_down=down)
 
 
+# kinds rendered from the instant alone
+_OBJECTS: dict[Kind, Callable[[Instant], Iterator[RawObject]]] = {
+    Kind.NAMESPACES: namespaces,
+    Kind.REPLICASETS: replicasets,
+    Kind.JOBS: jobs,
+    Kind.RESOURCEQUOTAS: quotas,
+    Kind.PERSISTENTVOLUMES: volumes,
+    Kind.PERSISTENTVOLUMECLAIMS: claims,
+    Kind.STORAGECLASSES: storage_classes,
+    Kind.SERVICES: services,
+}
+
+
 class SimulatedSource:
     """One cluster at one instant; implements ``collectors.source.Source``.
 
@@ -149,22 +162,9 @@ class SimulatedSource:
             return Renderer(inst).pods()
         if kind is Kind.NODES:
             return self._nodes(inst)
-        if kind is Kind.NAMESPACES:
-            return namespaces(inst)
-        if kind is Kind.REPLICASETS:
-            return replicasets(inst)
-        if kind is Kind.JOBS:
-            return jobs(inst)
-        if kind is Kind.RESOURCEQUOTAS:
-            return quotas(inst)
-        if kind is Kind.PERSISTENTVOLUMES:
-            return volumes(inst)
-        if kind is Kind.PERSISTENTVOLUMECLAIMS:
-            return claims(inst)
-        if kind is Kind.STORAGECLASSES:
-            return storage_classes(inst)
-        if kind is Kind.SERVICES:
-            return services(inst)
+        render = _OBJECTS.get(kind)
+        if render is not None:
+            return render(inst)
         if kind is Kind.POD_METRICS:
             return pod_metrics(inst)
         if kind is Kind.NODE_METRICS:
