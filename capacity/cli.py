@@ -507,7 +507,7 @@ def cmd_report(args: argparse.Namespace, config: Config) -> int:
                 else {}
             )
             if frame.empty and request.teams:
-                teams = team_names(conn, start, end, request.clusters, config)
+                teams = team_names(conn, start, end, request.clusters, config, reads=reads)
                 shown = ", ".join(teams[:20]) + (f" and {len(teams) - 20} more" if len(teams) > 20 else "")
                 print(
                     f"capacity: note: --team {', '.join(request.teams)} matched nothing in the window"

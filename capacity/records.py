@@ -7,6 +7,8 @@ and reports price them (``capacity.costing``).
 
 from __future__ import annotations
 
+import hashlib
+import json
 from dataclasses import dataclass, field
 from datetime import datetime
 
@@ -106,11 +108,11 @@ class AssetKey:
 
     @property
     def digest(self) -> str:
-        """A canonical text of the key: equal keys, equal digests (the store's unique column)."""
-        params = ",".join(f"{k}={v}" for k, v in self.parameters)
-        fields = (self.kind, self.storage_class, self.provisioner, params, self.load_balancer_class,
-                  "local" if self.local else "")  # fmt: skip
-        return "|".join("" if f is None else f for f in fields)
+        """A canonical hash of the key: equal keys, equal digests (the store's unique column), of a
+        fixed length whatever the StorageClass's parameters hold."""
+        fields = [self.kind, self.storage_class, self.provisioner, [list(p) for p in self.parameters],
+                  self.load_balancer_class, self.local]  # fmt: skip
+        return hashlib.sha256(json.dumps(fields, separators=(",", ":")).encode()).hexdigest()
 
 
 @dataclass(frozen=True, slots=True)

@@ -39,6 +39,8 @@ _IN_TREE = {
     "gcePersistentDisk": "kubernetes.io/gce-pd",
     "azureDisk": "kubernetes.io/azure-disk",
 }
+PHASES = frozenset({"Pending", "Available", "Bound", "Released", "Failed"})
+RECLAIM_POLICIES = frozenset({"Retain", "Delete", "Recycle"})
 _ZONE_KEYS = ("topology.kubernetes.io/zone", "failure-domain.beta.kubernetes.io/zone")
 
 
@@ -85,10 +87,10 @@ def storage_classes(items: Iterable[Any], warn: Warn) -> dict[str, StorageClass]
 
 
 def _zone(meta: Mapping[str, Any], spec: Mapping[str, Any], where: str, warn: Warn) -> str | None:
+    held = labels(meta, where, warn)
     for key in _ZONE_KEYS:
-        zone = labels(meta, where, warn).get(key)
-        if zone:
-            return zone
+        if held.get(key):
+            return held[key]
     required = mapping(mapping(spec.get("nodeAffinity"), where, warn).get("required"), where, warn)
     for term in sequence(required.get("nodeSelectorTerms"), where, warn):
         for expr in sequence(mapping(term, where, warn).get("matchExpressions"), where, warn):
@@ -107,7 +109,7 @@ def _volume(item: Mapping[str, Any], classes: dict[str, StorageClass] | None, wa
     class_name = name_of(spec.get("storageClassName"))
     csi = mapping(spec.get("csi"), f"{where} csi", warn)
     provisioner = (
-        labels(meta, where, warn, key="annotations").get("pv.kubernetes.io/provisioned-by")
+        name_of(labels(meta, where, warn, key="annotations").get("pv.kubernetes.io/provisioned-by"))
         or name_of(csi.get("driver"))
         or next((p for source, p in _IN_TREE.items() if source in spec), None)
     )
@@ -132,14 +134,15 @@ def _volume(item: Mapping[str, Any], classes: dict[str, StorageClass] | None, wa
     ref = mapping(spec.get("claimRef"), f"{where} claimRef", warn)
     claim_ns, claim_name = name_of(ref.get("namespace")), name_of(ref.get("name"))
     reclaim = spec.get("persistentVolumeReclaimPolicy")
+    phase = mapping(item.get("status"), f"{where} status", warn).get("phase")
     return Volume(
         name=name,
         key=AssetKey(
             VOLUME, class_name, provisioner, parameters, local="local" in spec or "hostPath" in spec
         ),
         capacity=capacity,
-        phase=str(mapping(item.get("status"), f"{where} status", warn).get("phase") or "Unknown"),
-        reclaim_policy=reclaim if isinstance(reclaim, str) else None,
+        phase=phase if phase in PHASES else "Unknown",
+        reclaim_policy=reclaim if reclaim in RECLAIM_POLICIES else None,
         zone=_zone(meta, spec, where, warn),
         claim=(claim_ns, claim_name) if claim_ns and claim_name else None,
     )
@@ -182,6 +185,7 @@ def claims(items: Iterable[Any], warn: Warn) -> dict[tuple[str, str], Claim]:
 def load_balancers(items: Iterable[Any], warn: Warn) -> list[Service]:
     """Return the Services of type LoadBalancer."""
     found: list[Service] = []
+    seen: set[tuple[str, str]] = set()
     for item in well_formed(items, "services", warn):
         meta = item["metadata"]
         namespace, name = name_of(meta.get("namespace")) or "", str(meta["name"])
@@ -189,6 +193,10 @@ def load_balancers(items: Iterable[Any], warn: Warn) -> list[Service]:
         spec = mapping(item.get("spec"), f"{where} spec", warn)
         if spec.get("type") != "LoadBalancer":
             continue
+        if (namespace, name) in seen:
+            warn(f"{where} listed twice: the first kept")
+            continue
+        seen.add((namespace, name))
         status = mapping(mapping(item.get("status"), where, warn).get("loadBalancer"), where, warn)
         ingress = [
             str(entry.get("hostname") or entry.get("ip"))
@@ -218,7 +226,7 @@ def pod_claims(spec: Mapping[str, Any], pod: str, where: str, warn: Warn) -> tup
 class AssetPass:
     """Folds in, pod by pod, which workloads mount which claims and which load balancers select them."""
 
-    volumes: list[Volume]
+    volumes: list[Volume] | None  # None: volumes could not be listed
     claims: dict[tuple[str, str], Claim] | None  # None: claims could not be listed
     services: list[Service]
     warn: Warn
@@ -239,7 +247,7 @@ class AssetPass:
         claim_names: tuple[str, ...],
     ) -> None:
         """Count one pod bound to a node: the claims it mounts, the load balancers selecting it."""
-        for claim in claim_names:
+        for claim in dict.fromkeys(claim_names):  # a claim named by two of its volumes: one pod
             self.mounts[(namespace, claim)][workload] += 1
         for number in self._by_namespace.get(namespace, ()):
             selector = self.services[number].selector
@@ -250,28 +258,35 @@ class AssetPass:
         """Return the claim a volume is bound to: its claimRef, if that claim is listed and names it."""
         if volume.claim is None:
             return None
-        if self.claims is None:  # claims unknown: trust the volume's claimRef
-            return volume.claim
+        if self.claims is None:  # claims unknown: a Bound volume's claimRef (a Released one's is gone)
+            return volume.claim if volume.phase == "Bound" else None
         held = self.claims.get(volume.claim)
         return volume.claim if held is not None and held.volume == volume.name else None
 
     def records(self) -> tuple[list[VolumeRecord], list[LoadBalancerRecord], list[AssetShare]]:
         """Return the snapshot's volumes, load balancers and what each workload holds of them."""
         shares: list[AssetShare] = []
-        out_volumes: list[VolumeRecord] = []
+        volumes = self._volume_records(shares)
+        return volumes, self._load_balancer_records(shares), _summed(shares)
+
+    def _volume_records(self, shares: list[AssetShare]) -> list[VolumeRecord]:
+        """Return the volumes' records, adding what each workload held of them to ``shares``."""
+        if self.volumes is None:  # nothing is billed, and no claim is checked against a list not read
+            return []
         named = {v.name for v in self.volumes}
         for (namespace, claim_name), held in sorted((self.claims or {}).items()):
-            volume_name = held.volume
-            if volume_name is not None and volume_name not in named:
+            if held.volume is not None and held.volume not in named:
                 self.warn(
-                    f"persistentvolumeclaim {namespace}/{claim_name} is bound to volume {volume_name}, "
+                    f"persistentvolumeclaim {namespace}/{claim_name} is bound to volume {held.volume}, "
                     "which is not in the volume list: not billed"
                 )
+        out: list[VolumeRecord] = []
         for volume in self.volumes:
             claim = self._claim_of(volume)
             mounting: Counter[WorkloadKey] = Counter() if claim is None else self.mounts.get(claim, Counter())
             shares.extend(_split(volume.key, volume.capacity, mounting, _unmounted(volume, claim)))
-            out_volumes.append(
+            requested = None if claim is None or self.claims is None else self.claims[claim].requested
+            out.append(
                 VolumeRecord(
                     name=volume.name,
                     key=volume.key,
@@ -281,13 +296,15 @@ class AssetPass:
                     zone=volume.zone,
                     claim_namespace=None if claim is None else claim[0],
                     claim_name=None if claim is None else claim[1],
-                    claim_requested_bytes=None
-                    if claim is None or not self.claims
-                    else self.claims[claim].requested,
+                    claim_requested_bytes=requested,
                     mounted_pods=sum(mounting.values()),
                 )
             )
-        out_lbs: list[LoadBalancerRecord] = []
+        return out
+
+    def _load_balancer_records(self, shares: list[AssetShare]) -> list[LoadBalancerRecord]:
+        """Return the load balancers' records, adding what each workload held of them to ``shares``."""
+        out: list[LoadBalancerRecord] = []
         unselecting: list[str] = []
         for number, service in enumerate(self.services):
             selecting = self.selected.get(number, Counter())
@@ -296,7 +313,7 @@ class AssetPass:
                 unselecting.append(f"{service.namespace}/{service.name}{no_selector}")
             holder = WorkloadKey(service.namespace, SERVICE_HOLDER, service.name)
             shares.extend(_split(service.key, 1.0, selecting, holder))
-            out_lbs.append(
+            out.append(
                 LoadBalancerRecord(
                     service.namespace,
                     service.name,
@@ -312,7 +329,7 @@ class AssetPass:
             )
             self.warn(f"{len(unselecting)} LoadBalancer service(s) select no running pod, billed to their "
                       f"namespace: {shown}")  # fmt: skip
-        return out_volumes, out_lbs, _summed(shares)
+        return out
 
 
 def _unmounted(volume: Volume, claim: tuple[str, str] | None) -> WorkloadKey:

@@ -193,7 +193,7 @@ def _asset_pass(source: Source, cluster: str, warn: Callable[[str], None]) -> Ca
     listed = _optional(source, Kind.STORAGECLASSES, cluster, warn, "volumes priced by their provisioner")
     classes = None if listed is None else storage_classes(listed, warn)
     listed = _optional(source, Kind.PERSISTENTVOLUMES, cluster, warn, "volumes not billed")
-    found_volumes = volumes(listed or (), classes, warn)
+    found_volumes = None if listed is None else volumes(listed, classes, warn)
     listed = _optional(source, Kind.PERSISTENTVOLUMECLAIMS, cluster, warn, "volumes held by their claimRef")
     found_claims = None if listed is None else claims(listed, warn)
     listed = _optional(source, Kind.SERVICES, cluster, warn, "load balancers not billed")

@@ -9,6 +9,7 @@ import pytest
 from capacity.asset_pricing import GIB, asset_price
 from capacity.catalog import HOURS_PER_MONTH
 from capacity.config import Pricing, config_from_mapping
+from capacity.errors import ConfigError
 from capacity.records import LOAD_BALANCER, VOLUME, AssetKey
 
 
@@ -108,5 +109,5 @@ def test_storage_and_load_balancer_prices_change_on_their_day() -> None:
 
 
 def test_a_negative_storage_price_is_a_config_error() -> None:
-    with pytest.raises(Exception, match="gib_hour"):
+    with pytest.raises(ConfigError, match="gib_hour"):
         pricing(storage_classes={"gp3": {"gib_hour": -1}})

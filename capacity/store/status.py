@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import UTC, datetime
 
 from sqlalchemy import Connection, func, select
 
@@ -131,7 +131,7 @@ def asset_price_sources(
     """Return how many volumes and load balancers of each cluster's latest snapshot are priced by
     each source, today: ``{"volumes": {source: n}, "load balancers": {...}}``."""
     latest = latest_snapshots(clusters)
-    sources = asset_sources(asset_keys(conn), pricing or Pricing())
+    sources = asset_sources(asset_keys(conn), (pricing or Pricing()).at(datetime.now(UTC)))  # prices today
     counts: dict[str, dict[str, int]] = {"volumes": {}, "load balancers": {}}
     for name, model in (("volumes", m.VolumeSample), ("load balancers", m.LoadBalancerSample)):
         query = (

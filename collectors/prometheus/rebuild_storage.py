@@ -1,9 +1,10 @@
 """One instant's kube-state-metrics series → PersistentVolumes, claims, StorageClasses and
 LoadBalancer Services, as the live API would have listed them (``rebuild.InstantSource``).
 
-What kube-state-metrics does not expose stays out: StorageClass parameters (so an EBS class is
-priced as its provisioner's default type unless configured by name) and Service selectors (so a
-backfilled load balancer is its namespace's, never its pods').
+What kube-state-metrics does not expose stays out: StorageClass parameters (so a class is priced
+as its provisioner's default disk type, an io2 or pd-balanced class too, unless
+``pricing.storage_classes`` names it), Service selectors (so a backfilled load balancer is its
+namespace's, never its pods') and ``loadBalancerClass`` (so it costs ``load_balancer_hourly``).
 """
 
 from __future__ import annotations

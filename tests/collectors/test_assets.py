@@ -10,7 +10,6 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-import yaml
 from kubernetes.utils.quantity import parse_quantity
 from sqlalchemy import create_engine, select
 
@@ -200,14 +199,54 @@ def test_forbidden_volume_kinds_degrade_with_warnings(
     assert _held(sqlite_url) == {}
 
 
-def test_a_malformed_volume_is_left_out_with_a_warning(
+def test_malformed_and_duplicated_objects_warn_and_the_snapshot_lands(
     api: FakeKubeAPI, sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    serve_k3s(api, persistentvolumes=[volume_object("pv-bad", "ten gigs", None)])
-    config = tmp_path / "config.yaml"
-    config.write_text(yaml.safe_dump({"retention": {"raw_days": 30}}))
-    assert collect(api, sqlite_url, tmp_path, "--config", str(config), cluster="k3s") == 0
+    [traefik] = [s for s in fx.k3s_services() if s["spec"]["type"] == "LoadBalancer"]
+    bad_claim = claim_object("shop", "odd", None)
+    bad_claim["spec"]["resources"]["requests"]["storage"] = "lots"
+    serve_k3s(
+        api,
+        persistentvolumes=[volume_object("pv-bad", "ten gigs", None)],
+        persistentvolumeclaims=[bad_claim],
+        services=[
+            copy.deepcopy(traefik),
+            {"metadata": {"namespace": "shop", "name": "odd"}, "spec": ["LoadBalancer"]},
+        ],
+    )  # the traefik Service listed twice: billed once
+    assert collect(api, sqlite_url, tmp_path, cluster="k3s") == 0
     [row] = status(sqlite_url, capsys)
-    assert any(w.startswith("persistentvolume pv-bad: malformed object ignored") for w in row["warnings"])
+    warnings = row["warnings"]
+    assert any(w.startswith("persistentvolume pv-bad: malformed object ignored") for w in warnings)
+    assert any(
+        w.startswith("persistentvolumeclaim shop/odd: requested storage 'lots' ignored") for w in warnings
+    )
+    assert "service kube-system/traefik listed twice: the first kept" in warnings
+    assert any(w.startswith("service shop/odd spec is a list") for w in warnings)
     names = [r[0] for r in _rows(sqlite_url, m.VolumeSample, "volume")]
     assert "pv-bad" not in names and len(names) == len(fx.k3s_volumes())
+    assert [r[0] for r in _rows(sqlite_url, m.LoadBalancerSample, "name")] == ["traefik"]
+    assert _held(sqlite_url)[("kube-system", "Deployment", "traefik")] == 1.0
+
+
+def test_without_claims_a_released_volume_is_nobodys_and_without_volumes_no_claim_warns(
+    api: FakeKubeAPI, sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    released = volume_object("pv-old", "5Gi", ("default", "deleted-claim"), phase="Released")
+    serve_k3s(api, persistentvolumes=[released])
+    api.inject(Kind.PERSISTENTVOLUMECLAIMS.path, 403)
+    assert collect(api, sqlite_url, tmp_path, cluster="k3s") == 0
+    held = _held(sqlite_url)
+    # the bound redis volumes follow their claimRef; the Released one's claim is gone
+    assert held[("", VOLUME_HOLDER, "pv-old")] == 5 * GIB
+    assert ("default", CLAIM_HOLDER, "deleted-claim") not in held
+    assert sum(1 for k in held if k[1] == CLAIM_HOLDER) == len(fx.k3s_claims())
+
+    db = tmp_path / "second.db"
+    serve_k3s(api)
+    api.inject(Kind.PERSISTENTVOLUMES.path, 403)
+    assert collect(api, f"sqlite:///{db}", tmp_path, cluster="k3s") == 0
+    [row] = status(f"sqlite:///{db}", capsys)
+    assert [w for w in row["warnings"] if "persistentvolume" in w.lower()] == [
+        next(w for w in row["warnings"] if "volumes not billed" in w)
+    ]  # one line for the list, none per claim

@@ -37,6 +37,7 @@ def shares_per_quarter(running: dict[str, tuple[datetime, datetime]]) -> dict[st
             if start <= instant < end:
                 assets.add_pod("namespace1", pod(name), {}, ("pvc1",))
         _, _, shares = assets.records()
+        assert sum(share.amount for share in shares) == pytest.approx(CLAIM)  # the whole claim, once
         held = {share.workload.name: share.amount / CLAIM for share in shares}
         for name in running:
             out[name].append(held.get(name, 0.0))
