@@ -14,6 +14,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from functools import partial
 from itertools import pairwise
+from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection
@@ -55,35 +56,29 @@ def price_epochs(
 
 @dataclass(frozen=True)
 class Priced:
-    """How a priced grain becomes money: the unit prices of its keys under a configuration, in
-    ``units`` order, and which quantity times which unit makes which money column."""
+    """How a priced grain becomes money: the keys its ``price_key`` column points to (read from
+    the store), their unit prices under a configuration in ``units`` order, and which quantity
+    times which unit makes which money column."""
 
     grain: Grain
     price_key: str
     units: tuple[str, ...]
     money: tuple[tuple[str, str, str], ...]
-    prices: Callable[[Connection], Callable[[Pricing], Mapping[int, tuple[float, ...]]]]
+    keys: Callable[[Connection], Mapping[int, Any]]
+    unit_prices: Callable[[Any, Pricing], Mapping[int, tuple[float, ...]]]
 
     @property
     def costs(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(column for _, _, column in self.money))
 
 
-def _node_prices(conn: Connection) -> Callable[[Pricing], Mapping[int, tuple[float, ...]]]:
-    keys = price_keys(conn)
-    return lambda pricing: unit_prices(keys, pricing)
-
-
-def _asset_prices(conn: Connection) -> Callable[[Pricing], Mapping[int, tuple[float, ...]]]:
-    keys = asset_keys(conn)
-    return lambda pricing: asset_unit_prices(keys, pricing)
-
-
-ALLOCATION_MONEY_OF = Priced(ALLOCATIONS, "price_key_id", PRICE_COLUMNS, ALLOCATION_MONEY, _node_prices)
-NODE_MONEY_OF = Priced(NODE_PRICES, "price_key_id", PRICE_COLUMNS, NODE_MONEY, _node_prices)
-CLUSTER_MONEY_OF = Priced(CLUSTER_PRICES, "price_key_id", PRICE_COLUMNS, NODE_MONEY, _node_prices)
-ASSET_MONEY_OF = Priced(ASSETS, "asset_key_id", ASSET_UNITS, ASSET_MONEY, _asset_prices)
-VOLUME_MONEY_OF = Priced(VOLUMES, "asset_key_id", ASSET_UNITS, VOLUME_MONEY, _asset_prices)
+ALLOCATION_MONEY_OF = Priced(
+    ALLOCATIONS, "price_key_id", PRICE_COLUMNS, ALLOCATION_MONEY, price_keys, unit_prices
+)
+NODE_MONEY_OF = Priced(NODE_PRICES, "price_key_id", PRICE_COLUMNS, NODE_MONEY, price_keys, unit_prices)
+CLUSTER_MONEY_OF = Priced(CLUSTER_PRICES, "price_key_id", PRICE_COLUMNS, NODE_MONEY, price_keys, unit_prices)
+ASSET_MONEY_OF = Priced(ASSETS, "asset_key_id", ASSET_UNITS, ASSET_MONEY, asset_keys, asset_unit_prices)
+VOLUME_MONEY_OF = Priced(VOLUMES, "asset_key_id", ASSET_UNITS, VOLUME_MONEY, asset_keys, asset_unit_prices)
 
 
 def priced_sums(
@@ -111,14 +106,14 @@ def priced_sums(
                 owner[a] = (period[0] if spans is not None else None, number)
     by = ["cluster", "cluster_id", *(k for k in priced.grain.keys if k != priced.price_key)]
     lead = [PERIOD] if spans is not None else []
-    prices_at = priced.prices(conn)
+    keys = priced.keys(conn)
     frame = priced_periods(
         conn,
         priced.grain,
         periods=pieces,
         clusters=clusters,
         epoch_of=lambda start: owner[start][1],
-        prices=[prices_at(at) for _, _, at in epochs],
+        prices=[priced.unit_prices(keys, at) for _, _, at in epochs],
         units=priced.units,
         money=priced.money,
         price_key=priced.price_key,

@@ -1,5 +1,6 @@
 """The volumes report: one row per PersistentVolume (per period with a step): its claim and the
-claim's team, its class and provisioner, size, price source, cost, the hours a pod mounted it
+claim namespace's team (who its unmounted time is charged to; while pods mount it, the teams of
+those pods carry it, as the teams report shows), its class and provisioner, size, price source, cost, the hours a pod mounted it
 and the cost of the time none did (an unmounted claim is its namespace's; a volume with no
 claim is nobody's: the cluster's ``__unmounted__``).
 
