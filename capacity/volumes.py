@@ -1,8 +1,8 @@
-"""The volumes report: one row per PersistentVolume (per period with a step): its claim and the
-claim namespace's team (who its unmounted time is charged to; while pods mount it, the teams of
-those pods carry it, as the teams report shows), its class and provisioner, size, price source, cost, the hours a pod mounted it
-and the cost of the time none did (an unmounted claim is its namespace's; a volume with no
-claim is nobody's: the cluster's ``__unmounted__``).
+"""The volumes report: one row per PersistentVolume (per period with a step): its claim, the
+claim namespace's team (who its unmounted time is charged to; while pods mount it, their teams
+carry it, as the teams report shows), its class and provisioner, size, price source, cost, the
+hours a pod mounted it and the cost of the time none did (an unmounted claim is its
+namespace's; a volume with no claim is nobody's: the cluster's ``__unmounted__``).
 
 Costs are the store's provisioned byte-seconds priced at the configuration (``capacity.charges``,
 each part of the window at the prices in force then); the price source is the one in force at
