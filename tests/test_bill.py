@@ -8,15 +8,19 @@ claim, an NLB) are served by the loopback API and collected three times by the r
 
 from __future__ import annotations
 
+import io
 from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import pandas as pd
 import pytest
+import yaml
 from kubernetes import client
 
 from capacity.analysis.costs import IDLE, UNMOUNTED
+from capacity.cli import main
 from capacity.config import Config, config_from_mapping
 from capacity.reports import ReportRequest, build_report
 from capacity.store.engine import open_store
@@ -184,3 +188,23 @@ def test_the_volumes_report_lists_every_volume_with_its_cost_and_unmounted_time(
     assert set(by_day["period_start"]) == {"2026-11-30T23:45:00Z", "2026-12-01T00:00:00Z"}
     assert by_day["cost"].sum() == pytest.approx(volumes["cost"].sum())
     assert set(report(store, "volumes", config(), teams=("shop-team",))["volume"]) == {"pv-db-0"}
+
+
+def test_the_cli_says_how_volumes_and_load_balancers_were_priced(
+    store: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    config_file = tmp_path / "config.yaml"
+    config_file.write_text(
+        yaml.safe_dump({"pricing": {"storage_classes": {"gp3": {"gib_hour": GP3_GIB_HOUR}}}})
+    )
+    window = ["--start", WINDOW[0].isoformat(), "--end", WINDOW[1].isoformat()]
+    assert (
+        main(["--db", store, "--config", str(config_file), "report", "volumes", *window, "--format", "csv"])
+        == 0
+    )
+    out, err = capsys.readouterr()
+    volumes = pd.read_csv(io.StringIO(out))
+    assert len(volumes) == 6 and set(volumes["price_source"]) == {"config", "node"}
+    # local-path has no price here: its four hostPath volumes are part of the node
+    assert "pricing of the 6 volumes in the latest snapshots: 2 by config, 4 by node" in err
+    assert "pricing of the 2 load balancers in the latest snapshots: 2 by default" in err
