@@ -276,6 +276,15 @@ class _Writer:
             for family in FAMILIES
             if family.name in missing and family.missing and not family.required
         ]
+        classes = {lab.get("storageclass", "") for rows in read.get("kube_storageclass_info", {}).values()
+                   for lab, _ in rows}  # fmt: skip
+        unnamed = sorted(c for c in classes if c and c not in self.config.pricing.storage_classes)
+        if unnamed:  # kube-state-metrics has no StorageClass parameters (an io2 or pd-ssd class's type)
+            notes.append(
+                f"storage classes {', '.join(unnamed[:5])}{' ...' if len(unnamed) > 5 else ''} priced as "
+                "their provisioner's default disk type: kube-state-metrics exposes no StorageClass "
+                "parameters (name them in pricing.storage_classes)"
+            )
         for at in wanted:
             if self.stop is not None and self.stop.is_set():
                 raise CollectionStopped("backfill stopped by a signal; a re-run resumes where it stopped")
