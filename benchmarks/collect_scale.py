@@ -69,6 +69,7 @@ LIST = {Kind.NAMESPACES: ("NamespaceList", "v1"), Kind.NODES: ("NodeList", "v1")
         Kind.PERSISTENTVOLUMES: ("PersistentVolumeList", "v1"),
         Kind.PERSISTENTVOLUMECLAIMS: ("PersistentVolumeClaimList", "v1"),
         Kind.STORAGECLASSES: ("StorageClassList", "storage.k8s.io/v1"), Kind.SERVICES: ("ServiceList", "v1"),
+        Kind.HORIZONTALPODAUTOSCALERS: ("HorizontalPodAutoscalerList", "autoscaling/v2"),
         Kind.POD_METRICS: ("PodMetricsList", "metrics.k8s.io/v1beta1"),
         Kind.NODE_METRICS: ("NodeMetricsList", "metrics.k8s.io/v1beta1")}
 PAGES = {}
@@ -124,6 +125,7 @@ listers = [core.list_namespace, core.list_node, apps.list_replica_set_for_all_na
            lambda **kw: custom.list_cluster_custom_object("metrics.k8s.io", "v1beta1", "pods", **kw),
            core.list_persistent_volume, core.list_persistent_volume_claim_for_all_namespaces,
            client.StorageV1Api(api).list_storage_class, core.list_service_for_all_namespaces,
+           client.AutoscalingV2Api(api).list_horizontal_pod_autoscaler_for_all_namespaces,
            core.list_pod_for_all_namespaces]
 started = time.perf_counter()
 items = 0

@@ -157,6 +157,30 @@ class AssetShare:
 
 
 @dataclass(frozen=True, slots=True)
+class HpaMetric:
+    """One metric a HorizontalPodAutoscaler scales on, and its target."""
+
+    type: str  # Resource | ContainerResource | Pods | Object | External
+    name: str  # the resource (cpu, memory) or the metric's name
+    target_type: str  # Utilization | AverageValue | Value
+    target: float  # a percentage of the request for Utilization, else the value in base units
+
+
+@dataclass(frozen=True, slots=True)
+class HpaRecord:
+    """One HorizontalPodAutoscaler (autoscaling/v2) in one snapshot, with the workload it scales."""
+
+    namespace: str
+    name: str
+    workload: WorkloadKey  # its scaleTargetRef (Deployment, StatefulSet, Rollout, ...)
+    min_replicas: int
+    max_replicas: int
+    current_replicas: int | None
+    desired_replicas: int | None
+    metrics: list[HpaMetric]
+
+
+@dataclass(frozen=True, slots=True)
 class NamespaceRecord:
     name: str
     labels: dict[str, str]
@@ -274,5 +298,6 @@ class Snapshot:
     volumes: list[VolumeRecord] = field(default_factory=list)
     load_balancers: list[LoadBalancerRecord] = field(default_factory=list)
     assets: list[AssetShare] = field(default_factory=list)
+    hpas: list[HpaRecord] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)
     duration_seconds: float = 0.0

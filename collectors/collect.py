@@ -16,6 +16,7 @@ from capacity.store.engine import translate_db_errors, write_transaction
 from capacity.store.snapshots import WriteResult, write_snapshot
 from collectors.assets import AssetPass, claims, load_balancers, storage_classes, volumes
 from collectors.gcpause import cyclic_gc_paused
+from collectors.hpas import hpa_records
 from collectors.metrics import pod_metrics_map, usage_of
 from collectors.node_facts import NodeFacts, node_facts
 from collectors.normalize import PodPass
@@ -152,6 +153,10 @@ def _build_snapshot(
         quotas.extend(records)
 
     assets = _asset_pass(source, cluster, warn)
+    hpas = hpa_records(
+        _optional(source, Kind.HORIZONTALPODAUTOSCALERS, cluster, warn, "autoscalers not recorded") or (),
+        warn,
+    )
 
     metrics: dict[tuple[str, str], dict[str, Resources]] | None = None
     try:
@@ -183,6 +188,7 @@ def _build_snapshot(
         volumes=volume_records,
         load_balancers=lb_records,
         assets=shares,
+        hpas=hpas,
         warnings=warn.as_list(),
         duration_seconds=time.monotonic() - started,
     )

@@ -65,6 +65,8 @@ def _lister(api: client.ApiClient, kind: Kind) -> Callable[..., Any]:
         return client.StorageV1Api(api).list_storage_class
     if kind is Kind.SERVICES:
         return core.list_service_for_all_namespaces
+    if kind is Kind.HORIZONTALPODAUTOSCALERS:
+        return client.AutoscalingV2Api(api).list_horizontal_pod_autoscaler_for_all_namespaces
     if kind is Kind.REPLICASETS:
         return client.AppsV1Api(api).list_replica_set_for_all_namespaces
     if kind is Kind.JOBS:

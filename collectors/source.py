@@ -26,6 +26,7 @@ class Kind(enum.Enum):
     PERSISTENTVOLUMECLAIMS = ("persistentvolumeclaims", "/api/v1/persistentvolumeclaims")
     STORAGECLASSES = ("storageclasses", "/apis/storage.k8s.io/v1/storageclasses")
     SERVICES = ("services", "/api/v1/services")
+    HORIZONTALPODAUTOSCALERS = ("horizontalpodautoscalers", "/apis/autoscaling/v2/horizontalpodautoscalers")
     POD_METRICS = ("pod metrics", "/apis/metrics.k8s.io/v1beta1/pods")
     NODE_METRICS = ("node metrics", "/apis/metrics.k8s.io/v1beta1/nodes")
 
@@ -39,8 +40,8 @@ class Kind(enum.Enum):
 OPTIONAL_KINDS = frozenset(
     {
         Kind.REPLICASETS, Kind.JOBS, Kind.RESOURCEQUOTAS, Kind.PERSISTENTVOLUMES,
-        Kind.PERSISTENTVOLUMECLAIMS, Kind.STORAGECLASSES, Kind.SERVICES, Kind.POD_METRICS,
-        Kind.NODE_METRICS,
+        Kind.PERSISTENTVOLUMECLAIMS, Kind.STORAGECLASSES, Kind.SERVICES, Kind.HORIZONTALPODAUTOSCALERS,
+        Kind.POD_METRICS, Kind.NODE_METRICS,
     }
 )  # fmt: skip
 

@@ -24,7 +24,7 @@ def serve_minikube(api: FakeKubeAPI, *, metrics: bool = True) -> None:
     api.set_items(Kind.REPLICASETS.path, [])
     api.set_items(Kind.JOBS.path, [])
     empty = (Kind.RESOURCEQUOTAS, Kind.PERSISTENTVOLUMES, Kind.PERSISTENTVOLUMECLAIMS, Kind.STORAGECLASSES,
-             Kind.SERVICES)  # fmt: skip
+             Kind.SERVICES, Kind.HORIZONTALPODAUTOSCALERS)  # fmt: skip
     for kind in empty:
         api.set_items(kind.path, [])
     if metrics:
@@ -90,6 +90,7 @@ def serve_k3s(api: FakeKubeAPI, **extra: list[dict[str, Any]]) -> None:
         Kind.PERSISTENTVOLUMECLAIMS: fx.k3s_claims(),
         Kind.STORAGECLASSES: fx.k3s_storage_classes(),
         Kind.SERVICES: fx.k3s_services(),
+        Kind.HORIZONTALPODAUTOSCALERS: [],
     }
     for kind, items in served.items():
         api.set_items(kind.path, [*items, *extra.get(kind.name.lower(), [])])

@@ -149,6 +149,7 @@ _LIST_KINDS: dict[str, str] = {
     "persistentvolumeclaims": "PersistentVolumeClaimList",
     "services": "ServiceList",
     "storageclasses": "StorageClassList",
+    "horizontalpodautoscalers": "HorizontalPodAutoscalerList",
 }
 _METRICS_LIST_KINDS: dict[str, str] = {"pods": "PodMetricsList", "nodes": "NodeMetricsList"}
 

@@ -346,6 +346,7 @@ def test_collector_needs_match_the_readme() -> None:
     readme = {
         ("", "namespaces"), ("", "nodes"), ("", "pods"), ("", "resourcequotas"), ("", "persistentvolumes"),
         ("", "persistentvolumeclaims"), ("", "services"), ("storage.k8s.io", "storageclasses"),
+        ("autoscaling", "horizontalpodautoscalers"),
         ("apps", "replicasets"), ("batch", "jobs"), ("metrics.k8s.io", "pods"), ("metrics.k8s.io", "nodes"),
     }  # fmt: skip
     assert readme == COLLECTOR_NEEDS

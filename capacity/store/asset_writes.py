@@ -1,8 +1,10 @@
-"""Writing a snapshot's volumes and load balancers: their keys, samples and what each workload held."""
+"""Writing a snapshot's volumes and load balancers (their keys, samples and what each workload
+held) and its HorizontalPodAutoscalers: the objects beside the pods."""
 
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
+from dataclasses import asdict
 from typing import Any
 
 from sqlalchemy import Connection
@@ -12,7 +14,7 @@ from capacity.store import schema as m
 from capacity.store.grains import table_of
 from capacity.store.inserts import bulk_insert, key_ids
 
-ASSET_TABLES = (m.AssetAllocation, m.VolumeSample, m.LoadBalancerSample)
+ASSET_TABLES = (m.AssetAllocation, m.VolumeSample, m.LoadBalancerSample, m.HpaSample)
 
 
 def asset_key_ids(conn: Connection, keys: Iterable[AssetKey]) -> dict[AssetKey, int]:
@@ -91,5 +93,23 @@ def write_assets(
                 "selected_pods": b.selected_pods,
             }
             for b in snap.load_balancers
+        ),
+    )
+    bulk_insert(
+        conn,
+        table_of(m.HpaSample),
+        (
+            {
+                **common,
+                "namespace": h.namespace,
+                "name": h.name,
+                "workload_id": workload_ids[h.workload],
+                "min_replicas": h.min_replicas,
+                "max_replicas": h.max_replicas,
+                "current_replicas": h.current_replicas,
+                "desired_replicas": h.desired_replicas,
+                "metrics": [asdict(metric) for metric in h.metrics],
+            }
+            for h in snap.hpas
         ),
     )

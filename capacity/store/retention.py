@@ -16,7 +16,7 @@ from capacity.store.priced import AA, CA, LBS, ROLLED_GRAINS, VS
 from capacity.store.watermarks import lock_cluster, watermark
 
 ROLLUP_TABLES = tuple(grain.rollup for grain in ROLLED_GRAINS)
-RAW_TABLES = (CS, CA, NS, QS, AA, VS, LBS)
+RAW_TABLES = (CS, CA, NS, QS, AA, VS, LBS, table_of(m.HpaSample))
 
 
 def apply_retention(

@@ -341,6 +341,25 @@ class LoadBalancerSample(Base):
     selected_pods: Mapped[int]
 
 
+class HpaSample(Base):
+    """One HorizontalPodAutoscaler in one snapshot: the workload it scales, bounds, replicas, metrics."""
+
+    __tablename__ = "hpa_samples"
+    __table_args__ = (Index("ix_hpa_samples_cluster_taken_at", "cluster_id", "taken_at"),)
+
+    snapshot_id: Mapped[int] = mapped_column(ForeignKey("snapshots.id"), primary_key=True)
+    namespace: Mapped[str] = mapped_column(String(253), primary_key=True)
+    name: Mapped[str] = mapped_column(String(253), primary_key=True)
+    cluster_id: Mapped[int] = mapped_column(ForeignKey("clusters.id"))
+    taken_at: Mapped[datetime]
+    workload_id: Mapped[int] = mapped_column(ForeignKey("workloads.id"))
+    min_replicas: Mapped[int]
+    max_replicas: Mapped[int]
+    current_replicas: Mapped[int | None]
+    desired_replicas: Mapped[int | None]
+    metrics: Mapped[list[Any]]  # [{type, name, target_type, target}]
+
+
 class Pod(Base):
     """Latest snapshot per cluster at pod grain: which pod on which node, and what pins it."""
 

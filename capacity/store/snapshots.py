@@ -154,6 +154,7 @@ def _workload_ids(conn: Connection, cid: int, snap: Snapshot) -> dict[WorkloadKe
     keys.update(c.workload for c in snap.containers)
     keys.update(p.workload for p in snap.pods)
     keys.update(a.workload for a in snap.assets)
+    keys.update(h.workload for h in snap.hpas)
     query = select(m.Workload.id, m.Workload.namespace, m.Workload.kind, m.Workload.name, m.Workload.labels)
     existing = {
         WorkloadKey(ns, kind, name): (int(ident), labels)

@@ -186,6 +186,31 @@ FAMILIES: tuple[Family, ...] = (
         "kube_service_status_load_balancer_ingress",
         _by("kube_service_status_load_balancer_ingress", ("namespace", "service", "ip", "hostname")),
     ),
+    # HorizontalPodAutoscalers: the workload each scales, bounds, replicas, metric targets
+    Family(
+        "kube_horizontalpodautoscaler_info",
+        _by(
+            "kube_horizontalpodautoscaler_info",
+            ("namespace", "horizontalpodautoscaler", "scaletargetref_kind", "scaletargetref_name"),
+        ),
+        missing="autoscalers not recorded",
+    ),
+    *(
+        Family(name, _by(name, ("namespace", "horizontalpodautoscaler")))
+        for name in (
+            "kube_horizontalpodautoscaler_spec_min_replicas",
+            "kube_horizontalpodautoscaler_spec_max_replicas",
+            "kube_horizontalpodautoscaler_status_current_replicas",
+            "kube_horizontalpodautoscaler_status_desired_replicas",
+        )
+    ),
+    Family(
+        "kube_horizontalpodautoscaler_spec_target_metric",
+        _by(
+            "kube_horizontalpodautoscaler_spec_target_metric",
+            ("namespace", "horizontalpodautoscaler", "metric_name", "metric_target_type"),
+        ),
+    ),
     Family(
         "container_cpu_usage_seconds_total",
         _cpu_rate(("namespace", "pod", "container"), *_APP),

@@ -24,7 +24,7 @@ from collectors.nodes import (
     SPOT_LABEL_KEYS,
     ZONE_LABELS,
 )
-from collectors.prometheus import rebuild_storage
+from collectors.prometheus import rebuild_autoscalers, rebuild_storage
 from collectors.prometheus.client import Labels
 from collectors.shapes import Container, Node, OwnerReference, Pod
 from collectors.source import Kind, KindUnavailable, RawObject
@@ -98,12 +98,17 @@ def _quantities(entries: Iterable[tuple[str, float]]) -> dict[str, str]:
     return out
 
 
-# kinds rebuilt by rebuild_storage: the family without which the kind is unavailable, the builder
+# kinds rebuilt by rebuild_storage and rebuild_autoscalers: the family without which the kind is
+# unavailable, and the builder
 _STORAGE: dict[Kind, tuple[str, Callable[[rebuild_storage.Of], list[RawObject]]]] = {
     Kind.PERSISTENTVOLUMES: ("kube_persistentvolume_capacity_bytes", rebuild_storage.volumes),
     Kind.PERSISTENTVOLUMECLAIMS: ("kube_persistentvolumeclaim_info", rebuild_storage.claims),
     Kind.STORAGECLASSES: ("kube_storageclass_info", rebuild_storage.storage_classes),
     Kind.SERVICES: ("kube_service_spec_type", rebuild_storage.load_balancers),
+    Kind.HORIZONTALPODAUTOSCALERS: (
+        "kube_horizontalpodautoscaler_info",
+        rebuild_autoscalers.autoscalers,
+    ),
 }
 
 

@@ -15,7 +15,7 @@ from collectors.simulator._instant import Instant
 from collectors.simulator._model import B
 from collectors.simulator._plan import ClusterModel
 from collectors.simulator._render_nodes import node, node_labels, node_metrics, pod_metrics
-from collectors.simulator._render_objects import jobs, namespaces, quotas, replicasets
+from collectors.simulator._render_objects import autoscalers, jobs, namespaces, quotas, replicasets
 from collectors.simulator._render_pods import Renderer
 from collectors.simulator._render_storage import claims, services, storage_classes, volumes
 from collectors.simulator._system import nodes_needed, nominal_demand_of
@@ -113,6 +113,7 @@ _OBJECTS: dict[Kind, Callable[[Instant], Iterator[RawObject]]] = {
     Kind.PERSISTENTVOLUMECLAIMS: claims,
     Kind.STORAGECLASSES: storage_classes,
     Kind.SERVICES: services,
+    Kind.HORIZONTALPODAUTOSCALERS: autoscalers,
 }
 
 

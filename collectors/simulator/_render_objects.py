@@ -267,3 +267,41 @@ def quotas(inst: Instant) -> Iterator[Obj]:
             "spec": {"hard": hard},
             "status": {"hard": hard, "used": dict(sorted(use.items()))},
         }
+
+
+# --- autoscalers -----------------------------------------------------------------------------------
+
+
+def _hpa_metrics(w: Workload) -> list[Obj]:
+    """CPU utilization for most; memory for some, an external queue metric for a few."""
+    pick = mix(w.key, 0x4A7) % 11
+    if pick == 0:
+        return [{"type": "External", "external": {
+            "metric": {"name": "sqs_messages_visible", "selector": {"matchLabels": {"queue": w.name}}},
+            "target": {"type": "AverageValue", "averageValue": "30"}}}]  # fmt: skip
+    resource = "memory" if pick in (1, 2) else "cpu"
+    target = 80 if resource == "memory" else 60 + 5 * (mix(w.key, 0x4A8) % 4)
+    utilization = {"type": "Utilization", "averageUtilization": target}
+    return [{"type": "Resource", "resource": {"name": resource, "target": utilization}}]
+
+
+def autoscalers(inst: Instant) -> Iterator[Obj]:
+    """A HorizontalPodAutoscaler (autoscaling/v2) for every workload whose replicas follow load."""
+    t = inst.t
+    out: list[Obj] = []
+    for w in inst.m.replicated:
+        if w.hpa is None or w.born > t or t >= w.died:
+            continue
+        lo, hi = w.hpa
+        replicas = inst.reps[w.idx]
+        h = mix(w.key, 0x4A9)
+        api = "argoproj.io/v1alpha1" if w.kind == "Rollout" else "apps/v1"
+        out.append({
+            "metadata": {"name": w.name, "namespace": w.namespace, "uid": uid(h),
+                         "resourceVersion": resource_version(t - h % 60, h),
+                         "creationTimestamp": ts(inst.m.start)},
+            "spec": {"scaleTargetRef": {"apiVersion": api, "kind": w.kind, "name": w.name},
+                     "minReplicas": lo, "maxReplicas": hi, "metrics": _hpa_metrics(w)},
+            "status": {"currentReplicas": replicas, "desiredReplicas": replicas},
+        })  # fmt: skip
+    yield from sorted(out, key=lambda o: (o["metadata"]["namespace"], o["metadata"]["name"]))

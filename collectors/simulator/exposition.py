@@ -103,6 +103,8 @@ class Exposition:
         for pod in _all(source, Kind.PODS):
             self._pod(pod, extra, t)
         self._storage(source, extra, t)
+        for hpa in _all(source, Kind.HORIZONTALPODAUTOSCALERS):
+            self._autoscaler(hpa, extra, t)
         for metrics in _all(source, Kind.POD_METRICS):
             self._pod_usage(metrics, extra, t)
         for metrics in _all(source, Kind.NODE_METRICS):
@@ -273,6 +275,33 @@ class Exposition:
             for entry in ((svc.get("status") or {}).get("loadBalancer") or {}).get("ingress") or []:
                 labels = {**base, "ip": entry.get("ip", ""), "hostname": entry.get("hostname", "")}
                 self._ksm("kube_service_status_load_balancer_ingress", labels, 1, t)
+
+    def _autoscaler(self, hpa: Mapping[str, Any], extra: Mapping[str, str], t: float) -> None:
+        meta, spec, status = hpa["metadata"], hpa.get("spec") or {}, hpa.get("status") or {}
+        base = {**extra, "namespace": meta["namespace"], "horizontalpodautoscaler": meta["name"]}
+        ref = spec.get("scaleTargetRef") or {}
+        info = {**base, "scaletargetref_api_version": ref.get("apiVersion", ""),
+                "scaletargetref_kind": ref.get("kind", ""),
+                "scaletargetref_name": ref.get("name", "")}  # fmt: skip
+        self._ksm("kube_horizontalpodautoscaler_info", info, 1, t)
+        for family, value in (
+            ("kube_horizontalpodautoscaler_spec_min_replicas", spec.get("minReplicas", 1)),
+            ("kube_horizontalpodautoscaler_spec_max_replicas", spec.get("maxReplicas")),
+            ("kube_horizontalpodautoscaler_status_current_replicas", status.get("currentReplicas")),
+            ("kube_horizontalpodautoscaler_status_desired_replicas", status.get("desiredReplicas")),
+        ):
+            if value is not None:
+                self._ksm(family, base, float(value), t)
+        for metric in spec.get("metrics") or []:
+            block: Mapping[str, Any] = next((v for k, v in metric.items() if k != "type"), {})
+            name = block.get("name") or (block.get("metric") or {}).get("name", "")
+            target = block.get("target") or {}
+            kind = {"Utilization": "utilization", "AverageValue": "average"}.get(
+                str(target.get("type")), "value"
+            )
+            raw = target.get("averageUtilization", target.get("averageValue", target.get("value", 0)))
+            labels = {**base, "metric_name": name, "metric_target_type": kind}
+            self._ksm("kube_horizontalpodautoscaler_spec_target_metric", labels, parse(raw), t)
 
     def _pod_usage(self, metrics: Mapping[str, Any], extra: Mapping[str, str], t: float) -> None:
         meta = metrics["metadata"]

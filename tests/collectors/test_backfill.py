@@ -151,6 +151,7 @@ def test_backfill_gives_the_reports_of_a_live_collection(scenario: Scenario, tmp
     for table, columns in (
         (m.QuotaSample, ("taken_at", "namespace", "name", "resource", "hard", "used")),
         (m.VolumeSample, VOLUME_COLUMNS),
+        (m.HpaSample, HPA_COLUMNS),
         (
             m.ContainerSample,
             ("taken_at", "workload", "container", "restarts", "oom_kills", "memory_limit"),
@@ -213,6 +214,8 @@ def test_the_selector_keeps_other_clusters_of_the_same_prometheus_out(
     assert other and other - live  # ... which had workloads of its own to add
 
 
+HPA_COLUMNS = ("taken_at", "namespace", "name", "workload", "min_replicas", "max_replicas",
+               "current_replicas", "desired_replicas", "metrics")  # fmt: skip
 VOLUME_COLUMNS = (
     "taken_at",
     "volume",
