@@ -230,12 +230,20 @@ def test_teams_drill_down_is_kept_in_the_url(fleet_url: str, monkeypatch: pytest
     app = run_app(fleet_url, monkeypatch, page="views/teams.py")
     ok(app)
     table = app.dataframe[0].value
-    assert {"team", "total_cost", "cpu_efficiency", "idle_share", "monthly_savings"} <= set(table.columns)
+    assert {"team", "total_cost", "cpu_efficiency", "idle_share", "storage_cost", "network_cost",
+            "monthly_savings"} <= set(table.columns)  # fmt: skip
     team = app.selectbox(key="focus_team")
-    assert IDLE not in team.options
+    assert IDLE not in team.options and "__unmounted__" not in team.options
     team.select("search").run()
     ok(app)
     assert link(app, "focus_team") == ["search"]
+    # the team's storage and load-balancer cost, as the teams table (idle shared) has them
+    row = table.set_index("team").loc["search"]
+    expected = f"Of it: storage {numbers.money(float(row['storage_cost']))}"
+    assert any(c.value.startswith(expected) for c in app.caption), [c.value for c in app.caption]
+    assert f"load balancers {numbers.money(float(row['network_cost']))}" in " ".join(
+        c.value for c in app.caption
+    )
     namespace = app.selectbox(key="focus_namespace")
     namespace.select(namespace.options[0]).run()
     ok(app)
