@@ -18,7 +18,7 @@ from capacity.store import schema as m
 from collectors.source import Kind
 from tests import k8s_fixtures as fx
 from tests.collect_harness import claim_object, collect, pod_object, serve_k3s, status, volume_object
-from tests.kubeapi import FakeKubeAPI
+from tests.kubeapi import Body, FakeKubeAPI, Html
 
 GIB = 1024.0**3
 
@@ -250,3 +250,23 @@ def test_without_claims_a_released_volume_is_nobodys_and_without_volumes_no_clai
     assert [w for w in row["warnings"] if "persistentvolume" in w.lower()] == [
         next(w for w in row["warnings"] if "volumes not billed" in w)
     ]  # one line for the list, none per claim
+
+
+def test_a_volume_or_service_list_that_is_not_a_page_degrades_in_one_line(
+    api: FakeKubeAPI, sqlite_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    serve_k3s(api)
+    api.persist(Kind.PERSISTENTVOLUMES.path, Html())
+    api.persist(Kind.SERVICES.path, Body({"kind": "ServiceList", "metadata": {}, "items": None}))
+    assert collect(api, sqlite_url, tmp_path, cluster="k3s") == 0
+    [row] = status(sqlite_url, capsys)
+    html = (
+        "cluster k3s: the persistentvolumes list answered with HTML, not JSON (a proxy or a login page "
+        "in the way?) (after 5 attempts); volumes not billed"
+    )
+    assert html in row["warnings"]
+    assert (
+        "cluster k3s: the services list answered without an items array (null); load balancers not billed"
+        in (row["warnings"])
+    )
+    assert _held(sqlite_url) == {} and row["pods"] > 0  # no volume listed: no claim is billed either
