@@ -28,6 +28,7 @@ from capacity.analysis.rightsizing import Policy, recommendations
 from capacity.config import Config
 from capacity.errors import CapacityError
 from capacity.reads import Reads, with_labels
+from capacity.store.autoscalers import AUTOSCALER_COLUMNS, autoscalers_at
 from capacity.store.inventory import packing_inputs
 from capacity.volumes import volume_report
 
@@ -264,7 +265,7 @@ def _recommendations(
     def compute() -> pd.DataFrame:
         # Replicas average over the time each cluster was observed, not the whole policy window.
         observed = reads.clusters(conn, since, end, request.clusters)
-        return recommendations(
+        recs = recommendations(
             _grouped(conn, request, config, (since, end), None, reads, histograms=True),
             window_seconds=(end - since).total_seconds(),
             rates=config.pricing.default_rates.on_demand,
@@ -273,6 +274,10 @@ def _recommendations(
                 zip(observed["cluster"], observed["seconds"].astype("float64"), strict=True)
             ),
         )
+        # the HPA that scales each workload (the recommendation does not model it yet)
+        facts = autoscalers_at(conn, end, request.clusters)
+        recs = recs.merge(facts, on=AUTOSCALER_COLUMNS[:4], how="left", validate="many_to_one")
+        return recs.fillna({"hpa": "", "hpa_target": ""})
 
     recs = reads.memo(("recommendations", since, end, request.clusters, dimension), compute)
     if start > since and len(recs):

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from sqlalchemy import Engine, event
+from sqlalchemy import Engine, event, func, select
 
 from capacity.cli import main
 from capacity.config import Config, Overhead, Retention, Rightsizing, Shared
@@ -23,6 +23,7 @@ from capacity.reports import (
     rightsizing_since,
     team_names,
 )
+from capacity.store import schema as m
 from capacity.store.compaction import compact
 from capacity.store.engine import open_store
 from tests.bills import asset_bill
@@ -552,3 +553,39 @@ def test_a_window_read_adds_up_its_periods_when_they_were_read(fleet_db: str) ->
     assert len(want) > 100
     pd.testing.assert_frame_equal(got, want, check_exact=False, rtol=1e-9)
     pd.testing.assert_frame_equal(teams, plain, check_exact=False, rtol=1e-9)
+
+
+def test_recommendations_name_the_autoscaler_of_each_workload(fleet_db: str) -> None:
+    engine = open_store(fleet_db)
+    try:
+        recs = report(engine, "recommendations")
+        with engine.connect() as conn:
+            newest = conn.execute(
+                select(func.max(m.Snapshot.taken_at)).where(m.Snapshot.taken_at < END)
+            ).scalar()
+            query = (
+                select(
+                    m.Cluster.name,
+                    m.Workload.namespace,
+                    m.Workload.name,
+                    m.HpaSample.name,
+                    m.HpaSample.metrics,
+                )
+                .join(m.Snapshot, m.Snapshot.id == m.HpaSample.snapshot_id)
+                .join(m.Workload, m.Workload.id == m.HpaSample.workload_id)
+                .join(m.Cluster, m.Cluster.id == m.Snapshot.cluster_id)
+                .where(m.Snapshot.taken_at == newest)
+            )
+            stored = {(c, ns, w): (h, metrics) for c, ns, w, h, metrics in conn.execute(query)}
+    finally:
+        engine.dispose()
+    scaled = recs[recs["hpa"] != ""]
+    assert len(scaled) > 20 and set(recs.loc[recs["hpa"] == "", "hpa_target"]) == {""}
+    for row in scaled.itertuples():
+        name, metrics = stored[(row.cluster, row.namespace, row.workload)]
+        assert row.hpa == name
+        [metric] = metrics  # the simulator's HPAs scale on one metric each
+        unit = "%" if metric["target_type"] == "Utilization" else ""
+        prefix = "" if metric["type"] == "Resource" else "external "
+        assert row.hpa_target == f"{prefix}{metric['name']} {metric['target']:g}{unit}"
+    assert {t.split()[0] for t in scaled["hpa_target"]} >= {"cpu", "memory"}

@@ -33,7 +33,7 @@ def _column_config(cur: str) -> dict[str, ColumnConfig]:
 SHOWN = [
     "cluster", "namespace", "workload_kind", "workload", "container", "team", "replicas", "cpu_request",
     "cpu_recommended", "memory_request_mib", "memory_recommended_mib", "monthly_savings", "action",
-    "oom_kills", "restarts", "reason",
+    "oom_kills", "restarts", "reason", "hpa", "hpa_target",
 ]  # fmt: skip
 
 
