@@ -238,8 +238,8 @@ def _grouped(
         assets = reads.assets(conn, *window, request.clusters, spans)
         if len(assets):
             containers = pd.concat([containers, assets], ignore_index=True)
-    return with_groups(containers, config.attribution, "team" if request.kind != "teams" else request.by,
-                       config.shared)  # fmt: skip
+    dimension = "team" if request.kind != "teams" else request.by
+    return with_groups(containers, config.attribution, dimension, config.shared)
 
 
 def _recommendations(

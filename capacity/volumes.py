@@ -53,9 +53,13 @@ def volume_report(
     by = [*lead, "cluster", "cluster_id", *CLAIM]
     # a volume whose class changed in the window: described by the key it held longest
     described = sums.sort_values("seconds", ascending=False, kind="stable").drop_duplicates(by)
-    summed = sums.groupby(by, sort=False)[["seconds", "mounted_seconds"]].sum().reset_index()
-    largest = sums.groupby(by, sort=False)["capacity_bytes_max"].max().reset_index()
-    out = described[[*by, "asset_key_id"]].merge(summed, on=by).merge(largest, on=by)
+    summed = (
+        sums.groupby(by, sort=False)
+        .agg(seconds=("seconds", "sum"), mounted_seconds=("mounted_seconds", "sum"),
+             capacity_bytes_max=("capacity_bytes_max", "max"))
+        .reset_index()
+    )  # fmt: skip
+    out = described[[*by, "asset_key_id"]].merge(summed, on=by)
     money = priced_sums(conn, VOLUME_MONEY_OF, config.pricing, window, clusters, spans)
     if spans is not None:
         money[PERIOD] = pd.to_datetime(money[PERIOD], utc=True)

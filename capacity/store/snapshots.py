@@ -15,8 +15,8 @@ from sqlalchemy import Connection, Table, bindparam, delete, insert, select, upd
 
 from capacity.records import FINISHED_PHASES, POD_OVERHEAD_CONTAINER, PriceKey, Snapshot, WorkloadKey
 from capacity.store import schema as m
-from capacity.store.asset_writes import ASSET_TABLES, write_assets
 from capacity.store.inserts import bulk_insert, insert_ignoring_conflicts, key_ids
+from capacity.store.object_writes import OBJECT_TABLES, write_assets
 
 
 def _table(model: type[m.Base]) -> Table:
@@ -39,7 +39,7 @@ def cluster_id(conn: Connection, name: str, *, now: datetime) -> int:
 
 
 def _delete_snapshot(conn: Connection, snapshot_id: int) -> None:
-    for model in (m.NodeSample, m.ContainerSample, m.ContainerAllocation, m.QuotaSample, *ASSET_TABLES):
+    for model in (m.NodeSample, m.ContainerSample, m.ContainerAllocation, m.QuotaSample, *OBJECT_TABLES):
         conn.execute(delete(model).where(model.snapshot_id == snapshot_id))
     conn.execute(delete(m.Pod).where(m.Pod.snapshot_id == snapshot_id))
     conn.execute(delete(m.Snapshot).where(m.Snapshot.id == snapshot_id))

@@ -14,7 +14,7 @@ from capacity.store import schema as m
 from capacity.store.grains import table_of
 from capacity.store.inserts import bulk_insert, key_ids
 
-ASSET_TABLES = (m.AssetAllocation, m.VolumeSample, m.LoadBalancerSample, m.HpaSample)
+OBJECT_TABLES = (m.AssetAllocation, m.VolumeSample, m.LoadBalancerSample, m.HpaSample)
 
 
 def asset_key_ids(conn: Connection, keys: Iterable[AssetKey]) -> dict[AssetKey, int]:
