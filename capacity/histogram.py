@@ -4,6 +4,10 @@ Bucket ``i`` covers [start(i), start(i+1)) with start(i) = first * (ratio**i - 1
 buckets grow by 5 % from a first width of 0.01 cores, so any percentile is known to within
 5 % over any window, and histograms of different samples, hours and days merge by adding
 their weights. Histograms are sparse ``{bucket: weight}`` maps.
+
+Three per (workload, container): per-replica CPU usage (weights in replica-seconds), and the
+CPU and memory usage of all its replicas together (weights in seconds; memory buckets start at
+1 MiB): what an autoscaler sees, and what HPA-aware right-sizing projects replicas from.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import math
 from collections.abc import Iterable, Mapping
 
 CPU_FIRST_BUCKET = 0.01  # cores
+MEMORY_FIRST_BUCKET = 1024.0**2  # bytes
 RATIO = 1.05
 MAX_BUCKET = 400  # start(400) is about 6 million cores
 

@@ -27,6 +27,7 @@ from capacity.charges import (
     with_node_costs,
 )
 from capacity.config import Pricing
+from capacity.store.grains import HISTOGRAMS
 from capacity.store.labels import workload_labels
 from capacity.store.windows import (
     cluster_periods,
@@ -148,8 +149,9 @@ class Reads:
         at = pd.to_datetime(frame[PERIOD], utc=True)
         hists = container_histograms(conn, start=since, end=end, clusters=clusters)
         sized = combined(frame[(at >= pd.Timestamp(since)).to_numpy()], [])
-        keys = zip(sized["cluster_id"], sized["workload_id"], sized["container"], strict=True)
-        sized["cpu_usage_hist"] = pd.Series([hists.get(k, {}) for k in keys], index=sized.index, dtype=object)
+        keys = list(zip(sized["cluster_id"], sized["workload_id"], sized["container"], strict=True))
+        for column, found in hists.items():
+            sized[column] = pd.Series([found.get(k, {}) for k in keys], index=sized.index, dtype=object)
         in_window = frame[(at >= pd.Timestamp(start)).to_numpy()]
         if spans is None:
             report = combined(in_window, [])
@@ -249,7 +251,7 @@ def combined(frame: pd.DataFrame, lead: list[str]) -> pd.DataFrame:
     """Return a read of several periods as one read per ``lead`` (none: the whole window): each
     container's sums added and its maxima taken over the periods, in window-read order."""
     by = [*lead, *KEYS]
-    values = [c for c in frame.columns if c not in (*by, PERIOD, "cpu_usage_hist", *_PER_WORKLOAD)]
+    values = [c for c in frame.columns if c not in (*by, PERIOD, *HISTOGRAMS, *_PER_WORKLOAD)]
     how = {c: "max" if c.endswith("_max") else "sum" for c in values}
     out = (
         frame.groupby(by, sort=False, dropna=False).agg(how).reset_index()
@@ -261,8 +263,8 @@ def combined(frame: pd.DataFrame, lead: list[str]) -> pd.DataFrame:
         out = out.merge(
             frame.drop_duplicates("workload_id")[["workload_id", *per_workload]], on="workload_id"
         )
-    if "cpu_usage_hist" in frame.columns:
-        out["cpu_usage_hist"] = pd.Series([_EMPTY] * len(out), index=out.index, dtype=object)
+    for column in HISTOGRAMS if HISTOGRAMS[0] in frame.columns else ():
+        out[column] = pd.Series([_EMPTY] * len(out), index=out.index, dtype=object)
     out = out.sort_values([*lead, *_ORDER], kind="stable")
     return out[[c for c in frame.columns if c != PERIOD or lead]].reset_index(drop=True)
 

@@ -11,6 +11,7 @@ from sqlalchemy import event
 from capacity.reads import Reads
 from capacity.reports import periods
 from capacity.store.engine import open_store
+from capacity.store.grains import HISTOGRAMS
 from tests.conftest import Fleet
 
 NOW = datetime(2026, 11, 20, 15, 7, tzinfo=UTC)
@@ -26,10 +27,11 @@ def fleet_db(simulated_fleet: Fleet) -> str:
 def _same(got: pd.DataFrame, want: pd.DataFrame) -> None:
     assert len(want) > 0
     got = got[list(want.columns)]
-    hists = ("cpu_usage_hist",)
-    pd.testing.assert_frame_equal(got.drop(columns=list(hists)), want.drop(columns=list(hists)), rtol=1e-9)
-    for a, b in zip(got["cpu_usage_hist"], want["cpu_usage_hist"], strict=True):
-        assert dict(a) == pytest.approx(dict(b), rel=1e-9)
+    hists = [c for c in HISTOGRAMS if c in want.columns]
+    pd.testing.assert_frame_equal(got.drop(columns=hists), want.drop(columns=hists), rtol=1e-9)
+    for column in hists:
+        for a, b in zip(got[column], want[column], strict=True):
+            assert dict(a) == pytest.approx(dict(b), rel=1e-9)
 
 
 @pytest.mark.parametrize(
@@ -63,6 +65,7 @@ def test_one_read_of_the_union_gives_both_windows(fleet_db: str, start: datetime
             alone = Reads().containers(conn, start, END, (), histograms=False, spans=spans)
             _same(report[[c for c in alone.columns]], alone)
             pd.testing.assert_frame_equal(ran, Reads().workloads(conn, start, END, ()))
-            assert any(len(h) for h in sized["cpu_usage_hist"])  # histograms were merged
+            for column in HISTOGRAMS:  # histograms were merged
+                assert any(len(h) for h in sized[column]), column
     finally:
         engine.dispose()

@@ -21,6 +21,7 @@ from capacity.store.engine import write_transaction as _transaction
 from capacity.store.grains import (
     CLR,
     CR,
+    HISTOGRAMS,
     MAX_SPANS,
     NR,
     SNAP,
@@ -89,13 +90,14 @@ def _roll(conn: Connection, cid: int, tier: Tier, starts: list[datetime]) -> int
         rows = [dict(row._mapping) for row in conn.execute(aggregate(grain, [source], bucketed=True))]
         if not rows:
             continue
-        hist_source = hist_rows(source_tier, scope) if grain.hist else None
-        hists = merged_hists(conn, [hist_source] if hist_source is not None else [])
         for row in rows:
             row["tier"] = tier
-            if grain.hist:
+        for column in HISTOGRAMS if grain.hist else ():
+            hist_source = hist_rows(source_tier, scope, column)
+            hists = merged_hists(conn, [hist_source] if hist_source is not None else [])
+            for row in rows:
                 key = (row["bucket_start"], cid, row["workload_id"], row["container"])
-                row["cpu_usage_hist"] = {str(k): v for k, v in sorted(hists.get(key, {}).items())}
+                row[column] = {str(k): v for k, v in sorted(hists.get(key, {}).items())}
         conn.execute(insert(grain.rollup), rows)
         written += len(rows)
     return written

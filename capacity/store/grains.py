@@ -268,7 +268,11 @@ def grain_rows(grain: Grain, tier: Tier | None, scope: Scope) -> Select[Any] | N
     return select(*lead, table.c.cluster_id, *keys, *values).select_from(source).where(*where)
 
 
-def hist_rows(tier: Tier | None, scope: Scope) -> Select[Any] | None:
+# The container grain's histograms (see capacity.histogram): per replica, and of all replicas
+HISTOGRAMS = ("cpu_usage_hist", "cpu_total_hist", "memory_total_hist")
+
+
+def hist_rows(tier: Tier | None, scope: Scope, column: str = HISTOGRAMS[0]) -> Select[Any] | None:
     """Return (…, cluster_id, workload_id, container, scale, histogram) rows: weight × scale counts."""
     table = CS if tier is None else CR
     found = scope.source(table, tier)
@@ -287,7 +291,7 @@ def hist_rows(tier: Tier | None, scope: Scope) -> Select[Any] | None:
             table.c.workload_id,
             table.c.container,
             scale.label("scale"),
-            table.c.cpu_usage_hist,
+            table.c[column].label("hist"),
         )
         .select_from(source)
         .where(*where)
@@ -334,12 +338,12 @@ def merged_hists(conn: Connection, sources: Sequence[Select[Any]]) -> dict[HistK
     if not sources:
         return merged
     rows = (sources[0] if len(sources) == 1 else union_all(*sources)).subquery("hist_rows")
-    keys = [c for c in rows.c if c.name not in ("scale", "cpu_usage_hist")]
+    keys = [c for c in rows.c if c.name not in ("scale", "hist")]
     if conn.dialect.name == "postgresql":
-        each = func.jsonb_each_text(rows.c.cpu_usage_hist).table_valued("key", "value").alias("bucket")
+        each = func.jsonb_each_text(rows.c.hist).table_valued("key", "value").alias("bucket")
         weight: ColumnElement[Any] = sql_cast(each.c.value, Double())
     else:
-        each = func.json_each(rows.c.cpu_usage_hist).table_valued("key", "value").alias("bucket")
+        each = func.json_each(rows.c.hist).table_valued("key", "value").alias("bucket")
         weight = each.c.value
     query = (
         select(*keys, each.c.key, func.sum(weight * rows.c.scale))

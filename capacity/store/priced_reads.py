@@ -15,7 +15,7 @@ from sqlalchemy import column as sql_column
 from capacity.store import schema as m
 from capacity.store.buckets import Range, utc
 from capacity.store.grains import Grain, aggregate, driver_rows, table_of
-from capacity.store.windows import _frame, _in_periods, _scopes, _window_sources
+from capacity.store.windows import _frame, _in_periods, _row_sources, _scopes
 
 UnitPrices = Mapping[int, tuple[float, ...]]  # price key id -> unit prices, in ``units`` order
 Money = Sequence[tuple[str, str, str]]  # (quantity, unit price, money column): capacity.costing
@@ -47,7 +47,7 @@ def priced_periods(
     cluster_table = table_of(m.Cluster)
 
     def read(window: Range, part: Sequence[Range]) -> pd.DataFrame:
-        sources, _ = _window_sources(grain, _scopes(conn, part, *window, clusters))
+        sources = _row_sources(grain, _scopes(conn, part, *window, clusters))
         if not sources or not unit_rows:
             return pd.DataFrame(columns=columns)
         totals = aggregate(grain, sources, bucketed=True).subquery("totals")

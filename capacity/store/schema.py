@@ -235,6 +235,9 @@ class ContainerSample(Base):
     pending_cpu_request: Mapped[float]
     pending_memory_request: Mapped[float]
     cpu_usage_hist: Mapped[dict[str, Any]] = mapped_column(server_default="{}")  # {bucket: replicas}
+    # the usage of all replicas together, one bucket of weight 1 (see capacity.histogram)
+    cpu_total_hist: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
+    memory_total_hist: Mapped[dict[str, Any]] = mapped_column(server_default="{}")
 
 
 class ContainerAllocation(Base):
@@ -428,6 +431,8 @@ class ContainerRollup(Base):
     pending_cpu_cs: Mapped[float]
     pending_memory_bs: Mapped[float]
     cpu_usage_hist: Mapped[dict[str, Any]]  # {bucket: replica-seconds}
+    cpu_total_hist: Mapped[dict[str, Any]] = mapped_column(server_default="{}")  # {bucket: seconds}
+    memory_total_hist: Mapped[dict[str, Any]] = mapped_column(server_default="{}")  # {bucket: seconds}
 
 
 class _NodeSums:

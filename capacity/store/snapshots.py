@@ -13,6 +13,7 @@ from typing import Any, cast
 
 from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
 
+from capacity.histogram import MEMORY_FIRST_BUCKET, bucket_of
 from capacity.records import FINISHED_PHASES, POD_OVERHEAD_CONTAINER, PriceKey, Snapshot, WorkloadKey
 from capacity.store import schema as m
 from capacity.store.inserts import bulk_insert, insert_ignoring_conflicts, key_ids
@@ -329,11 +330,25 @@ _CONTAINER_FIELDS = (
 )  # fmt: skip
 
 
+def _total_hists(c: Any) -> tuple[dict[str, float], dict[str, float]]:
+    """Return one bucket each for the CPU and the memory of all the container's replicas, those
+    without usage counted at the others' mean (empty when usage is unknown)."""
+    if c.cpu_usage_sum is None or c.usage_replicas <= 0:
+        return {}, {}
+    scale = max(c.replicas, c.usage_replicas) / c.usage_replicas
+    memory = (c.memory_usage_sum or 0.0) * scale
+    return (
+        {str(bucket_of(c.cpu_usage_sum * scale)): 1.0},
+        {str(bucket_of(memory, first=MEMORY_FIRST_BUCKET)): 1.0},
+    )
+
+
 def _container_row(c: Any, workload_id: int, common: dict[str, Any]) -> dict[str, Any]:
     row = {**common, "workload_id": workload_id, "container": c.container}
     for name in _CONTAINER_FIELDS:
         row[name] = getattr(c, name)
     row["cpu_usage_hist"] = {str(k): v for k, v in c.cpu_usage_hist.items()}
+    row["cpu_total_hist"], row["memory_total_hist"] = _total_hists(c)
     # money columns: only rows written before price keys hold money (see schema.ContainerSample)
     row.update(cpu_cost_hourly=0.0, memory_cost_hourly=0.0, gpu_cost_hourly=0.0)
     return row

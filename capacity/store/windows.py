@@ -28,6 +28,7 @@ from capacity.store.grains import (
     CONTAINERS,
     CR,
     CS,
+    HISTOGRAMS,
     MAX_SPANS,
     NODE_COLUMNS,
     NODES,
@@ -131,12 +132,12 @@ def _scopes(
     return [(tier, Scope(spans=spans[tier])) for tier in _TIERS]
 
 
-def _window_sources(
-    grain: Grain, scopes: list[tuple[Tier | None, Scope]]
-) -> tuple[list[Select[Any]], list[Select[Any]]]:
-    rows = [grain_rows(grain, tier, scope) for tier, scope in scopes]
-    hists = [hist_rows(tier, scope) for tier, scope in scopes] if grain.hist else []
-    return [q for q in rows if q is not None], [q for q in hists if q is not None]
+def _row_sources(grain: Grain, scopes: list[tuple[Tier | None, Scope]]) -> list[Select[Any]]:
+    return [q for q in (grain_rows(grain, tier, scope) for tier, scope in scopes) if q is not None]
+
+
+def _hist_sources(scopes: list[tuple[Tier | None, Scope]], column: str) -> list[Select[Any]]:
+    return [q for q in (hist_rows(tier, scope, column) for tier, scope in scopes) if q is not None]
 
 
 _INTEGER_COLUMNS = frozenset({"samples", "restarts_max", "oom_kills_max"})
@@ -167,7 +168,7 @@ def _labelled(frame: pd.DataFrame, periods: Sequence[Range] | None) -> pd.DataFr
 
 CONTAINER_WINDOW_COLUMNS: tuple[str, ...] = (
     "cluster", "cluster_id", "workload_id", "namespace", "kind", "workload", "container",
-    *CONTAINER_COLUMNS, "cpu_usage_hist",
+    *CONTAINER_COLUMNS, *HISTOGRAMS,
 )  # fmt: skip
 NODE_WINDOW_COLUMNS: tuple[str, ...] = (
     "cluster", "cluster_id", "node_id", "node", "instance_type", "capacity_type", "node_pool", "zone",
@@ -224,7 +225,8 @@ def _read(
     else:
         lead += list(grain.keys)  # ids only: the caller joins what it needs
     columns = ["bucket_start", *lead, *names]
-    sources, hist_sources = _window_sources(grain, _scopes(conn, periods, *window, clusters))
+    scopes = _scopes(conn, periods, *window, clusters)
+    sources = _row_sources(grain, scopes)
     if not sources:
         frame = pd.DataFrame(columns=columns)
     else:
@@ -258,17 +260,17 @@ def _read(
             order += [totals.c[key] for key in grain.keys]
         query = select(*selected, *(totals.c[name] for name in names)).select_from(source).order_by(*order)
         frame = _frame(driver_rows(conn, query), columns, names)
-    if grain.hist:
+    for column in HISTOGRAMS if grain.hist else ():
         # Without histograms, every row holds the same read-only empty mapping (no dict per row).
         found: list[Mapping[int, float]] = [_NO_HISTOGRAM] * len(frame)
         if histograms and len(frame):
-            hists = merged_hists(conn, hist_sources)
+            hists = merged_hists(conn, _hist_sources(scopes, column))
             ids = zip(frame["cluster_id"], frame["workload_id"], frame["container"], strict=True)
             if periods is not None:
                 found = [hists.get((b, *k), {}) for b, k in zip(frame["bucket_start"], ids, strict=True)]
             else:
                 found = [hists.get(k, {}) for k in ids]
-        frame["cpu_usage_hist"] = pd.Series(found, index=frame.index, dtype=object)
+        frame[column] = pd.Series(found, index=frame.index, dtype=object)
     return _labelled(frame, periods)
 
 
@@ -317,15 +319,21 @@ def workloads_in_window(
 
 def container_histograms(
     conn: Connection, *, start: datetime, end: datetime, clusters: tuple[str, ...] = ()
-) -> dict[tuple[int, int, str], dict[int, float]]:
-    """Return the merged CPU usage histogram of each (cluster id, workload id, container) over [start, end).
+) -> dict[str, dict[tuple[int, int, str], dict[int, float]]]:
+    """Return per histogram column (``HISTOGRAMS``) the merged histogram of each (cluster id,
+    workload id, container) over [start, end).
 
-    The ``cpu_usage_hist`` of ``container_window``, read alone: a read of several periods
+    The histograms of ``container_window``, read alone: a read of several periods
     (``container_periods``) takes its histograms over the one window that needs them.
     """
     scopes = _scopes(conn, None, start, end, clusters)
-    sources = [q for q in (hist_rows(tier, scope) for tier, scope in scopes) if q is not None]
-    return {(int(c), int(w), str(n)): hist for (c, w, n), hist in merged_hists(conn, sources).items()}
+    return {
+        column: {
+            (int(c), int(w), str(n)): hist
+            for (c, w, n), hist in merged_hists(conn, _hist_sources(scopes, column)).items()
+        }
+        for column in HISTOGRAMS
+    }
 
 
 def _containers_grain(sums: Sequence[str] | None) -> Grain:
@@ -346,9 +354,9 @@ def container_window(
 ) -> pd.DataFrame:
     """Return one row per (cluster, workload, container) with the sums and maxima over [start, end).
 
-    Columns: ``CONTAINER_WINDOW_COLUMNS`` (the ContainerRollup columns under the same names;
-    ``cpu_usage_hist`` is a dict {bucket: replica-seconds}, empty with ``histograms=False``,
-    which skips their merge: only right-sizing needs them). ``sums`` names the only
+    Columns: ``CONTAINER_WINDOW_COLUMNS`` (the ContainerRollup columns under the same names; the
+    ``HISTOGRAMS`` are dicts {bucket: weight} (see capacity.histogram), empty with
+    ``histograms=False``, which skips their merge: only right-sizing needs them). ``sums`` names the only
     ``CONTAINER_COLUMNS`` to read (default: all). Sorted by cluster, namespace, kind, workload,
     container.
     """

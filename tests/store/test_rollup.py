@@ -29,7 +29,7 @@ from capacity.store import schema as m
 from capacity.store.buckets import WindowPlan, plan_window
 from capacity.store.compaction import compact
 from capacity.store.engine import open_store, resolve_url
-from capacity.store.grains import CLUSTER_COLUMNS, CONTAINER_COLUMNS, NODE_COLUMNS
+from capacity.store.grains import CLUSTER_COLUMNS, CONTAINER_COLUMNS, HISTOGRAMS, NODE_COLUMNS
 from capacity.store.priced import price_keys
 from capacity.store.snapshots import write_snapshot
 from capacity.store.windows import (
@@ -325,9 +325,10 @@ def assert_same_containers(got: pd.DataFrame, want: pd.DataFrame, *, rel: float 
         assert got[name].tolist() == pytest.approx(want[name].tolist(), rel=rel, abs=1e-12), name
     for name in CONTAINER_MAXIMA:
         assert got[name].fillna(-1).tolist() == want[name].fillna(-1).tolist(), name
-    for a, b in zip(got["cpu_usage_hist"], want["cpu_usage_hist"], strict=True):
-        assert a.keys() == b.keys()
-        assert [a[k] for k in sorted(a)] == pytest.approx([b[k] for k in sorted(b)], rel=rel)
+    for column in HISTOGRAMS:
+        for a, b in zip(got[column], want[column], strict=True):
+            assert a.keys() == b.keys(), column
+            assert [a[k] for k in sorted(a)] == pytest.approx([b[k] for k in sorted(b)], rel=rel), column
 
 
 def assert_same_nodes(got: pd.DataFrame, want: pd.DataFrame, *, rel: float = 1e-9) -> None:
@@ -680,7 +681,7 @@ def test_a_single_overcommitted_node_sample(empty_engine: Engine) -> None:
 
 
 def test_window_columns_are_the_rollup_columns() -> None:
-    not_summed = {"tier", "cluster_id", "bucket_start", "cpu_usage_hist"}
+    not_summed = {"tier", "cluster_id", "bucket_start", *HISTOGRAMS}
     container_table = m.ContainerRollup.__table__.columns.keys()  # type: ignore[attr-defined]
     node_table = m.NodeRollup.__table__.columns.keys()  # type: ignore[attr-defined]
     assert set(CONTAINER_COLUMNS) == set(container_table) - not_summed - {"workload_id", "container"}
@@ -754,9 +755,10 @@ def test_a_read_of_some_sums_is_those_columns_of_the_full_read(engine: Engine) -
         full = container_window(conn, start=PARTIAL[0], end=PARTIAL[1])
         some = container_window(conn, start=PARTIAL[0], end=PARTIAL[1], histograms=False, sums=sums)
     keys = list(CONTAINER_WINDOW_COLUMNS[:7])
-    assert list(some.columns) == [*keys, *sums, "cpu_usage_hist"]
+    assert list(some.columns) == [*keys, *sums, *HISTOGRAMS]
     pd.testing.assert_frame_equal(some[[*keys, *sums]], full[[*keys, *sums]], check_exact=False, rtol=1e-12)
-    assert all(h == {} for h in some["cpu_usage_hist"]) and any(h for h in full["cpu_usage_hist"])
+    for column in HISTOGRAMS:
+        assert all(h == {} for h in some[column]) and any(h for h in full[column])
 
 
 @pytest.mark.parametrize("chunked", [False, True], ids=["one-statement", "chunked"])
