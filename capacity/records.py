@@ -164,6 +164,7 @@ class HpaMetric:
     name: str  # the resource (cpu, memory) or the metric's name
     target_type: str  # Utilization | AverageValue | Value
     target: float  # a percentage of the request for Utilization, else the value in base units
+    container: str = ""  # the container a ContainerResource metric measures
 
 
 @dataclass(frozen=True, slots=True)

@@ -21,6 +21,7 @@ import pandas as pd
 from sqlalchemy import Connection
 
 from capacity.analysis.attribution import UNALLOCATED
+from capacity.analysis.autoscaling import autoscalers_by_workload
 from capacity.analysis.binpacking import simulate
 from capacity.analysis.costs import IDLE, IdleMode, allocate, ratio, with_groups
 from capacity.analysis.forecast import forecast
@@ -28,7 +29,7 @@ from capacity.analysis.rightsizing import Policy, recommendations
 from capacity.config import Config
 from capacity.errors import CapacityError
 from capacity.reads import Reads, with_labels
-from capacity.store.autoscalers import AUTOSCALER_COLUMNS, autoscalers_at
+from capacity.store.autoscalers import autoscalers_at
 from capacity.store.inventory import packing_inputs
 from capacity.volumes import volume_report
 
@@ -265,7 +266,7 @@ def _recommendations(
     def compute() -> pd.DataFrame:
         # Replicas average over the time each cluster was observed, not the whole policy window.
         observed = reads.clusters(conn, since, end, request.clusters)
-        recs = recommendations(
+        return recommendations(
             _grouped(conn, request, config, (since, end), None, reads, histograms=True),
             window_seconds=(end - since).total_seconds(),
             rates=config.pricing.default_rates.on_demand,
@@ -273,11 +274,8 @@ def _recommendations(
             cluster_seconds=dict(
                 zip(observed["cluster"], observed["seconds"].astype("float64"), strict=True)
             ),
+            autoscalers=autoscalers_by_workload(autoscalers_at(conn, end, request.clusters)),
         )
-        # the HPA that scales each workload (the recommendation does not model it yet)
-        facts = autoscalers_at(conn, end, request.clusters)
-        recs = recs.merge(facts, on=AUTOSCALER_COLUMNS[:4], how="left", validate="many_to_one")
-        return recs.fillna({"hpa": "", "hpa_target": ""})
 
     recs = reads.memo(("recommendations", since, end, request.clusters, dimension), compute)
     if start > since and len(recs):

@@ -45,6 +45,7 @@ DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
     "recommendations": (
         "cluster", "namespace", "workload", "container", "replicas", "cpu_request", "cpu_recommended",
         "memory_request_bytes", "memory_recommended_bytes", "monthly_savings", "action", "hpa",
+        "replicas_projected",
     ),
     "volumes": (
         "cluster", "volume", "claim_namespace", "claim_name", "team", "storage_class", "size_gib",

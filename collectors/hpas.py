@@ -53,7 +53,8 @@ def _metric(entry: Mapping[str, Any], where: str, warn: Warn) -> HpaMetric:
         raise ValueError(f"target type {target_type!r} unknown")
     if name is None:
         raise ValueError(f"{kind} metric without a name")
-    return HpaMetric(kind, name, target_type, value)
+    container = name_of(block.get("container")) if kind == "ContainerResource" else None
+    return HpaMetric(kind, name, target_type, value, container or "")
 
 
 def _record(item: Mapping[str, Any], warn: Warn) -> HpaRecord:

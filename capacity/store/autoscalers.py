@@ -1,34 +1,26 @@
-"""The HorizontalPodAutoscalers that scaled each workload at a window's end: what a recommendation
-row says of a workload's HPA (``hpa``, ``hpa_target``)."""
+"""The HorizontalPodAutoscalers that scaled each workload at a window's end: what HPA-aware
+right-sizing (``capacity.analysis.autoscaling``) reads."""
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime
-from typing import Any
 
 import pandas as pd
 from sqlalchemy import Connection, func, select
 
 from capacity.store import schema as m
 
-AUTOSCALER_COLUMNS = ["cluster", "namespace", "workload_kind", "workload", "hpa", "hpa_target"]
-
-
-def _target(metric: Mapping[str, Any]) -> str:
-    """Return one metric target for people: ``cpu 70%``, ``memory 80%``, ``external queue_depth 30``."""
-    value = float(metric.get("target", 0.0))
-    shown = f"{value:g}%" if metric.get("target_type") == "Utilization" else f"{value:g}"
-    kind = str(metric.get("type", ""))
-    prefix = "" if kind in ("Resource", "ContainerResource") else f"{kind.lower()} "
-    return f"{prefix}{metric.get('name', '')} {shown}"
+AUTOSCALER_COLUMNS = [
+    "cluster", "namespace", "workload_kind", "workload", "hpa", "min_replicas", "max_replicas", "metrics",
+]  # fmt: skip
 
 
 def autoscalers_at(conn: Connection, end: datetime, clusters: Sequence[str] = ()) -> pd.DataFrame:
-    """Return per workload the HPA of its cluster's newest snapshot before ``end`` and its targets.
+    """Return the HPAs of each cluster's newest snapshot before ``end``, one row each.
 
-    Columns ``AUTOSCALER_COLUMNS``; a workload scaled by two HPAs (a misconfiguration the HPA
-    controller refuses) lists both, comma-joined.
+    Columns ``AUTOSCALER_COLUMNS``; ``metrics`` is a list of ``HpaMetric`` fields. A workload
+    scaled by two HPAs (a misconfiguration the HPA controller refuses) has two rows.
     """
     newest = select(m.Snapshot.cluster_id, func.max(m.Snapshot.taken_at).label("taken_at")).where(
         m.Snapshot.taken_at < end
@@ -45,6 +37,8 @@ def autoscalers_at(conn: Connection, end: datetime, clusters: Sequence[str] = ()
             m.Workload.kind,
             m.Workload.name,
             m.HpaSample.name,
+            m.HpaSample.min_replicas,
+            m.HpaSample.max_replicas,
             m.HpaSample.metrics,
         )
         .select_from(latest)
@@ -57,10 +51,4 @@ def autoscalers_at(conn: Connection, end: datetime, clusters: Sequence[str] = ()
         .join(m.Cluster, m.Cluster.id == m.Snapshot.cluster_id)
         .order_by(m.Cluster.name, m.Workload.namespace, m.Workload.kind, m.Workload.name, m.HpaSample.name)
     )
-    held: dict[tuple[str, str, str, str], tuple[list[str], list[str]]] = {}
-    for cluster, namespace, kind, workload, hpa, metrics in conn.execute(query):
-        names, targets = held.setdefault((cluster, namespace, kind, workload), ([], []))
-        names.append(str(hpa))
-        targets.append(", ".join(_target(metric) for metric in metrics or []))
-    rows = [(*key, ",".join(names), "; ".join(targets)) for key, (names, targets) in held.items()]
-    return pd.DataFrame(rows, columns=AUTOSCALER_COLUMNS)
+    return pd.DataFrame([tuple(row) for row in conn.execute(query)], columns=AUTOSCALER_COLUMNS)

@@ -27,13 +27,14 @@ def _column_config(cur: str) -> dict[str, ColumnConfig]:
         "memory_request_mib": st.column_config.NumberColumn("memory request (MiB)", format="%.0f"),
         "memory_recommended_mib": st.column_config.NumberColumn("memory recommended (MiB)", format="%.0f"),
         "monthly_savings": st.column_config.NumberColumn(f"savings / month ({cur})", format="%.2f"),
+        "replicas_projected": st.column_config.NumberColumn("replicas projected (HPA)", format="%.0f"),
     }
 
 
 SHOWN = [
     "cluster", "namespace", "workload_kind", "workload", "container", "team", "replicas", "cpu_request",
     "cpu_recommended", "memory_request_mib", "memory_recommended_mib", "monthly_savings", "action",
-    "oom_kills", "restarts", "reason", "hpa", "hpa_target",
+    "oom_kills", "restarts", "reason", "hpa", "hpa_target", "replicas_projected",
 ]  # fmt: skip
 
 

@@ -79,16 +79,34 @@ def test_autoscalers_land_with_their_workload_bounds_replicas_and_targets(
     }
     broken = hpa("broken", metrics=[utilization("cpu", 70)])
     del broken["spec"]["maxReplicas"]
+    sidecar = {
+        "type": "ContainerResource",
+        "containerResource": {
+            "name": "cpu",
+            "container": "app",
+            "target": {"type": "Utilization", "averageUtilization": 60},
+        },
+    }
     served = [
         hpa("web", metrics=[utilization("cpu", 70), utilization("memory", 80)]),
+        hpa("api", metrics=[sidecar]),
         hpa("worker", metrics=[external]),
         hpa("db", kind="StatefulSet"),  # no metrics: the API's default, 80 % CPU
         broken,
     ]
     serve_k3s(api, horizontalpodautoscalers=[*served, copy.deepcopy(served[0])])
     assert collect(api, db_url, tmp_path, cluster="k3s") == 0
-    cpu70 = {"type": "Resource", "name": "cpu", "target_type": "Utilization", "target": 70.0}
+    cpu70 = {"type": "Resource", "name": "cpu", "target_type": "Utilization", "target": 70.0, "container": ""}
     assert rows(db_url) == {
+        "api": (
+            "Deployment",
+            "api",
+            2,
+            10,
+            4,
+            5,
+            [{**cpu70, "type": "ContainerResource", "target": 60.0, "container": "app"}],
+        ),
         "web": (
             "Deployment",
             "web",
@@ -96,7 +114,7 @@ def test_autoscalers_land_with_their_workload_bounds_replicas_and_targets(
             10,
             4,
             5,
-            [cpu70, {"type": "Resource", "name": "memory", "target_type": "Utilization", "target": 80.0}],
+            [cpu70, {**cpu70, "name": "memory", "target": 80.0}],
         ),
         "worker": (
             "Deployment",
@@ -105,7 +123,15 @@ def test_autoscalers_land_with_their_workload_bounds_replicas_and_targets(
             10,
             4,
             5,
-            [{"type": "External", "name": "queue_depth", "target_type": "AverageValue", "target": 30.0}],
+            [
+                {
+                    **cpu70,
+                    "type": "External",
+                    "name": "queue_depth",
+                    "target_type": "AverageValue",
+                    "target": 30.0,
+                }
+            ],
         ),
         "db": ("StatefulSet", "db", 2, 10, 4, 5, [{**cpu70, "target": 80.0}]),
     }
