@@ -591,3 +591,10 @@ def test_recommendations_name_the_autoscaler_of_each_workload(fleet_db: str) -> 
         prefix = "" if metric["type"] == "Resource" else "external "
         assert row.hpa_target == f"{prefix}{metric['name']} {metric['target']:g}{unit}"
     assert {t.split()[0] for t in scaled["hpa_target"]} >= {"cpu", "memory"}
+    # each is right-sized under its HPA: projected, or held with the reason
+    projected = scaled[scaled["replicas_projected"].notna()]
+    assert len(projected) > 10 and recs.loc[recs["hpa"] == "", "replicas_projected"].isna().all()
+    assert projected["reason"].str.contains(r"replicas at the busy times").all()
+    external = scaled[scaled["hpa_target"].str.startswith("external")]
+    assert len(external) and (external["action"] != "reduce").all() and (external["monthly_savings"] == 0).all()
+    assert external["reason"].str.contains("follow a metric the request does not move").all()
