@@ -208,6 +208,7 @@ class NodeRecord:
     # requests is scaled down to what the node has, and the cut is reported as overcommit.
     allocated: Resources = Resources()
     overcommit: Resources = Resources()
+    taints: list[object] = field(default_factory=list)  # spec.taints, raw
 
 
 @dataclass(frozen=True, slots=True)
@@ -271,6 +272,8 @@ class PodRecord:
     daemonset: bool
     restarts: int
     oom_kills: int
+    repels_own: bool = False  # required pod anti-affinity on the hostname against its own kind
+    zone_skew: int | None = None  # the maxSkew of a DoNotSchedule spread over zones, if any
 
 
 @dataclass(frozen=True, slots=True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 from capacity.config import Pricing
 from capacity.pricing import price_key
@@ -45,6 +45,7 @@ class NodeFacts:
     price_key: PriceKey
     usage: Resources | None = None
     requested: Resources = ZERO
+    taints: list[object] = field(default_factory=list)
 
 
 def node_facts(item: Node, pricing: Pricing, warn: Callable[[str], None]) -> NodeFacts | None:
@@ -109,6 +110,10 @@ def _node_facts(item: Node, name: str, pricing: Pricing, warn: Callable[[str], N
     except ValueError as exc:
         warn(f"{where}: price override {exc}; priced by configuration instead")
         node_key = key(pricing.model_copy(update={"node_price_label": None}))
+    spec = mapping(item.get("spec"), f"{where} spec", warn)
+    taints: list[object] = [
+        t for t in sequence(spec.get("taints"), f"{where} taints", warn) if isinstance(t, dict)
+    ]
     conditions = sequence(status.get("conditions"), f"{where} conditions", warn)
     ready = any(
         isinstance(c, dict) and c.get("type") == "Ready" and c.get("status") == "True" for c in conditions
@@ -125,6 +130,7 @@ def _node_facts(item: Node, name: str, pricing: Pricing, warn: Callable[[str], N
         allocatable=allocatable,
         pods_allocatable=pods_allocatable,
         ready=ready,
-        unschedulable=bool(mapping(item.get("spec"), f"{where} spec", warn).get("unschedulable")),
+        unschedulable=bool(spec.get("unschedulable")),
         price_key=node_key,
+        taints=taints,
     )

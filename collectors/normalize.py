@@ -14,6 +14,7 @@ from typing import Any, cast
 
 import orjson
 
+from capacity.analysis.scheduling import repels_own_replicas, zone_skew
 from capacity.histogram import bucket_of
 from capacity.records import (
     FINISHED_PHASES,
@@ -122,6 +123,8 @@ class _Pod:
     required_affinity: Any
     tolerations: Any
     claims: tuple[str, ...]
+    repels_own: bool
+    zone_skew: int | None
 
 
 @dataclass
@@ -184,10 +187,11 @@ class PodPass:
         if node_name is None and phase != "Pending":
             return None  # an unbound pod that is not pending (Unknown without a node): nothing to count
         workload = self.owners.workload(namespace, name, meta)
-        affinity = mapping(
-            mapping(spec.get("affinity"), f"{where} affinity", self.warn).get("nodeAffinity"),
-            f"{where} nodeAffinity",
-            self.warn,
+        affinities = mapping(spec.get("affinity"), f"{where} affinity", self.warn)
+        affinity = mapping(affinities.get("nodeAffinity"), f"{where} nodeAffinity", self.warn)
+        pod_labels = labels(meta, where, self.warn)
+        spreads = sequence(
+            spec.get("topologySpreadConstraints"), f"{where} topologySpreadConstraints", self.warn
         )
         required = mapping(
             affinity.get("requiredDuringSchedulingIgnoredDuringExecution"),
@@ -201,7 +205,7 @@ class PodPass:
             phase=phase,
             node=node_name,
             workload=self.keys.setdefault(workload, workload),  # one key object per workload
-            labels=labels(meta, where, self.warn),
+            labels=pod_labels,
             shape=pod_spec(spec, where, self.warn),
             states=container_states(status),
             priority=priority if isinstance(priority, int) and not isinstance(priority, bool) else 0,
@@ -211,6 +215,8 @@ class PodPass:
             required_affinity=self._canonical(sequence(required, f"{where} nodeSelectorTerms", self.warn)),
             tolerations=self._canonical(sequence(spec.get("tolerations"), f"{where} tolerations", self.warn)),
             claims=() if self.assets is None else pod_claims(spec, name, where, self.warn),
+            repels_own=repels_own_replicas(affinities, pod_labels),
+            zone_skew=zone_skew(spreads, pod_labels),
         )
 
     def _fold(self, pod: _Pod) -> None:
@@ -315,6 +321,8 @@ class PodPass:
                 daemonset=workload.kind == "DaemonSet",
                 restarts=restarts,
                 oom_kills=ooms,
+                repels_own=pod.repels_own,
+                zone_skew=pod.zone_skew,
             )
         )
 
@@ -441,6 +449,7 @@ class PodPass:
                     requested=ZERO if req is None else Resources(req[0], req[1], req[2]),
                     usage=facts.usage,
                     price_key=facts.price_key,
+                    taints=facts.taints,
                     allocated=Resources(
                         req_cpu + excess[0] * cpu_scale, req_mem + excess[1] * mem_scale, 0.0
                     ),

@@ -596,5 +596,7 @@ def test_recommendations_name_the_autoscaler_of_each_workload(fleet_db: str) -> 
     assert len(projected) > 10 and recs.loc[recs["hpa"] == "", "replicas_projected"].isna().all()
     assert projected["reason"].str.contains(r"replicas at the busy times").all()
     external = scaled[scaled["hpa_target"].str.startswith("external")]
-    assert len(external) and (external["action"] != "reduce").all() and (external["monthly_savings"] == 0).all()
+    assert (
+        len(external) and (external["action"] != "reduce").all() and (external["monthly_savings"] == 0).all()
+    )
     assert external["reason"].str.contains("follow a metric the request does not move").all()

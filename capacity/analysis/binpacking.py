@@ -1,16 +1,18 @@
-"""Bin-packing: how many nodes of each pool the same pods would need, as requested and right-sized.
+"""Bin-packing: how many nodes of each pool the same pods would need, as requested and right-sized,
+within the constraints that pin them.
 
-Per (cluster, node pool) at the latest snapshot: the pods bound to the pool's nodes are packed
-first-fit decreasing, on CPU, memory, GPUs and the pod count at once, into nodes of the pool's most
-common allocatable size (a pod bigger than that gets a node of the pool's largest size).
-DaemonSet pods are not packed: they run on every node, so each node offers its allocatable minus
-the pool's per-node DaemonSet requests (per resource, the most seen on one node). A pod stays in
-its pool (its selectors, affinities and tolerations put it there); within a pool it may go to
-any node. Anti-affinity, topology spread and disruption budgets are not modelled, and first fit
-decreasing is a heuristic (within 11/9 of the optimum plus a node or so): the figure is what a
-packing scheduler would reach, not a proof of the minimum. In a pool of one node size, today's
-placement is itself a packing, so it is never more than the nodes running now (as requested,
-and right-sized when no request goes up). Cost: nodes of the packing size at their mean price.
+Per cluster at the latest snapshot: the pods bound to its nodes are packed with constraint-aware
+first-fit decreasing (``capacity.analysis.placement``) on CPU, memory, GPUs and pod slots into
+the cluster's node classes (``capacity.analysis.node_classes``): a pod only where its
+nodeSelector, required node affinity and tolerations let it run and on its own capacity type,
+replicas with required anti-affinity on the hostname one per node, replicas with a
+DoNotSchedule zone spread evenly over the zones of their classes. DaemonSet pods are not packed:
+each node offers its allocatable less the DaemonSets of its class. A pod may move to another pool
+when its constraints allow it, so a pool can empty out (``removable``). Beside every packing,
+its lower bound: per pool, the ceiling of the summed requests of the pods it was given over the
+pool's largest node room, per resource (and the most repelling replicas), so a packing's
+quality is visible. Today's placement is itself a packing: when first fit decreasing costs
+more, today's stands. Cost: each node at its class's mean price.
 
 Pure functions: frames in, frames out. CPU in cores, memory in bytes.
 """
@@ -23,12 +25,14 @@ import numpy as np
 import pandas as pd
 
 from capacity.analysis.costs import ratio
+from capacity.analysis.node_classes import NodeClasses, eligibility, home_classes, node_classes, selected_keys
+from capacity.analysis.placement import Groups, Placement, lower_bound, pack
 
 HOURS_PER_MONTH = 730.0
-_EPS = 1e-9
 
 COLUMNS = [
-    "cluster", "pool", "nodes", "nodes_needed", "nodes_needed_rightsized", "node_hourly_cost",
+    "cluster", "pool", "nodes", "nodes_needed", "nodes_needed_rightsized", "nodes_lower_bound",
+    "nodes_lower_bound_rightsized", "removable", "node_hourly_cost",
     "monthly_cost", "monthly_savings_packing", "monthly_savings_rightsized", "pods", "oversized_pods",
     "cpu_allocatable", "cpu_allocatable_packed", "cpu_requested", "cpu_requested_rightsized", "cpu_used",
     "cpu_used_packed", "memory_allocatable", "memory_allocatable_packed", "memory_requested",
@@ -37,69 +41,16 @@ COLUMNS = [
     "memory_allocation", "memory_allocation_packed", "memory_utilization", "memory_utilization_packed",
 ]  # fmt: skip
 POD_COLUMNS = ["cluster", "pool", "node", "namespace", "kind", "workload", "daemonset", "pods", "cpu_request",
-               "memory_request", "gpu_request", "cpu_usage", "memory_usage"]  # fmt: skip
+               "memory_request", "gpu_request", "cpu_usage", "memory_usage", "zone", "capacity_type",
+               "node_selector", "required_affinity", "tolerations", "repels_own", "zone_skew"]  # fmt: skip
 NODE_COLUMNS = ["cluster", "node", "pool", "cpu_allocatable", "memory_allocatable", "gpu_allocatable",
-                "pods_allocatable", "hourly_price"]  # fmt: skip
-
-
-@dataclass(frozen=True, slots=True)
-class Packed:
-    """The nodes first-fit decreasing opened, and the pods no empty node can hold."""
-
-    nodes: int
-    oversized: int
-
-
-def first_fit_decreasing(requests: np.ndarray, node: np.ndarray) -> Packed:
-    """Pack pods into as few nodes of size ``node`` as first-fit decreasing finds.
-
-    ``requests`` is one row per pod and one column per resource (CPU, memory, GPUs, and 1 for
-    the pod's slot), ``node`` what one node offers of each. Pods are taken largest first (by
-    their largest share of a node), and each goes to the first open node with room for all of
-    it; a pod bigger than an empty node is counted in ``oversized`` and needs a node of its own.
-    Identical pods (replicas) are placed together: each open node, in order, takes as many as it
-    has room for, then new nodes take the rest, which is what placing them one by one would do.
-    """
-    node = np.asarray(node, dtype="float64")
-    requests = np.asarray(requests, dtype="float64").reshape(-1, len(node))
-    tolerance = np.abs(node) * _EPS  # relative: a byte is nothing next to a node's memory
-    fits = (requests <= node + tolerance).all(axis=1)
-    oversized = int((~fits).sum())
-    requests = requests[fits]
-    if len(requests) == 0:
-        return Packed(oversized, oversized)
-    shares = np.where(node > 0, requests / np.where(node > 0, node, 1.0), 0.0)
-    # largest share first, then by each resource: identical pods end up next to each other
-    keys = [-requests[:, i] for i in reversed(range(requests.shape[1]))]
-    order = np.lexsort((*keys, -shares.max(axis=1, initial=0.0)))
-    requests = requests[order]
-    starts = np.flatnonzero(np.r_[True, (requests[1:] != requests[:-1]).any(axis=1)])
-    counts = np.diff(np.r_[starts, len(requests)])
-    free = np.tile(node, (len(requests), 1))  # at most one node per pod; the first `opened` are open
-    opened = 0
-    for size, count in zip(requests[starts], counts.tolist(), strict=True):
-        used = size > 0
-        # how many of this size each open node still takes; first fit fills them in order
-        if used.any():
-            takes = np.floor((free[:opened, used] + tolerance[used]) / size[used]).min(axis=1).clip(min=0)
-        else:
-            takes = np.full(opened, float(count))
-        filled = np.cumsum(takes)
-        if opened and filled[-1] >= count:
-            last = int(np.searchsorted(filled, count))  # the node that takes the last one
-            takes = takes[: last + 1]
-            takes[last] -= filled[last] - count
-        free[: len(takes)] -= takes[:, None] * size
-        left = count - int(takes.sum())
-        if left:  # new nodes, each holding as many as an empty node takes (at least one: they fit)
-            per_node = (
-                int(np.floor((node[used] + tolerance[used]) / size[used]).min()) if used.any() else left
-            )
-            new = -(-left // per_node)
-            free[opened : opened + new] -= per_node * size
-            free[opened + new - 1] += (per_node * new - left) * size  # the last one holds the rest
-            opened += new
-    return Packed(opened + oversized, oversized)
+                "pods_allocatable", "hourly_price", "zone", "capacity_type", "labels", "taints"]  # fmt: skip
+# what a frame without the constraint columns means: no constraint
+POD_DEFAULTS: dict[str, object] = {
+    "zone": None, "capacity_type": "on-demand", "node_selector": {}, "required_affinity": [],
+    "tolerations": [], "repels_own": False, "zone_skew": None,
+}  # fmt: skip
+NODE_DEFAULTS: dict[str, object] = {"zone": None, "capacity_type": "on-demand", "labels": {}, "taints": []}
 
 
 def rightsized_requests(pods: pd.DataFrame, recs: pd.DataFrame) -> pd.DataFrame:
@@ -139,121 +90,84 @@ def rightsized_requests(pods: pd.DataFrame, recs: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
+def _with_defaults(frame: pd.DataFrame, defaults: dict[str, object]) -> pd.DataFrame:
+    """Return ``frame`` with every missing constraint column at its default (no constraint)."""
+    missing = {name: value for name, value in defaults.items() if name not in frame.columns}
+    if not missing:
+        return frame
+    out = frame.copy()
+    for name, value in missing.items():
+        out[name] = pd.Series([value] * len(out), index=out.index, dtype=object)
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class _Packing:
+    """One packing of a cluster: pods per (group, class) and nodes per class."""
+
+    per_class: np.ndarray  # (G, C)
+    nodes: np.ndarray  # (C,)
+    oversized: np.ndarray  # (G,)
+
+    @staticmethod
+    def of(placement: Placement, groups: int, classes: int) -> _Packing:
+        return _Packing(
+            placement.per_class(groups, classes),
+            np.bincount(placement.node_class, minlength=classes),
+            placement.oversized,
+        )
+
+
+def _packings(
+    nc: NodeClasses, pods: pd.DataFrame, home: np.ndarray, eligible: np.ndarray
+) -> tuple[_Packing, _Packing, np.ndarray, np.ndarray]:
+    """Pack a cluster's groups as requested and right-sized; return both and the per-pod sizes.
+
+    Today's placement is itself a packing: when first fit decreasing (a heuristic, with the
+    conservative DaemonSet room) costs more, today's stands (right-sized too, when no request rose).
+    """
+    count = pods["pods"].to_numpy(dtype="int64")
+    slots = np.ones(len(pods))
+    requested = np.column_stack([pods["cpu_request"], pods["memory_request"], pods["gpu_request"], slots])
+    rightsized = np.column_stack(
+        [pods["cpu_rightsized"], pods["memory_rightsized"], pods["gpu_request"], slots]
+    )
+    repels = pods["repels_own"].fillna(False).to_numpy(dtype=bool)
+    spreads = pods["zone_skew"].notna().to_numpy(dtype=bool)
+    n_groups, n_classes = len(pods), len(nc.pool)
+    today = np.zeros((n_groups, n_classes), dtype="int64")
+    today[np.arange(n_groups), home] = count
+    kept = _Packing(today, nc.nodes, np.zeros(n_groups, dtype="int64"))
+    price = nc.classes.price
+    found = []
+    for sizes in (requested, rightsized):
+        groups = Groups(sizes.astype("float64"), count, eligible, repels, spreads, home)
+        packing = _Packing.of(pack(nc.classes, groups), n_groups, n_classes)
+        no_rise = bool((sizes <= requested + 1e-12).all())
+        if no_rise and float(packing.nodes @ price) > float(nc.nodes @ price):
+            packing = kept
+        found.append(packing)
+    return found[0], found[1], requested, rightsized
+
+
 def simulate(pods: pd.DataFrame, nodes: pd.DataFrame, recs: pd.DataFrame | None = None) -> pd.DataFrame:
     """Return one row per (cluster, pool): nodes now, nodes needed as requested and right-sized.
 
-    ``pods`` has ``POD_COLUMNS``: groups of ``pods`` identical pods of a workload in a pool
-    (requests per pod, usage summed over the group), bound to a node and not finished; a
-    DaemonSet group names its node, since DaemonSets count per node. A group whose node is named
-    but not among ``nodes`` (gone since) is left out. ``nodes`` has ``NODE_COLUMNS``; ``recs``
-    is the recommendations report (None: right-sized equals requested). Columns: ``COLUMNS``.
-    Savings are per month: the nodes now less the nodes needed, each at its size's mean price;
-    negative when the pods need more than run now. ``*_packed`` columns are of the right-sized
-    packing's nodes, on which the DaemonSets keep their requests.
+    ``pods`` has ``POD_COLUMNS``: groups of ``pods`` identical pods of a workload, bound to a node
+    and not finished, with what pins them; a DaemonSet group names its node, since DaemonSets
+    count per node. A group whose node is named but not among ``nodes`` (gone since) is left out.
+    ``nodes`` has ``NODE_COLUMNS``; missing constraint columns mean no constraint. ``recs`` is
+    the recommendations report (None: right-sized equals requested). Columns: ``COLUMNS``.
+    Savings are per month: the pool's nodes now less the nodes the packing gives it, each at its
+    price; negative when a pool takes more. ``*_packed`` columns are of the right-sized packing.
     """
-    pods = rightsized_requests(pods, recs if recs is not None else pd.DataFrame())
-    pools = nodes[["cluster", "pool"]].drop_duplicates().sort_values(["cluster", "pool"])
-    pool_index = pd.MultiIndex.from_frame(pools)
-    # pods and nodes sorted by their pool's number; a pool's rows are one slice of each
-    pod_pool = pool_index.get_indexer(pd.MultiIndex.from_frame(pods[["cluster", "pool"]].astype(object)))
-    known = pd.MultiIndex.from_frame(nodes[["cluster", "node"]]).get_indexer(
-        pd.MultiIndex.from_frame(pods[["cluster", "node"]].astype(object))
+    pods = rightsized_requests(
+        _with_defaults(pods, POD_DEFAULTS), recs if recs is not None else pd.DataFrame()
     )
-    keep = (pod_pool >= 0) & (pods["node"].isna().to_numpy() | (known >= 0))
-    order = np.argsort(pod_pool[keep], kind="stable")
-    pods = pods[keep].iloc[order]
-    pod_bounds = np.searchsorted(pod_pool[keep][order], np.arange(len(pools) + 1))
-    node_pool = pool_index.get_indexer(pd.MultiIndex.from_frame(nodes[["cluster", "pool"]]))
-    node_order = np.argsort(node_pool, kind="stable")
-    node_bounds = np.searchsorted(node_pool[node_order], np.arange(len(pools) + 1))
-
-    count = pods["pods"].to_numpy(dtype="int64")
-    requested = pods[["cpu_request", "memory_request", "gpu_request"]].to_numpy(dtype="float64")
-    rightsized = np.column_stack([pods["cpu_rightsized"], pods["memory_rightsized"], pods["gpu_request"]])
-    used = pods[["cpu_usage", "memory_usage"]].to_numpy(dtype="float64")
-    daemon = pods["daemonset"].to_numpy(dtype=bool)
-    daemon_node = pods["node"].to_numpy(dtype=object)
-    offered = nodes[
-        ["cpu_allocatable", "memory_allocatable", "gpu_allocatable", "pods_allocatable"]
-    ].to_numpy(dtype="float64")[node_order]
-    price = nodes["hourly_price"].to_numpy(dtype="float64")[node_order]
-
-    rows = []
-    for number, (cluster, pool) in enumerate(pools.itertuples(index=False, name=None)):
-        at = slice(pod_bounds[number], pod_bounds[number + 1])
-        on = slice(node_bounds[number], node_bounds[number + 1])
-        size, largest_size = _node_sizes(offered[on])
-        # DaemonSets: the most any one node carries, on every node (pods count as slots)
-        ds = np.zeros(4)
-        is_ds = daemon[at]
-        if is_ds.any():
-            _, per_node = np.unique(daemon_node[at][is_ds].astype(str), return_inverse=True)
-            weights = (
-                np.column_stack([requested[at][is_ds], np.ones(int(is_ds.sum()))]) * count[at][is_ds, None]
-            )
-            ds = np.array([np.bincount(per_node, weights=weights[:, i]).max() for i in range(4)])
-        room = np.maximum(size - ds, 0.0)
-        packed = ~is_ds
-        replicas = count[at][packed]
-        slots = np.ones((int(packed.sum()), 1))
-        as_requested = first_fit_decreasing(
-            np.repeat(np.hstack([requested[at][packed], slots]), replicas, axis=0), room
-        )
-        right = first_fit_decreasing(
-            np.repeat(np.hstack([rightsized[at][packed], slots]), replicas, axis=0), room
-        )
-        now = on.stop - on.start
-        same = (offered[on] == size).all(axis=1)
-        largest = (offered[on] == largest_size).all(axis=1)
-        size_price, largest_price = float(price[on][same].mean()), float(price[on][largest].mean())
-        needed = as_requested.nodes
-        needed_rightsized = right.nodes
-        if same.all():
-            # today's placement fits `now` nodes of this size: first fit decreasing, a heuristic,
-            # may need more; so may the conservative DaemonSet room (each resource's largest)
-            needed = min(needed, now)
-            if (rightsized[at][packed] <= requested[at][packed]).all():
-                needed_rightsized = min(needed_rightsized, needed)
-        cost_now = float(price[on].sum()) * HOURS_PER_MONTH
-        # nodes of the packing size, and a node of the pool's largest size per oversized pod
-        big = [min(as_requested.oversized, needed), min(right.oversized, needed_rightsized)]
-        cost = [
-            ((n - b) * size_price + b * largest_price) * HOURS_PER_MONTH
-            for n, b in zip((needed, needed_rightsized), big, strict=True)
-        ]
-
-        totals = (requested[at] * count[at, None]).sum(axis=0)
-        totals_rightsized = (rightsized[at][packed] * replicas[:, None]).sum(axis=0)
-        row: dict[str, object] = {
-            "cluster": cluster,
-            "pool": pool,
-            "nodes": now,
-            "nodes_needed": needed,
-            "nodes_needed_rightsized": needed_rightsized,
-            "node_hourly_cost": size_price,
-            "monthly_cost": cost_now,
-            "monthly_savings_packing": cost_now - cost[0],
-            "monthly_savings_rightsized": cost_now - cost[1],
-            "pods": int(count[at].sum()),
-            "oversized_pods": right.oversized,
-        }
-        for i, resource in enumerate(("cpu", "memory")):
-            # no pod: nothing used; pods whose usage is unknown: NaN, not 0
-            usage = used[at][:, i]
-            unknown = len(usage) > 0 and bool(np.isnan(usage).all())
-            # DaemonSet usage goes with the number of nodes; the rest moves with its pods
-            moved = np.nansum(usage[packed]) + np.nansum(usage[is_ds]) * (
-                needed_rightsized / now if now else 0.0
-            )
-            row |= {
-                f"{resource}_allocatable": float(offered[on, i].sum()),
-                f"{resource}_allocatable_packed": float(size[i]) * needed_rightsized,
-                f"{resource}_requested": float(totals[i]),
-                f"{resource}_requested_rightsized": float(totals_rightsized[i] + ds[i] * needed_rightsized),
-                f"{resource}_used": np.nan if unknown else float(np.nansum(usage)),
-                f"{resource}_used_packed": np.nan if unknown else float(moved),
-            }
-        rows.append(row)
+    nodes = _with_defaults(nodes, NODE_DEFAULTS)
+    rows: list[dict[str, object]] = []
+    for cluster, on in nodes.groupby("cluster", sort=True):
+        rows += _cluster_rows(str(cluster), pods[pods["cluster"] == cluster], on.reset_index(drop=True))
     table = pd.DataFrame(rows, columns=COLUMNS)
     for resource in ("cpu", "memory"):
         allocatable, packed_allocatable = (
@@ -272,9 +186,89 @@ def simulate(pods: pd.DataFrame, nodes: pd.DataFrame, recs: pd.DataFrame | None 
     return table[COLUMNS].reset_index(drop=True)
 
 
-def _node_sizes(offered: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Return the (cpu, memory, gpu, pods) allocatable most nodes of a pool have (ties: the
-    largest), and the largest one."""
-    sizes, counts = np.unique(offered, axis=0, return_counts=True)  # sorted: the last is largest
-    usual = sizes[np.flatnonzero(counts == counts.max())[-1]]
-    return np.asarray(usual, dtype="float64"), np.asarray(sizes[-1], dtype="float64")
+def _cluster_rows(cluster: str, pods: pd.DataFrame, nodes: pd.DataFrame) -> list[dict[str, object]]:
+    names = set(nodes["node"])
+    is_ds = pods["daemonset"].to_numpy(dtype=bool)
+    daemons = pods[is_ds & pods["node"].isin(names).to_numpy()]
+    packed = pods[~is_ds & pods["pool"].isin(set(nodes["pool"])).to_numpy()].reset_index(drop=True)
+    ds_sizes = (
+        np.column_stack(
+            [daemons["cpu_request"], daemons["memory_request"], daemons["gpu_request"], np.ones(len(daemons))]
+        )
+        * daemons["pods"].to_numpy(dtype="float64")[:, None]
+    )
+    ds_load: dict[str, np.ndarray] = {}
+    for name, load in zip(daemons["node"], ds_sizes, strict=True):
+        ds_load[str(name)] = ds_load.get(str(name), np.zeros(4)) + load
+    nc = node_classes(
+        nodes, ds_load, selected_keys(packed["node_selector"].tolist(), packed["required_affinity"].tolist())
+    )
+    home = home_classes(packed, nc)
+    as_requested, right, requested, rightsized = _packings(
+        nc, packed, home, eligible=eligibility(packed, nc, home)
+    )
+    count = packed["pods"].to_numpy(dtype="int64")
+    repels = packed["repels_own"].fillna(False).to_numpy(dtype=bool)
+    used = packed[["cpu_usage", "memory_usage"]].to_numpy(dtype="float64")
+    ds_node_class = nc.of_node[pd.Index(nodes["node"]).get_indexer(daemons["node"])]
+    ds_used = daemons[["cpu_usage", "memory_usage"]].to_numpy(dtype="float64")
+    price = nc.classes.price * HOURS_PER_MONTH
+    node_price = nodes["hourly_price"].to_numpy(dtype="float64") * HOURS_PER_MONTH
+    offered = nodes[["cpu_allocatable", "memory_allocatable"]].to_numpy(dtype="float64")
+    pools = np.array(nc.pool, dtype=object)
+    node_pool = pools[nc.of_node]
+    rows = []
+    for pool in sorted(set(nc.pool)):
+        mine = pools == pool
+        at_home = mine[home]
+        ds_here = mine[ds_node_class]
+        now = int(nc.nodes[mine].sum())
+        cost_now = float(node_price[node_pool == pool].sum())
+        needed, needed_right = int(as_requested.nodes[mine].sum()), int(right.nodes[mine].sum())
+        usual = int(np.flatnonzero(mine)[np.argmax(nc.nodes[mine])])
+        moved = right.per_class[:, mine].sum(axis=1)
+        row: dict[str, object] = {
+            "cluster": cluster,
+            "pool": pool,
+            "nodes": now,
+            "nodes_needed": needed,
+            "nodes_needed_rightsized": needed_right,
+            "nodes_lower_bound": _bound(as_requested, mine, requested, repels, nc),
+            "nodes_lower_bound_rightsized": _bound(right, mine, rightsized, repels, nc),
+            "removable": bool(now > 0 and needed_right == 0),
+            "node_hourly_cost": float(nc.classes.price[usual]),
+            "monthly_cost": cost_now,
+            "monthly_savings_packing": cost_now - float(as_requested.nodes[mine] @ price[mine]),
+            "monthly_savings_rightsized": cost_now - float(right.nodes[mine] @ price[mine]),
+            "pods": int(count[at_home].sum() + daemons["pods"].to_numpy()[ds_here].sum()),
+            "oversized_pods": int(right.oversized[at_home].sum()),
+        }
+        for i, resource in enumerate(("cpu", "memory")):
+            usage, ds_usage = used[at_home, i], ds_used[ds_here, i]
+            unknown = len(usage) + len(ds_usage) > 0 and bool(np.isnan(np.r_[usage, ds_usage]).all())
+            share = np.divide(moved, count, out=np.zeros(len(count)), where=count > 0)
+            # the packed pods' usage moves with them; the DaemonSets' goes with the nodes left
+            after = np.nansum(used[:, i] * share) + np.nansum(ds_usage) * (needed_right / now if now else 0.0)
+            row |= {
+                f"{resource}_allocatable": float(offered[node_pool == pool, i].sum()),
+                f"{resource}_allocatable_packed": float(right.nodes[mine] @ nc.allocatable[mine, i]),
+                f"{resource}_requested": float(
+                    (requested[at_home, i] * count[at_home]).sum() + ds_sizes[ds_here, i].sum()
+                ),
+                f"{resource}_requested_rightsized": float(
+                    (rightsized[:, i] * moved).sum() + right.nodes[mine] @ nc.daemonsets[mine, i]
+                ),
+                f"{resource}_used": np.nan if unknown else float(np.nansum(usage) + np.nansum(ds_usage)),
+                f"{resource}_used_packed": np.nan if unknown else float(after),
+            }
+        rows.append(row)
+    return rows
+
+
+def _bound(
+    packing: _Packing, mine: np.ndarray, sizes: np.ndarray, repels: np.ndarray, nc: NodeClasses
+) -> int:
+    """The fewest nodes the pods a packing gave a pool could need, on the pool's largest room."""
+    pods = packing.per_class[:, mine].sum(axis=1)
+    repelled = int(pods[repels].max(initial=0))
+    return lower_bound((sizes * pods[:, None]).sum(axis=0), nc.classes.room[mine].max(axis=0), repelled)

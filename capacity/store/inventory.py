@@ -260,16 +260,19 @@ def packing_inputs(
     """Return (pods, nodes) of the latest snapshots for ``capacity.analysis.binpacking.simulate``.
 
     Pods (``POD_COLUMNS``): those bound to a node of the latest snapshot and not finished,
-    grouped in SQL by pool, workload and requests (``pods`` counts them, usage is summed); a
-    DaemonSet group is per node. Nodes (``NODE_COLUMNS``): every node of the latest snapshots with
-    its pool (``NO_POOL`` when it has none), allocatable and hourly price.
+    grouped in SQL by pool, zone, capacity type, workload, requests and what pins them (``pods``
+    counts them, usage is summed); a DaemonSet group is per node. Nodes (``NODE_COLUMNS``): every
+    node of the latest snapshots with its pool (``NO_POOL`` when it has none), allocatable,
+    hourly price, labels and taints.
     """
     latest = latest_snapshots(clusters)
     ns = m.NodeSample
     pool = func.coalesce(m.Node.node_pool, NO_POOL)
     node = case((m.Pod.daemonset.is_(True), m.Pod.node_name), else_=None)
+    pins = [m.Node.zone, m.Node.capacity_type, m.Pod.node_selector, m.Pod.required_affinity,
+            m.Pod.tolerations, m.Pod.repels_own, m.Pod.zone_skew]  # fmt: skip
     keys = [m.Cluster.name, pool, node, m.Pod.namespace, m.Workload.kind, m.Workload.name, m.Pod.daemonset,
-            m.Pod.cpu_request, m.Pod.memory_request, m.Pod.gpu_request]  # fmt: skip
+            m.Pod.cpu_request, m.Pod.memory_request, m.Pod.gpu_request, *pins]  # fmt: skip
     pods_query = (
         select(
             m.Cluster.name.label("cluster"),
@@ -285,6 +288,7 @@ def packing_inputs(
             m.Pod.gpu_request,
             func.sum(m.Pod.cpu_usage).label("cpu_usage"),
             func.sum(m.Pod.memory_usage).label("memory_usage"),
+            *pins,
         )
         .select_from(m.Pod)
         .join(m.Node, and_(m.Node.cluster_id == m.Pod.cluster_id, m.Node.name == m.Pod.node_name))
@@ -297,6 +301,7 @@ def packing_inputs(
     )
     pods = pd.DataFrame([tuple(row) for row in conn.execute(pods_query)], columns=POD_COLUMNS)
     pods["daemonset"] = pods["daemonset"].astype(bool)
+    pods["repels_own"] = pods["repels_own"].astype(bool)
     pods["pods"] = pods["pods"].astype("int64")
     for column in ("cpu_request", "memory_request", "gpu_request", "cpu_usage", "memory_usage"):
         pods[column] = pods[column].astype("float64")
@@ -312,6 +317,10 @@ def packing_inputs(
             ns.pods_allocatable,
             ns.hourly_price.label("stored_hourly"),
             ns.price_key_id,
+            m.Node.zone,
+            m.Node.capacity_type,
+            m.Node.labels,
+            m.Node.taints,
         )
         .select_from(ns)
         .join(latest, and_(latest.c.cluster_id == ns.cluster_id, latest.c.taken_at == ns.taken_at))

@@ -21,6 +21,7 @@ from sqlalchemy import (
     MetaData,
     String,
     UniqueConstraint,
+    false,
 )
 from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
@@ -141,6 +142,7 @@ class Node(Base):
     node_pool: Mapped[str | None] = mapped_column(String(253))
     labels: Mapped[dict[str, Any]]
     first_seen_at: Mapped[datetime]
+    taints: Mapped[list[Any]] = mapped_column(server_default="[]")  # as of its newest snapshot
 
 
 class PriceKeyRow(Base):
@@ -389,6 +391,8 @@ class Pod(Base):
     daemonset: Mapped[bool] = mapped_column(Boolean)
     restarts: Mapped[int]
     oom_kills: Mapped[int]
+    repels_own: Mapped[bool] = mapped_column(Boolean, server_default=false())
+    zone_skew: Mapped[int | None]
 
 
 class ContainerRollup(Base):

@@ -114,6 +114,7 @@ def _node_ids(conn: Connection, cid: int, snap: Snapshot) -> dict[str, int]:
             "region": node.region,
             "node_pool": node.node_pool,
             "labels": node.labels,
+            "taints": node.taints,
         }
 
     columns = (
@@ -125,6 +126,7 @@ def _node_ids(conn: Connection, cid: int, snap: Snapshot) -> dict[str, int]:
         m.Node.region,
         m.Node.node_pool,
         m.Node.labels,
+        m.Node.taints,
     )
     existing = {
         row.name: (row.id, dict(row._mapping))
@@ -376,4 +378,6 @@ def _pod_row(p: Any, workload_id: int, common: dict[str, Any]) -> dict[str, Any]
         "daemonset": p.daemonset,
         "restarts": p.restarts,
         "oom_kills": p.oom_kills,
+        "repels_own": p.repels_own,
+        "zone_skew": p.zone_skew,
     }

@@ -144,6 +144,23 @@ class Generator:
                 }
             }
 
+    @staticmethod
+    def repel(w: Workload) -> None:
+        """Required anti-affinity on the hostname for a fifth of the services, a zone spread for
+        another fifth (chosen by hash, so the random streams stay as they were)."""
+        pick = mix(w.key, 0x5EED) % 10
+        if w.kind == "CronJob" or pick >= 4 or "app.kubernetes.io/name" not in w.labels:
+            return
+        own = {"matchLabels": {"app.kubernetes.io/name": w.labels["app.kubernetes.io/name"]}}
+        if pick < 2:
+            anti = {"requiredDuringSchedulingIgnoredDuringExecution": [
+                {"labelSelector": own, "topologyKey": "kubernetes.io/hostname"}
+            ]}  # fmt: skip
+            w.affinity = {**(w.affinity or {}), "podAntiAffinity": anti}
+        else:
+            w.spread = [{"maxSkew": 1, "topologyKey": "topology.kubernetes.io/zone",
+                         "whenUnsatisfiable": "DoNotSchedule", "labelSelector": own}]  # fmt: skip
+
     # -- team workloads
 
     def build_teams(self) -> None:
@@ -331,6 +348,7 @@ class Generator:
         w.image_tag0 = srng.randint(20, 300)
         self._revisions(w, srng, resize_at)
         self.pin(w, srng)
+        self.repel(w)
         self.add(w)
 
     def _revisions(self, w: Workload, rng: random.Random, resize_at: int | None) -> None:

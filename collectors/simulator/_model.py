@@ -149,6 +149,7 @@ class Workload:
     node_selector: dict[str, str] | None = None
     affinity: dict[str, Any] | None = None
     tolerations: list[dict[str, Any]] = field(default_factory=list)
+    spread: list[dict[str, Any]] = field(default_factory=list)  # topologySpreadConstraints
     runtime_class: str | None = None
     host_network: bool = False
     service_account: str = "default"

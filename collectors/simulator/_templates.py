@@ -151,6 +151,8 @@ class PodTemplate:
         spec["securityContext"] = {"runAsNonRoot": True, "fsGroup": 2000} if w.team else {}
         if w.affinity:
             spec["affinity"] = w.affinity
+        if w.spread:
+            spec["topologySpreadConstraints"] = w.spread
         spec["schedulerName"] = "default-scheduler"
         per_node = w.kind in ("DaemonSet", "Static")
         spec["tolerations"] = _DS_TOLERATIONS if per_node else [*w.tolerations, *_DEFAULT_TOLERATIONS]

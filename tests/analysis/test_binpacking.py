@@ -19,10 +19,10 @@ from capacity.analysis.binpacking import (
     HOURS_PER_MONTH,
     NODE_COLUMNS,
     POD_COLUMNS,
-    first_fit_decreasing,
     rightsized_requests,
     simulate,
 )
+from capacity.analysis.placement import Classes, Groups, pack
 from capacity.cli import main
 from capacity.config import Config
 from capacity.errors import CapacityError
@@ -54,6 +54,27 @@ def reference_ffd(requests: np.ndarray, node: np.ndarray) -> int:
         else:
             free.append(node - pod)
     return len(free) + oversized
+
+
+@dataclasses.dataclass(frozen=True)
+class Packed:
+    nodes: int
+    oversized: int
+
+
+def first_fit_decreasing(requests: np.ndarray, node: np.ndarray) -> Packed:
+    """``pack`` with one node class that every pod may use: plain first-fit decreasing."""
+    node = np.asarray(node, dtype="float64")
+    sizes, counts = np.unique(
+        np.asarray(requests, dtype="float64").reshape(-1, len(node)), axis=0, return_counts=True
+    )
+    n = len(sizes)
+    one = Classes(room=node[None, :], price=np.array([1.0]), zone=np.array([-1]))
+    none = np.zeros(n, dtype=bool)
+    placed = pack(
+        one, Groups(sizes, counts, np.ones((n, 1), dtype=bool), none, none, np.zeros(n, dtype="int64"))
+    )
+    return Packed(len(placed.node_class), int(placed.oversized.sum()))
 
 
 def pods(cpu: list[float], memory: list[float] | None = None) -> np.ndarray:
@@ -102,7 +123,7 @@ def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
     """prod/general: 4 nodes of 3.9 cores, a 0.4-core DaemonSet on each, six 1.3-core web pods."""
     nodes = pd.DataFrame(
         [("prod", f"n{i}", "general", 3.9, 15 * GIB, 0.0, 110, 0.2) for i in range(4)],
-        columns=NODE_COLUMNS,
+        columns=NODE_COLUMNS[:8],
     )
     rows = [
         (
@@ -125,7 +146,7 @@ def frames() -> tuple[pd.DataFrame, pd.DataFrame]:
     rows.append(
         ("prod", "general", None, "shop", "Deployment", "web", False, 6, 1.3, GIB, 0.0, 6 * 0.5, 6 * GIB)
     )
-    return pd.DataFrame(rows, columns=POD_COLUMNS), nodes
+    return pd.DataFrame(rows, columns=POD_COLUMNS[:13]), nodes
 
 
 def test_daemonsets_take_room_on_every_node() -> None:
@@ -187,31 +208,32 @@ def test_mixed_sizes_are_priced_by_the_nodes_they_need() -> None:
         [("prod", "s0", "mixed", 3.9, 15 * GIB, 0.0, 110, 0.2),
          ("prod", "s1", "mixed", 3.9, 15 * GIB, 0.0, 110, 0.2),
          ("prod", "b0", "mixed", 15.9, 60 * GIB, 0.0, 110, 0.8)],
-        columns=NODE_COLUMNS,
+        columns=NODE_COLUMNS[:8],
     )  # fmt: skip
     pod_frame = pd.DataFrame(
         [("prod", "mixed", None, "ml", "Deployment", "big", False, 1, 12.0, GIB, 0.0, 6.0, GIB),
          ("prod", "mixed", None, "shop", "Deployment", "web", False, 2, 1.0, GIB, 0.0, 1.0, GIB)],
-        columns=POD_COLUMNS,
+        columns=POD_COLUMNS[:13],
     )  # fmt: skip
     row = simulate(pod_frame, nodes).iloc[0]
-    assert (row["nodes"], row["nodes_needed"], row["oversized_pods"]) == (3, 2, 1)
-    assert row["node_hourly_cost"] == pytest.approx(0.2)  # the packing size's price, not the mean
-    # one small node for the web pods and the big one for the 12-core pod: the second small one goes
-    assert row["monthly_savings_packing"] == pytest.approx(0.2 * HOURS_PER_MONTH)
+    # the 12-core pod opens the big node, whose room left takes both web pods: the small ones go
+    assert (row["nodes"], row["nodes_needed"], row["oversized_pods"]) == (3, 1, 0)
+    assert row["node_hourly_cost"] == pytest.approx(0.2)  # the usual size's price, not the mean
+    assert row["monthly_savings_packing"] == pytest.approx(2 * 0.2 * HOURS_PER_MONTH)
+    assert (row["nodes_lower_bound"], row["removable"]) == (1, False)
 
 
 def test_never_more_nodes_than_today_when_the_pool_is_one_size() -> None:
     """Per-resource DaemonSet room is conservative, and FFD a heuristic: today's placement caps it."""
     nodes = pd.DataFrame(
-        [("prod", f"n{i}", "p", 4.0, 4 * GIB, 0.0, 110, 0.2) for i in range(2)], columns=NODE_COLUMNS
+        [("prod", f"n{i}", "p", 4.0, 4 * GIB, 0.0, 110, 0.2) for i in range(2)], columns=NODE_COLUMNS[:8]
     )
     pod_frame = pd.DataFrame(
         [("prod", "p", "n0", "kube-system", "DaemonSet", "a", True, 1, 1.0, 0.0, 0.0, None, None),
          ("prod", "p", "n1", "kube-system", "DaemonSet", "b", True, 1, 0.0, GIB, 0.0, None, None),
          ("prod", "p", None, "shop", "Deployment", "x", False, 2, 1.5, 2 * GIB, 0.0, None, None),
          ("prod", "p", None, "shop", "Deployment", "y", False, 2, 2.0, 1.5 * GIB, 0.0, None, None)],
-        columns=POD_COLUMNS,
+        columns=POD_COLUMNS[:13],
     )  # fmt: skip
     room = np.array([3.0, 3 * GIB, 0.0, 109.0])  # 1 core and 1 GiB off every node
     packed = pod_frame[~pod_frame["daemonset"]]
@@ -225,7 +247,8 @@ def test_never_more_nodes_than_today_when_the_pool_is_one_size() -> None:
 
 def test_pools_are_packed_apart_and_vanished_nodes_ignored() -> None:
     pod_frame, node_frame = frames()
-    gpu_node = pd.DataFrame([("prod", "g0", "gpu", 7.9, 60 * GIB, 1.0, 110, 1.2)], columns=NODE_COLUMNS)
+    gpu_node = pd.DataFrame([("prod", "g0", "gpu", 7.9, 60 * GIB, 1.0, 110, 1.2)], columns=NODE_COLUMNS[:8])
+    gpu_node["taints"] = [[{"key": "nvidia.com/gpu", "value": "present", "effect": "NoSchedule"}]]
     extra = pd.DataFrame(
         [
             ("prod", "gpu", None, "ml", "Deployment", "train", False, 1, 1.0, GIB, 1.0, None, None),
@@ -246,14 +269,21 @@ def test_pools_are_packed_apart_and_vanished_nodes_ignored() -> None:
                 GIB,
             ),
         ],
-        columns=POD_COLUMNS,
+        columns=POD_COLUMNS[:13],
     )
+    extra["tolerations"] = [[{"key": "nvidia.com/gpu", "operator": "Exists", "effect": "NoSchedule"}], []]
     table = simulate(pd.concat([pod_frame, extra], ignore_index=True), pd.concat([node_frame, gpu_node]))
     by_pool = table.set_index("pool")
     assert by_pool.loc["gpu", "nodes_needed"] == 1  # its one GPU
     assert by_pool.loc["general", "nodes_needed"] == 3  # not 6: the 3-core DaemonSet is on no node of ours
     assert by_pool.loc["general", "pods"] == 10
     assert math.isnan(by_pool.loc["gpu", "cpu_used"])  # no usage known: NaN, not 0
+    # untainted, the GPU node's room left takes five web pods: one general node is left
+    untainted = simulate(
+        pd.concat([pod_frame, extra], ignore_index=True),
+        pd.concat([node_frame, gpu_node.drop(columns="taints")]),
+    )
+    assert untainted.set_index("pool")["nodes_needed"].to_dict() == {"gpu": 1, "general": 1}
 
 
 # --- from the store: SQLite and PostgreSQL -------------------------------------------------------

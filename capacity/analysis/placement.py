@@ -1,0 +1,173 @@
+"""Constraint-aware first-fit decreasing: pods onto as few, as cheap nodes as it finds, each pod
+only on the node classes it may run on, replicas that repel each other one per node, replicas
+spread evenly over zones.
+
+A node class is one kind of node a cluster can add: a pool's nodes of one size, zone, labels and
+taints, with what one node offers the packed pods (allocatable less its DaemonSets) and its
+price. A group is identical pods of one workload: their request (CPU, memory, GPUs, and 1 for
+the pod's slot), how many, the classes they may use (``capacity.analysis.scheduling`` decides),
+whether they repel each other on the hostname, and whether they spread over zones.
+
+Groups go largest first (by their largest share of their own class's node); each pod goes to
+the first open node of a class it may use with room for all of it; when none has room, a new
+node of the class with the lowest price per pod it holds (ties: the group's own class, then the
+first). A zone-spread group's pods are split evenly over the zones of its classes first (skew
+at most 1, within any maxSkew). Identical pods are placed together: each open node, in order,
+takes as many as it has room for, which is what placing them one by one would do. A pod bigger
+than any node of its classes is ``oversized``: it gets a node of its largest class to itself.
+
+Pure numpy: arrays in, arrays out. First fit decreasing is a heuristic (within 11/9 of the
+optimum plus a node or so in one dimension), so ``lower_bounds`` says how far from the best any
+packing could be.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import numpy as np
+
+_EPS = 1e-9
+
+
+@dataclass(frozen=True, slots=True)
+class Classes:
+    room: np.ndarray  # (C, R) what one node offers packed pods
+    price: np.ndarray  # (C,) hourly
+    zone: np.ndarray  # (C,) int zone number, -1 for none
+
+
+@dataclass(frozen=True, slots=True)
+class Groups:
+    size: np.ndarray  # (G, R) per pod; the last resource is the pod's slot (1)
+    count: np.ndarray  # (G,) int
+    eligible: np.ndarray  # (G, C) bool
+    repels: np.ndarray  # (G,) bool: at most one per node
+    spreads: np.ndarray  # (G,) bool: evenly over zones
+    home: np.ndarray  # (G,) int: the class the group runs on now
+
+
+@dataclass(frozen=True, slots=True)
+class Placement:
+    node_class: np.ndarray  # (N,) the class of each opened node
+    load: np.ndarray  # (N, R) what the packed pods take of each node
+    group: np.ndarray  # (P,) for each placement: the group,
+    node: np.ndarray  # (P,) the node,
+    pods: np.ndarray  # (P,) and how many of its pods
+    oversized: np.ndarray  # (G,) pods bigger than any node of their classes
+
+    def per_class(self, groups: int, classes: int) -> np.ndarray:
+        """Return (G, C): how many of each group's pods went to nodes of each class."""
+        out = np.zeros((groups, classes), dtype="int64")
+        np.add.at(out, (self.group, self.node_class[self.node]), self.pods)
+        return out
+
+
+def _takes(free: np.ndarray, size: np.ndarray, tolerance: np.ndarray) -> np.ndarray:
+    """How many pods of ``size`` each row of ``free`` still holds."""
+    used = size > 0
+    if not used.any():
+        return np.full(len(free), np.iinfo("int64").max // 4, dtype="int64")
+    fit = np.floor((free[:, used] + tolerance[used]) / size[used]).min(axis=1)
+    return np.asarray(np.clip(fit, 0, None), dtype="int64")
+
+
+def _parts(mask: np.ndarray, zones: np.ndarray, count: int, spread: bool) -> list[tuple[np.ndarray, int]]:
+    """Split a group over the zones of its classes (evenly: skew at most 1) when it spreads."""
+    if not spread:
+        return [(mask, count)]
+    found = np.unique(zones[mask])
+    if len(found) <= 1:
+        return [(mask, count)]
+    base, extra = divmod(count, len(found))
+    parts = [(mask & (zones == z), base + (1 if i < extra else 0)) for i, z in enumerate(found.tolist())]
+    return [(m, n) for m, n in parts if n > 0]
+
+
+def pack(classes: Classes, groups: Groups) -> Placement:
+    """Return the placement constraint-aware first-fit decreasing finds (see the module)."""
+    room, price, zones = classes.room, classes.price, classes.zone
+    n_groups = len(groups.count)
+    tolerance = np.abs(room).max(axis=0, initial=0.0) * _EPS
+    home_room = room[groups.home] if n_groups else np.zeros((0, room.shape[1]))
+    shares = np.where(home_room > 0, groups.size / np.where(home_room > 0, home_room, 1.0), 0.0)
+    keys = [-groups.size[:, i] for i in reversed(range(groups.size.shape[1]))]
+    order = np.lexsort((*keys, groups.eligible.sum(axis=1), -shares.max(axis=1, initial=0.0)))
+    capacity = int(groups.count.sum()) + 1  # at most one node per pod
+    free = np.zeros((capacity, room.shape[1]))
+    node_class = np.full(capacity, -1, dtype="int64")
+    opened = 0
+    placed_group: list[int] = []
+    placed_node: list[np.ndarray] = []
+    placed_pods: list[np.ndarray] = []
+    oversized = np.zeros(n_groups, dtype="int64")
+
+    def record(g: int, nodes: np.ndarray, pods: np.ndarray) -> None:
+        placed_group.extend([g] * len(nodes))
+        placed_node.append(nodes)
+        placed_pods.append(pods)
+
+    for g in order.tolist():
+        size, repels = groups.size[g], bool(groups.repels[g])
+        for mask, wanted in _parts(groups.eligible[g], zones, int(groups.count[g]), bool(groups.spreads[g])):
+            left = wanted
+            if opened:
+                idx = np.flatnonzero(mask[node_class[:opened]])
+                if len(idx):
+                    takes = _takes(free[idx], size, tolerance)
+                    if repels:
+                        takes = np.minimum(takes, 1)
+                    filled = np.cumsum(takes)
+                    if filled[-1] >= left:
+                        last = int(np.searchsorted(filled, left))
+                        takes = takes[: last + 1].copy()
+                        takes[last] -= int(filled[last]) - left
+                        idx = idx[: last + 1]
+                    taken = takes > 0
+                    idx, takes = idx[taken], takes[taken]
+                    free[idx] -= takes[:, None] * size
+                    record(g, idx, takes)
+                    left -= int(takes.sum())
+            if not left:
+                continue
+            candidates = np.flatnonzero(mask)
+            per_node = _takes(room[candidates], size, tolerance)
+            if repels:
+                per_node = np.minimum(per_node, 1)
+            fits = per_node >= 1
+            if fits.any():
+                options, holds = candidates[fits], per_node[fits]
+                cost = price[options] / holds
+                at_home = options == groups.home[g]
+                best = int(np.lexsort((options, ~at_home, cost))[0])
+                chosen, per = int(options[best]), int(min(holds[best], left))
+                new = -(-left // per)
+                counts = np.full(new, per, dtype="int64")
+                counts[-1] = left - per * (new - 1)
+            else:  # bigger than any node it may use: the largest to itself, each, and full
+                chosen = int(candidates[np.lexsort(room[candidates].T[::-1])[-1]])
+                new, counts = left, np.ones(left, dtype="int64")
+                oversized[g] += left
+            nodes = np.arange(opened, opened + new)
+            node_class[nodes] = chosen
+            free[nodes] = np.maximum(room[chosen] - counts[:, None] * size, 0.0) if fits.any() else 0.0
+            record(g, nodes, counts)
+            opened += new
+    node_class, free = node_class[:opened], free[:opened]
+    return Placement(
+        node_class=node_class,
+        load=room[node_class] - free,
+        group=np.asarray(placed_group, dtype="int64"),
+        node=np.concatenate(placed_node) if placed_node else np.zeros(0, dtype="int64"),
+        pods=np.concatenate(placed_pods) if placed_pods else np.zeros(0, dtype="int64"),
+        oversized=oversized,
+    )
+
+
+def lower_bound(demand: np.ndarray, room: np.ndarray, repelled: int = 0) -> int:
+    """The fewest nodes of ``room`` that could hold ``demand`` (summed requests, per resource):
+    ceil of each resource's sum over what a node offers, at least ``repelled`` (the most
+    replicas of one group that repel each other)."""
+    offered = room > 0
+    need = np.ceil(demand[offered] / room[offered] - _EPS).max(initial=0.0)
+    return int(max(need, repelled, 0))
