@@ -8,7 +8,9 @@ price. A group is identical pods of one workload: their request (CPU, memory, GP
 the pod's slot), how many, the classes they may use (``capacity.analysis.scheduling`` decides),
 whether they repel each other on the hostname, and whether they spread over zones.
 
-Groups go largest first (by their largest share of their own class's node); each pod goes to
+Groups whose replicas repel each other go first (they set the fewest nodes there can be), then
+the largest (by their largest share of their own class's node), the most pinned first among
+equals; each pod goes to
 the first open node of a class it may use with room for all of it; when none has room, a new
 node of the class with the lowest price per pod it holds (ties: the group's own class, then the
 first). A zone-spread group's pods are split evenly over the zones of its classes first (skew
@@ -92,7 +94,8 @@ def pack(classes: Classes, groups: Groups) -> Placement:
     home_room = room[groups.home] if n_groups else np.zeros((0, room.shape[1]))
     shares = np.where(home_room > 0, groups.size / np.where(home_room > 0, home_room, 1.0), 0.0)
     keys = [-groups.size[:, i] for i in reversed(range(groups.size.shape[1]))]
-    order = np.lexsort((*keys, groups.eligible.sum(axis=1), -shares.max(axis=1, initial=0.0)))
+    # repelling replicas first (they set the fewest nodes), then largest first, the most pinned first
+    order = np.lexsort((*keys, groups.eligible.sum(axis=1), -shares.max(axis=1, initial=0.0), ~groups.repels))
     capacity = int(groups.count.sum()) + 1  # at most one node per pod
     free = np.zeros((capacity, room.shape[1]))
     node_class = np.full(capacity, -1, dtype="int64")
