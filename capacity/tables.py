@@ -52,8 +52,9 @@ DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
         "price_source", "mounted_hours", "cost", "unmounted_cost",
     ),
     "binpacking": (
-        "cluster", "pool", "nodes", "nodes_needed", "nodes_needed_rightsized", "monthly_cost",
-        "monthly_savings_packing", "monthly_savings_rightsized", "cpu_allocation", "memory_allocation",
+        "cluster", "pool", "nodes", "nodes_needed", "nodes_needed_rightsized", "nodes_lower_bound",
+        "removable", "monthly_cost", "monthly_savings_packing", "monthly_savings_rightsized",
+        "cpu_allocation", "memory_allocation",
     ),
     "forecast": (
         "cluster", "days", "cpu_allocatable", "cpu_requested", "cpu_requested_growth_per_week",

@@ -139,9 +139,10 @@ def _risks_section(at_risk: pd.DataFrame, cur: str, window: str) -> None:
 
 
 PACKING_SHOWN = [
-    "cluster", "pool", "nodes", "nodes_needed", "nodes_needed_rightsized", "monthly_savings_packing",
-    "monthly_savings_rightsized", "cpu_allocation", "cpu_allocation_packed", "memory_allocation",
-    "memory_allocation_packed", "cpu_utilization", "cpu_utilization_packed", "oversized_pods",
+    "cluster", "pool", "nodes", "nodes_needed", "nodes_needed_rightsized", "nodes_lower_bound_rightsized",
+    "removable", "monthly_savings_packing", "monthly_savings_rightsized", "cpu_allocation",
+    "cpu_allocation_packed", "memory_allocation", "memory_allocation_packed", "cpu_utilization",
+    "cpu_utilization_packed", "oversized_pods",
 ]  # fmt: skip
 
 
@@ -169,9 +170,11 @@ def _packing_section(packing: pd.DataFrame, cur: str, window: str) -> None:
     cols[0].metric(
         "Nodes now → needed",
         f"{now:,} → {needed:,}",
-        help="Right-sized requests packed first-fit decreasing into each pool's usual node size, "
-        "DaemonSets on every node; as requested today they need "
-        f"{int(packing['nodes_needed'].sum()):,}.",
+        help="Right-sized requests packed first-fit decreasing onto the node classes each pod may "
+        "run on (selectors, affinity, taints, its capacity type; repelling replicas one per node, "
+        "spread replicas even over zones), DaemonSets on every node; as requested today they need "
+        f"{int(packing['nodes_needed'].sum()):,}; no packing could need fewer than "
+        f"{int(packing['nodes_lower_bound_rightsized'].sum()):,}.",
     )
     cols[1].metric(
         "Node savings / month",
@@ -193,6 +196,10 @@ def _packing_section(packing: pd.DataFrame, cur: str, window: str) -> None:
         column_config={
             "nodes_needed": st.column_config.NumberColumn("needed (as requested)"),
             "nodes_needed_rightsized": st.column_config.NumberColumn("needed (right-sized)"),
+            "nodes_lower_bound_rightsized": st.column_config.NumberColumn(
+                "lower bound (right-sized)", help="No packing of the pods given this pool needs fewer"
+            ),
+            "removable": st.column_config.CheckboxColumn("could be removed"),
             "monthly_savings_packing": st.column_config.NumberColumn(
                 f"savings / month, as requested ({cur})", format="%.2f"
             ),

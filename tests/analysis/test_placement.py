@@ -111,9 +111,10 @@ def node_frame(*nodes: tuple[str, str, float, float, dict[str, Any]]) -> pd.Data
     rows = []
     for name, pool, cores, price, extra in nodes:
         rows.append({
-            "cluster": "prod", "node": name, "pool": pool, "cpu_allocatable": cores, "memory_allocatable": 16 * GIB,
-            "gpu_allocatable": 0.0, "pods_allocatable": 110, "hourly_price": price, "zone": "a",
-            "capacity_type": "on-demand", "labels": {"pool": pool}, "taints": [], **extra,
+            "cluster": "prod", "node": name, "pool": pool, "cpu_allocatable": cores,
+            "memory_allocatable": 16 * GIB, "gpu_allocatable": 0.0, "pods_allocatable": 110,
+            "hourly_price": price, "zone": "a", "capacity_type": "on-demand", "labels": {"pool": pool},
+            "taints": [], **extra,
         })  # fmt: skip
     return pd.DataFrame(rows, columns=NODE_COLUMNS)
 
@@ -226,8 +227,8 @@ def cases(draw: st.DrawFn) -> tuple[Classes, Groups]:
     zone = np.array([draw(st.integers(-1, 2)) for _ in range(n_classes)], dtype="int64")
     n_groups = draw(st.integers(1, 8))
     size = np.array(
-        [[draw(st.sampled_from([0.1, 0.5, 1.0, 1.5, 3.0, 9.0])), draw(st.sampled_from([0.5, 1.0, 6.0])), 0.0, 1.0]
-         for _ in range(n_groups)]
+        [[draw(st.sampled_from([0.1, 0.5, 1.0, 1.5, 3.0, 9.0])), draw(st.sampled_from([0.5, 1.0, 6.0])),
+          0.0, 1.0] for _ in range(n_groups)]
     )  # fmt: skip
     home = np.array([draw(st.integers(0, n_classes - 1)) for _ in range(n_groups)], dtype="int64")
     eligible = np.array([[draw(st.booleans()) for _ in range(n_classes)] for _ in range(n_groups)])

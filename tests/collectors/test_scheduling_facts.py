@@ -37,8 +37,8 @@ def test_taints_anti_affinity_and_zone_spread_land_and_reach_the_packing(
 ) -> None:
     own = {"app": "web"}
     term = {"labelSelector": {"matchLabels": own}, "topologyKey": "kubernetes.io/hostname"}
-    spread = {"maxSkew": 2, "topologyKey": "topology.kubernetes.io/zone", "whenUnsatisfiable": "DoNotSchedule",
-              "labelSelector": {"matchLabels": own}}  # fmt: skip
+    spread = {"maxSkew": 2, "topologyKey": "topology.kubernetes.io/zone",
+              "whenUnsatisfiable": "DoNotSchedule", "labelSelector": {"matchLabels": own}}  # fmt: skip
     served = [
         with_spec(pod_object("web-0", "web", [], own),
                   affinity={"podAntiAffinity": {"requiredDuringSchedulingIgnoredDuringExecution": [term]}}),
