@@ -27,6 +27,8 @@ from capacity.prometheus_options import add_prometheus_flags, prometheus_client
 from capacity.store.engine import masked, open_store, translate_db_errors, upgrade
 
 if TYPE_CHECKING:
+    import pandas as pd
+
     from capacity.store.status import ClusterStatus
     from collectors.collect import CollectResult
 
@@ -532,6 +534,8 @@ def cmd_report(args: argparse.Namespace, config: Config) -> int:
             + (f" ({sources['default']} at default per-resource rates)" if sources.get("default") else ""),
             file=sys.stderr,
         )
+    if args.kind == "binpacking":
+        _print_fleet_utilization(frame)
     for what, counted in asset_sources.items():
         if counted:
             parts = ", ".join(f"{n} by {source}" for source, n in sorted(counted.items()))
@@ -548,6 +552,22 @@ def cmd_report(args: argparse.Namespace, config: Config) -> int:
     else:
         sys.stdout.write(text)
     return 0
+
+
+def _print_fleet_utilization(packing: pd.DataFrame) -> None:
+    """Say the fleet's utilization now, packed, and right-sized and packed (on stderr)."""
+    from capacity.analysis.binpacking import fleet_utilization
+
+    parts = []
+    for resource in ("cpu", "memory"):
+        found = fleet_utilization(packing, resource)
+        if found is not None and found.now > 0:
+            parts.append(
+                f"{resource} {found.now:.0%} now, {found.packed:.0%} packed, {found.rightsized_packed:.0%} "
+                f"right-sized and packed ({found.rightsized_packed / found.now:.1f}x)"
+            )
+    if parts:
+        print(f"fleet utilization (used / allocatable): {'; '.join(parts)}", file=sys.stderr)
 
 
 def cmd_demo(args: argparse.Namespace, config: Config) -> int:

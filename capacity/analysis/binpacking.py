@@ -37,6 +37,8 @@ COLUMNS = [
     "cpu_allocatable", "cpu_allocatable_packed", "cpu_requested", "cpu_requested_rightsized", "cpu_used",
     "cpu_used_packed", "memory_allocatable", "memory_allocatable_packed", "memory_requested",
     "memory_requested_rightsized", "memory_used", "memory_used_packed",
+    "cpu_allocatable_packed_as_requested", "cpu_used_packed_as_requested",
+    "memory_allocatable_packed_as_requested", "memory_used_packed_as_requested",
     "cpu_allocation", "cpu_allocation_packed", "cpu_utilization", "cpu_utilization_packed",
     "memory_allocation", "memory_allocation_packed", "memory_utilization", "memory_utilization_packed",
 ]  # fmt: skip
@@ -226,7 +228,6 @@ def _cluster_rows(cluster: str, pods: pd.DataFrame, nodes: pd.DataFrame) -> list
         cost_now = float(node_price[node_pool == pool].sum())
         needed, needed_right = int(as_requested.nodes[mine].sum()), int(right.nodes[mine].sum())
         usual = int(np.flatnonzero(mine)[np.argmax(nc.nodes[mine])])
-        moved = right.per_class[:, mine].sum(axis=1)
         row: dict[str, object] = {
             "cluster": cluster,
             "pool": pool,
@@ -246,23 +247,68 @@ def _cluster_rows(cluster: str, pods: pd.DataFrame, nodes: pd.DataFrame) -> list
         for i, resource in enumerate(("cpu", "memory")):
             usage, ds_usage = used[at_home, i], ds_used[ds_here, i]
             unknown = len(usage) + len(ds_usage) > 0 and bool(np.isnan(np.r_[usage, ds_usage]).all())
-            share = np.divide(moved, count, out=np.zeros(len(count)), where=count > 0)
-            # the packed pods' usage moves with them; the DaemonSets' goes with the nodes left
-            after = np.nansum(used[:, i] * share) + np.nansum(ds_usage) * (needed_right / now if now else 0.0)
+
             row |= {
                 f"{resource}_allocatable": float(offered[node_pool == pool, i].sum()),
                 f"{resource}_allocatable_packed": float(right.nodes[mine] @ nc.allocatable[mine, i]),
+                f"{resource}_allocatable_packed_as_requested": float(
+                    as_requested.nodes[mine] @ nc.allocatable[mine, i]
+                ),
                 f"{resource}_requested": float(
                     (requested[at_home, i] * count[at_home]).sum() + ds_sizes[ds_here, i].sum()
                 ),
                 f"{resource}_requested_rightsized": float(
-                    (rightsized[:, i] * moved).sum() + right.nodes[mine] @ nc.daemonsets[mine, i]
+                    (rightsized[:, i] * right.per_class[:, mine].sum(axis=1)).sum()
+                    + right.nodes[mine] @ nc.daemonsets[mine, i]
                 ),
                 f"{resource}_used": np.nan if unknown else float(np.nansum(usage) + np.nansum(ds_usage)),
-                f"{resource}_used_packed": np.nan if unknown else float(after),
+                f"{resource}_used_packed": np.nan
+                if unknown
+                else _used_after(right, mine, now, used[:, i], ds_usage),
+                f"{resource}_used_packed_as_requested": (
+                    np.nan if unknown else _used_after(as_requested, mine, now, used[:, i], ds_usage)
+                ),
             }
         rows.append(row)
     return rows
+
+
+def _used_after(
+    packing: _Packing, mine: np.ndarray, now: int, used: np.ndarray, ds_usage: np.ndarray
+) -> float:
+    """What a pool's nodes use after a packing: the packed pods' usage moves with them (each
+    group's share of its pods given to the pool), the DaemonSets' goes with the nodes left."""
+    share = packing.per_class[:, mine].sum(axis=1) / np.maximum(packing.per_class.sum(axis=1), 1)
+    left = int(packing.nodes[mine].sum()) / now if now else 0.0
+    return float(np.nansum(used * share) + np.nansum(ds_usage) * left)
+
+
+@dataclass(frozen=True, slots=True)
+class FleetUtilization:
+    """Used over allocatable of a resource, over the pools whose usage is known: on today's nodes,
+    packed as requested, and right-sized and packed (the Spotify migration's "two- to threefold")."""
+
+    now: float
+    packed: float
+    rightsized_packed: float
+
+
+def fleet_utilization(table: pd.DataFrame, resource: str) -> FleetUtilization | None:
+    """Return the fleet's ``resource`` utilization now and after each packing; None when no
+    pool's usage is known."""
+    known = table[table[f"{resource}_used"].notna()]
+    if known.empty:
+        return None
+
+    def of(used: str, allocatable: str) -> float:
+        total = float(known[allocatable].sum())
+        return float(known[used].sum()) / total if total > 0 else float("nan")
+
+    return FleetUtilization(
+        of(f"{resource}_used", f"{resource}_allocatable"),
+        of(f"{resource}_used_packed_as_requested", f"{resource}_allocatable_packed_as_requested"),
+        of(f"{resource}_used_packed", f"{resource}_allocatable_packed"),
+    )
 
 
 def _bound(

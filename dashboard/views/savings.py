@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 import pandas as pd
 import streamlit as st
 
+from capacity.analysis.binpacking import fleet_utilization
 from dashboard import data, filters
 from dashboard.numbers import money
 from dashboard.summary import risks
@@ -151,13 +152,12 @@ def _share(label: str) -> ColumnConfig:
 
 
 def _utilization(packing: pd.DataFrame) -> str:
-    """Return "now → packed" CPU utilization over the pools whose usage is known, or "n/a"."""
-    known = packing[packing["cpu_used"].notna()]
-    now = float(known["cpu_allocatable"].sum())
-    packed = float(known["cpu_allocatable_packed"].sum())
-    if known.empty or now <= 0 or packed <= 0:
+    """Return CPU utilization "now → packed → right-sized and packed" over the pools whose usage
+    is known, or "n/a"."""
+    found = fleet_utilization(packing, "cpu")
+    if found is None or not found.now > 0 or not found.rightsized_packed > 0:
         return "n/a"
-    return f"{known['cpu_used'].sum() / now:.0%} → {known['cpu_used_packed'].sum() / packed:.0%}"
+    return f"{found.now:.0%} → {found.packed:.0%} → {found.rightsized_packed:.0%}"
 
 
 def _packing_section(packing: pd.DataFrame, cur: str, window: str) -> None:
@@ -184,10 +184,11 @@ def _packing_section(packing: pd.DataFrame, cur: str, window: str) -> None:
         "the same requests, priced as whole nodes.",
     )
     cols[2].metric(
-        "CPU utilization now → packed",
+        "CPU utilization now → packed → right-sized",
         _utilization(packing),
-        help="CPU used by the pods / allocatable CPU, of the nodes now and of the nodes the right-sized "
-        "packing needs (pools whose usage is known; DaemonSet usage goes with the node count).",
+        help="CPU used by the pods / allocatable CPU, of the nodes now, of the nodes the packing as "
+        "requested needs, and of those the right-sized packing needs (pools whose usage is known; "
+        "DaemonSet usage goes with the node count).",
     )
     st.dataframe(
         packing[PACKING_SHOWN],

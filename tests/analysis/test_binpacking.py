@@ -19,6 +19,7 @@ from capacity.analysis.binpacking import (
     HOURS_PER_MONTH,
     NODE_COLUMNS,
     POD_COLUMNS,
+    fleet_utilization,
     rightsized_requests,
     simulate,
 )
@@ -163,6 +164,11 @@ def test_daemonsets_take_room_on_every_node() -> None:
     # the web pods' usage moves with them; the DaemonSets' goes with the 3 nodes left
     assert row["cpu_utilization_packed"] == pytest.approx((3 * 0.1 + 6 * 0.5) / (3 * 3.9))
     assert list(simulate(pod_frame, node_frame).columns) == COLUMNS
+    cpu = fleet_utilization(simulate(pod_frame, node_frame), "cpu")
+    assert cpu is not None
+    assert cpu.now == pytest.approx((4 * 0.1 + 6 * 0.5) / (4 * 3.9))
+    assert cpu.packed == cpu.rightsized_packed == pytest.approx((3 * 0.1 + 6 * 0.5) / (3 * 3.9))
+    assert fleet_utilization(simulate(pod_frame.assign(cpu_usage=np.nan), node_frame), "cpu") is None
 
 
 def test_rightsized_requests_need_fewer_nodes() -> None:
@@ -354,4 +360,11 @@ def test_binpacking_report_and_cli(store: Engine, tmp_path: Path, capsys: pytest
     assert code == 0
     written = pd.read_csv(out)
     assert list(written.columns) == COLUMNS
+    [pool] = written.to_dict("records")
+    now, packed = (
+        pool["cpu_used"] / pool["cpu_allocatable"],
+        pool["cpu_used_packed"] / pool["cpu_allocatable_packed"],
+    )
+    said = f"fleet utilization (used / allocatable): cpu {now:.0%} now, {packed:.0%} packed"
+    assert said in capsys.readouterr().err and now < packed
     assert written[["pool", "nodes", "nodes_needed"]].values.tolist() == [["general", 4, 3]]

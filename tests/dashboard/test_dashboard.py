@@ -286,9 +286,13 @@ def test_savings_page_filters_and_risks(
     known = packing[packing["cpu_used"].notna()]
     assert len(known) == len(packing)  # the demo fleet reports usage everywhere
     now_share = known["cpu_used"].sum() / known["cpu_allocatable"].sum()
+    as_requested = (
+        known["cpu_used_packed_as_requested"].sum() / known["cpu_allocatable_packed_as_requested"].sum()
+    )
     packed_share = known["cpu_used_packed"].sum() / known["cpu_allocatable_packed"].sum()
-    assert metrics(app)["CPU utilization now → packed"] == f"{now_share:.0%} → {packed_share:.0%}"
-    assert packed_share > now_share  # fewer nodes, the same work
+    shown_share = f"{now_share:.0%} → {as_requested:.0%} → {packed_share:.0%}"
+    assert metrics(app)["CPU utilization now → packed → right-sized"] == shown_share
+    assert packed_share > as_requested > now_share  # fewer nodes, the same work
     shown = app.dataframe[2].value
     pd.testing.assert_frame_equal(shown.reset_index(drop=True), packing[savings_view.PACKING_SHOWN])
     engine = open_store(fleet_url)
