@@ -40,7 +40,8 @@ class CatalogPrice:
     detail: str  # where the price came from, for explanations
 
 
-def _rows(name: str) -> list[dict[str, str]]:
+def table_rows(name: str) -> list[dict[str, str]]:
+    """Return the rows of one bundled CSV table (lines starting with # are its provenance)."""
     text = (resources.files("capacity") / "data" / name).read_text(encoding="utf-8")
     lines = [line for line in text.splitlines() if line and not line.startswith("#")]
     return list(csv.DictReader(lines))
@@ -50,7 +51,7 @@ def _rows(name: str) -> list[dict[str, str]]:
 def _aws() -> dict[tuple[str, str], tuple[float, str]]:
     return {
         (r["region"], r["instance_type"]): (float(r["hourly"]), r["currency"])
-        for r in _rows("aws_ondemand_hourly.csv")
+        for r in table_rows("aws_ondemand_hourly.csv")
     }
 
 
@@ -62,7 +63,7 @@ def _gce() -> dict[str, tuple[float, float, float]]:
             float(r["memory_usd_per_gb_hour"]),
             float(r["spot_cpu_usd_per_vcpu_hour"]),
         )
-        for r in _rows("gce_family_rates.csv")
+        for r in table_rows("gce_family_rates.csv")
     }
 
 
@@ -122,7 +123,9 @@ DISK_PROVISIONERS: dict[str, tuple[str, tuple[str, ...], str]] = {
 
 @cache
 def _disks() -> dict[tuple[str, str], float]:
-    return {(r["provider"], r["type"].lower()): float(r["gib_month"]) for r in _rows("disk_list_prices.csv")}
+    return {
+        (r["provider"], r["type"].lower()): float(r["gib_month"]) for r in table_rows("disk_list_prices.csv")
+    }
 
 
 def disk_catalog_price(

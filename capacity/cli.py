@@ -196,7 +196,8 @@ def build_parser() -> argparse.ArgumentParser:
         description="Reports over a window: teams (by any configured dimension), namespaces, workloads, "
         "nodes, recommendations (right-sizing of the workloads that ran in the window, over "
         "rightsizing.window_days up to its end), chargeback (per team per month) and binpacking (nodes per "
-        "pool now vs needed, as requested and right-sized, at the latest snapshots), forecast (per "
+        "pool now vs needed, as requested and right-sized, at the latest snapshots), nodetypes (the "
+        "cheapest instance type of the catalog each pool could run its pods on), forecast (per "
         "cluster, the trend of requested CPU and memory over the window's days and the date it reaches "
         "allocatable) and volumes (per PersistentVolume: claim, team, class, size, cost, mounted hours, "
         "unmounted cost). Money is in the "
@@ -422,7 +423,7 @@ PRICED_KINDS = ("teams", "nodes", "clusters", "chargeback")
 ASSET_PRICED_KINDS = ("teams", "chargeback", "volumes")
 REPORT_KINDS = (
     "teams", "namespaces", "workloads", "nodes", "clusters", "recommendations", "chargeback", "binpacking",
-    "forecast", "volumes",
+    "nodetypes", "forecast", "volumes",
 )  # fmt: skip
 
 

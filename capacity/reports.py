@@ -25,9 +25,11 @@ from capacity.analysis.autoscaling import autoscalers_by_workload
 from capacity.analysis.binpacking import simulate
 from capacity.analysis.costs import IDLE, IdleMode, allocate, ratio, with_groups
 from capacity.analysis.forecast import forecast
+from capacity.analysis.node_types import search as node_type_search
 from capacity.analysis.rightsizing import Policy, recommendations
 from capacity.config import Config
 from capacity.errors import CapacityError
+from capacity.node_shapes import offers_in
 from capacity.reads import Reads, with_labels
 from capacity.store.autoscalers import autoscalers_at
 from capacity.store.inventory import packing_inputs
@@ -36,7 +38,7 @@ from capacity.volumes import volume_report
 Kind = Literal["teams", "namespaces", "workloads", "nodes", "clusters", "recommendations", "chargeback"]
 KINDS: tuple[str, ...] = (
     "teams", "namespaces", "workloads", "nodes", "clusters", "recommendations", "chargeback", "binpacking",
-    "forecast", "volumes",
+    "nodetypes", "forecast", "volumes",
 )  # fmt: skip
 Step = Literal["day", "week", "month"]
 
@@ -148,6 +150,11 @@ def build_report(
     reads = reads or Reads(config.pricing)
     if request.kind == "binpacking":
         return _binpacking(conn, request, config, reads)
+    if request.kind == "nodetypes":
+        if request.step is not None:
+            raise CapacityError("nodetypes packs the latest snapshot of each cluster: it takes no --step")
+        pods, nodes = packing_inputs(conn, clusters=request.clusters, pricing=config.pricing)
+        return node_type_search(pods, nodes, lambda region: offers_in(region, config.pricing.currency))
     if request.kind == "forecast":
         return _forecast(conn, request, config, reads)
     if request.kind == "volumes":

@@ -56,6 +56,10 @@ DEFAULT_COLUMNS: dict[str, tuple[str, ...]] = {
         "removable", "monthly_cost", "monthly_savings_packing", "monthly_savings_rightsized",
         "cpu_allocation", "memory_allocation",
     ),
+    "nodetypes": (
+        "cluster", "pool", "instance_type", "nodes", "monthly_cost", "best_instance_type", "best_nodes",
+        "best_monthly_cost", "monthly_savings", "note",
+    ),
     "forecast": (
         "cluster", "days", "cpu_allocatable", "cpu_requested", "cpu_requested_growth_per_week",
         "cpu_full_on", "memory_allocatable_gib", "memory_requested_gib", "memory_full_on",

@@ -45,14 +45,19 @@ COLUMNS = [
 POD_COLUMNS = ["cluster", "pool", "node", "namespace", "kind", "workload", "daemonset", "pods", "cpu_request",
                "memory_request", "gpu_request", "cpu_usage", "memory_usage", "zone", "capacity_type",
                "node_selector", "required_affinity", "tolerations", "repels_own", "zone_skew"]  # fmt: skip
-NODE_COLUMNS = ["cluster", "node", "pool", "cpu_allocatable", "memory_allocatable", "gpu_allocatable",
-                "pods_allocatable", "hourly_price", "zone", "capacity_type", "labels", "taints"]  # fmt: skip
+NODE_COLUMNS = [
+    "cluster", "node", "pool", "cpu_allocatable", "memory_allocatable", "gpu_allocatable", "pods_allocatable",
+    "hourly_price", "zone", "capacity_type", "labels", "taints", "instance_type", "region",
+]  # fmt: skip
 # what a frame without the constraint columns means: no constraint
 POD_DEFAULTS: dict[str, object] = {
     "zone": None, "capacity_type": "on-demand", "node_selector": {}, "required_affinity": [],
     "tolerations": [], "repels_own": False, "zone_skew": None,
 }  # fmt: skip
-NODE_DEFAULTS: dict[str, object] = {"zone": None, "capacity_type": "on-demand", "labels": {}, "taints": []}
+NODE_DEFAULTS: dict[str, object] = {
+    "zone": None, "capacity_type": "on-demand", "labels": {}, "taints": [], "instance_type": None,
+    "region": None,
+}  # fmt: skip
 
 
 def rightsized_requests(pods: pd.DataFrame, recs: pd.DataFrame) -> pd.DataFrame:
@@ -92,7 +97,7 @@ def rightsized_requests(pods: pd.DataFrame, recs: pd.DataFrame) -> pd.DataFrame:
     return out
 
 
-def _with_defaults(frame: pd.DataFrame, defaults: dict[str, object]) -> pd.DataFrame:
+def with_defaults(frame: pd.DataFrame, defaults: dict[str, object]) -> pd.DataFrame:
     """Return ``frame`` with every missing constraint column at its default (no constraint)."""
     missing = {name: value for name, value in defaults.items() if name not in frame.columns}
     if not missing:
@@ -164,9 +169,9 @@ def simulate(pods: pd.DataFrame, nodes: pd.DataFrame, recs: pd.DataFrame | None 
     price; negative when a pool takes more. ``*_packed`` columns are of the right-sized packing.
     """
     pods = rightsized_requests(
-        _with_defaults(pods, POD_DEFAULTS), recs if recs is not None else pd.DataFrame()
+        with_defaults(pods, POD_DEFAULTS), recs if recs is not None else pd.DataFrame()
     )
-    nodes = _with_defaults(nodes, NODE_DEFAULTS)
+    nodes = with_defaults(nodes, NODE_DEFAULTS)
     rows: list[dict[str, object]] = []
     for cluster, on in nodes.groupby("cluster", sort=True):
         rows += _cluster_rows(str(cluster), pods[pods["cluster"] == cluster], on.reset_index(drop=True))
@@ -188,7 +193,23 @@ def simulate(pods: pd.DataFrame, nodes: pd.DataFrame, recs: pd.DataFrame | None 
     return table[COLUMNS].reset_index(drop=True)
 
 
-def _cluster_rows(cluster: str, pods: pd.DataFrame, nodes: pd.DataFrame) -> list[dict[str, object]]:
+@dataclass(frozen=True, slots=True)
+class Cluster:
+    """One cluster's packing inputs: its node classes, the pod groups to pack with the class each
+    runs on now and the classes each may use, and its DaemonSet groups (a row per node)."""
+
+    nodes: pd.DataFrame
+    classes: NodeClasses
+    packed: pd.DataFrame
+    home: np.ndarray
+    eligible: np.ndarray
+    daemons: pd.DataFrame
+    daemon_sizes: np.ndarray  # (D, 4) each DaemonSet group's requests in all, with its pod slots
+
+
+def cluster_inputs(pods: pd.DataFrame, nodes: pd.DataFrame) -> Cluster:
+    """Return one cluster's packing inputs from its ``pods`` and ``nodes`` (frames as ``simulate``
+    takes them, constraint columns present)."""
     names = set(nodes["node"])
     is_ds = pods["daemonset"].to_numpy(dtype=bool)
     daemons = pods[is_ds & pods["node"].isin(names).to_numpy()]
@@ -206,9 +227,15 @@ def _cluster_rows(cluster: str, pods: pd.DataFrame, nodes: pd.DataFrame) -> list
         nodes, ds_load, selected_keys(packed["node_selector"].tolist(), packed["required_affinity"].tolist())
     )
     home = home_classes(packed, nc)
-    as_requested, right, requested, rightsized = _packings(
-        nc, packed, home, eligible=eligibility(packed, nc, home)
-    )
+    return Cluster(nodes, nc, packed, home, eligibility(packed, nc, home), daemons, ds_sizes)
+
+
+def _cluster_rows(cluster: str, pods: pd.DataFrame, nodes: pd.DataFrame) -> list[dict[str, object]]:
+    inputs = cluster_inputs(pods, nodes)
+    nc, packed, home, daemons, ds_sizes = (
+        inputs.classes, inputs.packed, inputs.home, inputs.daemons, inputs.daemon_sizes
+    )  # fmt: skip
+    as_requested, right, requested, rightsized = _packings(nc, packed, home, eligible=inputs.eligible)
     count = packed["pods"].to_numpy(dtype="int64")
     repels = packed["repels_own"].fillna(False).to_numpy(dtype=bool)
     used = packed[["cpu_usage", "memory_usage"]].to_numpy(dtype="float64")

@@ -321,6 +321,8 @@ def packing_inputs(
             m.Node.capacity_type,
             m.Node.labels,
             m.Node.taints,
+            m.Node.instance_type,
+            m.Node.region,
         )
         .select_from(ns)
         .join(latest, and_(latest.c.cluster_id == ns.cluster_id, latest.c.taken_at == ns.taken_at))

@@ -4,7 +4,13 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from collectors.simulator._util import GI, KI, MI
+from capacity.node_shapes import (
+    AWS_KEPT,
+    eks_reserved_memory,
+    gke_reserved_memory,
+    kube_reserved_cpu_millicores,
+)
+from collectors.simulator._util import GI, KI
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,37 +36,20 @@ class InstanceType:
     @property
     def memory_capacity_ki(self) -> int:
         """Memory the kubelet reports as capacity: RAM minus what the firmware and kernel keep."""
-        keep = 0.9655 if self.provider == "aws" else 0.977
+        keep = AWS_KEPT if self.provider == "aws" else 0.977
         return int(self.memory_gib * GI * keep) // KI
 
     @property
     def reserved_cpu_m(self) -> int:
-        """kube-reserved CPU as EKS and GKE compute it (6 % of the first core, 1 %, 0.5 %, 0.25 %)."""
-        r = 60
-        if self.vcpu >= 2:
-            r += 10
-        if self.vcpu >= 3:
-            r += 5 * min(self.vcpu - 2, 2)
-        if self.vcpu > 4:
-            r += int(2.5 * (self.vcpu - 4))
-        return r
+        """kube-reserved CPU as EKS and GKE compute it."""
+        return kube_reserved_cpu_millicores(self.vcpu)
 
     @property
     def reserved_memory_b(self) -> int:
-        """kube-reserved + eviction-hard memory (EKS: 11 MiB per pod + 255 MiB; GKE: tiers)."""
-        eviction = 100 * MI
+        """kube-reserved + eviction-hard memory (EKS: per pod; GKE: tiers of the memory)."""
         if self.provider == "aws":
-            return (11 * self.max_pods + 255) * MI + eviction
-        gib = self.memory_gib
-        tiers = ((4, 0.25), (4, 0.20), (8, 0.10), (112, 0.06), (1 << 20, 0.02))
-        reserved = 0.0
-        for width, rate in tiers:
-            part = min(gib, width)
-            reserved += part * rate
-            gib -= part
-            if gib <= 0:
-                break
-        return int(reserved * GI) + eviction
+            return int(eks_reserved_memory(self.max_pods))
+        return int(gke_reserved_memory(self.memory_gib))
 
 
 def _aws(name: str, vcpu: int, gib: int, pods: int, gpu: int = 0) -> InstanceType:

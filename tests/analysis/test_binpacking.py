@@ -4,6 +4,7 @@ on hand-built frames, its inputs read from SQLite and PostgreSQL, and the report
 from __future__ import annotations
 
 import dataclasses
+import io
 import math
 from collections.abc import Iterator
 from datetime import timedelta
@@ -368,3 +369,22 @@ def test_binpacking_report_and_cli(store: Engine, tmp_path: Path, capsys: pytest
     said = f"fleet utilization (used / allocatable): cpu {now:.0%} now, {packed:.0%} packed"
     assert said in capsys.readouterr().err and now < packed
     assert written[["pool", "nodes", "nodes_needed"]].values.tolist() == [["general", 4, 3]]
+
+
+def test_nodetypes_report_and_cli(store: Engine, capsys: pytest.CaptureFixture[str]) -> None:
+    request = ReportRequest("nodetypes", f.T0 - timedelta(days=1), f.T0 + timedelta(minutes=1))
+    with store.connect() as conn:
+        [row] = build_report(conn, request, Config()).to_dict("records")
+        with pytest.raises(CapacityError, match="no --step"):
+            build_report(conn, dataclasses.replace(request, step="day"), Config())
+    # four m6i.xlarge with six 1.3-core web pods and a 0.4-core DaemonSet on each: three
+    # m6i.xlarge hold them (as binpacking says); a cheaper type of the same architecture does better
+    assert (row["pool"], row["instance_type"], row["nodes"]) == ("general", "m6i.xlarge", 4)
+    assert row["best_monthly_cost"] <= 3 * 0.192 * HOURS_PER_MONTH + 1e-6
+    assert row["monthly_savings"] == pytest.approx(row["monthly_cost"] - row["best_monthly_cost"])
+    assert row["candidates"] > 100 and 1 <= row["packed"] < row["candidates"]
+    url = store.url.render_as_string(hide_password=False)
+    assert main(["--db", url, "report", "nodetypes", "--end", "2026-11-01T00:01:00Z", "--format", "csv"]) == 0
+    assert pd.read_csv(io.StringIO(capsys.readouterr().out))["best_instance_type"].tolist() == [
+        row["best_instance_type"]
+    ]
