@@ -6,8 +6,9 @@ and ~30 pods per node from workloads of 1-60 replicas with requests scaled to th
 a third of them constrained (a nodeSelector, required affinity on arch and zones, anti-affinity
 on the hostname, a zone spread), grouped as ``inventory.packing_inputs`` reads them
 (a row per workload and request shape, DaemonSet pods a row per node), plus a recommendations
-frame that right-sizes every workload, then times ``capacity.analysis.binpacking.simulate`` (both packings) at 1/10 of the
-fleet and at the full fleet, in one run. Prints seconds, pods per second, the scaling ratio
+frame that right-sizes every workload, then times ``capacity.analysis.binpacking.simulate`` (both packings) and the node-type search
+over the whole bundled catalog (``capacity.analysis.node_types.search``) at 1/10 of the fleet and
+at the full fleet, in one run. Prints seconds, pods per second, the scaling ratio
 (10x the pods should cost about 10x), and the peak Python memory of the simulation.
 
 Usage: .venv/bin/python benchmarks/binpacking_scale.py [--nodes 5000] [--pods-per-node 30]
@@ -26,10 +27,13 @@ import pandas as pd
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from capacity.analysis.binpacking import NODE_COLUMNS, POD_COLUMNS, simulate
+from capacity.analysis.node_types import search
+from capacity.node_shapes import offers_in
 
 GIB = 1024.0**3
 SIZES = [(3.92, 14.8 * GIB, 0.0, 58), (7.91, 29.8 * GIB, 0.0, 110), (15.89, 60.6 * GIB, 0.0, 110),
          (7.91, 61.0 * GIB, 1.0, 110)]  # fmt: skip
+TYPES = ["m5.xlarge", "m5.2xlarge", "m5.4xlarge", "g5.4xlarge"]  # what each size is
 
 
 ZONES = ("us-east-1a", "us-east-1b", "us-east-1c")
@@ -67,7 +71,8 @@ def fleet(nodes: int, pods_per_node: int, seed: int = 7) -> tuple[pd.DataFrame, 
         labels = {"pool": pool, "kubernetes.io/arch": "arm64" if number == 5 else "amd64",
                   "topology.kubernetes.io/zone": zone, "kubernetes.io/hostname": f"{cluster}-n{i}"}  # fmt: skip
         node_rows.append((cluster, f"{cluster}-n{i}", pool, *size, 0.2 + 0.1 * (size[0] // 4), zone,
-                          "spot" if number == 6 else "on-demand", labels, [GPU_TAINT] if size[2] else []))  # fmt: skip
+                          "spot" if number == 6 else "on-demand", labels, [GPU_TAINT] if size[2] else [],
+                          TYPES[number % len(TYPES)], "us-east-1"))  # fmt: skip
     node_frame = pd.DataFrame(node_rows, columns=NODE_COLUMNS)
     by_pool = node_frame.groupby(["cluster", "pool"]).first()
     pod_rows: list[dict[str, object]] = []
@@ -118,17 +123,21 @@ def fleet(nodes: int, pods_per_node: int, seed: int = 7) -> tuple[pd.DataFrame, 
     return pods, node_frame, recs
 
 
-def timed(nodes: int, pods_per_node: int) -> tuple[float, int, int, pd.DataFrame]:
-    """Return (seconds, pods, peak traced bytes, table): timed untraced, then run again traced."""
+def timed(nodes: int, pods_per_node: int) -> tuple[float, int, int, pd.DataFrame, float, pd.DataFrame]:
+    """Return (seconds, pods, peak traced bytes, table, node-type search seconds, its table):
+    timed untraced, then the packing run again traced."""
     pods, node_frame, recs = fleet(nodes, pods_per_node)
     started = time.perf_counter()
     table = simulate(pods, node_frame, recs)
     seconds = time.perf_counter() - started
+    started = time.perf_counter()
+    types = search(pods, node_frame, lambda region: offers_in(region, "USD"))
+    search_seconds = time.perf_counter() - started
     tracemalloc.start()  # tracing slows allocation down: a second run, for the peak only
     simulate(pods, node_frame, recs)
     peak = tracemalloc.get_traced_memory()[1]
     tracemalloc.stop()
-    return seconds, int(pods["pods"].sum()), peak, table
+    return seconds, int(pods["pods"].sum()), peak, table, search_seconds, types
 
 
 def main() -> None:
@@ -141,15 +150,24 @@ def main() -> None:
     timed(30, 5)  # warm-up: first calls into pandas and numpy paths
     small = timed(max(args.nodes // 10, 30), args.pods_per_node)
     full = timed(args.nodes, args.pods_per_node)
-    for label, (seconds, pods, peak, _) in (("1/10 fleet", small), ("full fleet", full)):
+    offers_in("us-east-1", "USD")  # the catalog is read once per process
+    for label, (seconds, pods, peak, _, searched, types) in (("1/10 fleet", small), ("full fleet", full)):
         print(
-            f"{label}: {pods:,} pods -> {seconds:.2f} s ({pods / seconds:,.0f} pods/s), peak {peak / 1e6:.0f} MB"
+            f"{label}: {pods:,} pods -> {seconds:.2f} s ({pods / seconds:,.0f} pods/s), peak {peak / 1e6:.0f} MB; "
+            f"node-type search over {int(types['candidates'].sum()):,} candidates "
+            f"({int(types['packed'].sum()):,} packed) {searched:.2f} s"
         )
     print(f"scaling: {full[1] / small[1]:.1f}x the pods cost {full[0] / small[0]:.1f}x the time")
     table = full[3]
     print(
         f"full fleet: {int(table['nodes'].sum()):,} nodes now, {int(table['nodes_needed'].sum()):,} needed as "
         f"requested, {int(table['nodes_needed_rightsized'].sum()):,} right-sized, in {len(table)} pools"
+    )
+    types = full[5]
+    print(
+        f"node types: {types['monthly_cost'].sum():,.0f} a month now, {types['best_monthly_cost'].sum():,.0f} "
+        f"on each pool's best type ({int((types['best_instance_type'] != types['instance_type']).sum())} "
+        f"of {len(types)} pools change type)"
     )
     print(
         f"lower bounds: {int(table['nodes_lower_bound'].sum()):,} as requested, "

@@ -123,6 +123,7 @@ def render() -> None:
 
     _risks_section(at_risk, cur, f.window)
     _packing_section(f.report("binpacking"), cur, f.window)
+    _node_types_section(f.report("nodetypes"), cur, f.window)
     _volumes_section(f.report("volumes"), cur, f.window, f.covered_hours)
 
 
@@ -217,13 +218,57 @@ def _packing_section(packing: pd.DataFrame, cur: str, window: str) -> None:
         },
     )
     st.caption(
-        "At each cluster's latest snapshot, first fit decreasing into each pool's usual node size. A pod "
-        "stays in its pool (its selectors and affinities put it there); anti-affinity, topology spread and "
-        "disruption budgets are not modelled: what a packing scheduler would reach, not a proven minimum. "
-        "Negative savings: the pool needs more nodes than run."
+        "At each cluster's latest snapshot, constraint-aware first fit decreasing: a pod goes only where its "
+        "selectors, required affinity, tolerations and capacity type let it, so it may leave its pool; "
+        "replicas that repel each other take a node each, zone spreads stay even. Preferred rules and "
+        "disruption budgets are not modelled: what a packing scheduler would reach; the lower bound says how "
+        "far from the best it could be. Negative savings: the pool takes more nodes than run."
     )
     label = f"Download CSV (capacity report binpacking, {len(packing)} pools)"
     data.download_csv(packing, f"binpacking-{window}", key="dl_binpacking", label=label)
+
+
+NODE_TYPES_SHOWN = [
+    "cluster", "pool", "instance_type", "nodes", "monthly_cost", "best_instance_type", "best_nodes",
+    "best_monthly_cost", "monthly_savings", "cpu_allocation", "best_cpu_allocation", "note",
+]  # fmt: skip
+
+
+def _node_types_section(types: pd.DataFrame, cur: str, window: str) -> None:
+    st.subheader("Node type per pool")
+    if types.empty:
+        st.info("No nodes in the latest snapshots of the selected clusters.")
+        return
+    changed = types[
+        types["best_instance_type"].notna() & (types["best_instance_type"] != types["instance_type"])
+    ]
+    cols = st.columns(2)
+    cols[0].metric(
+        "Pools on a better type",
+        f"{len(changed):,} of {len(types):,}",
+        help="Pools whose pods the catalog's cheapest fitting instance type (same architecture, GPU model, "
+        "capacity type and region) packs for less than the pool's own type does.",
+    )
+    cols[1].metric(
+        "Savings / month on the best types",
+        money(float(types["monthly_savings"].clip(lower=0).sum()), cur),
+        help="Per pool, today's nodes less its pods packed onto its best type, each at its price × 730 h. "
+        "Not to be added to the node savings above: the same pods, packed again.",
+    )
+    st.dataframe(
+        types[NODE_TYPES_SHOWN],
+        hide_index=True,
+        width="stretch",
+        column_config={
+            "monthly_cost": st.column_config.NumberColumn(f"cost / month now ({cur})", format="%.2f"),
+            "best_monthly_cost": st.column_config.NumberColumn(f"cost / month on it ({cur})", format="%.2f"),
+            "monthly_savings": st.column_config.NumberColumn(f"savings / month ({cur})", format="%.2f"),
+            "cpu_allocation": _share("CPU requested now"),
+            "best_cpu_allocation": _share("CPU requested on it"),
+        },
+    )
+    label = f"Download CSV (capacity report nodetypes, {len(types)} pools)"
+    data.download_csv(types, f"nodetypes-{window}", key="dl_nodetypes", label=label)
 
 
 VOLUMES_SHOWN = [

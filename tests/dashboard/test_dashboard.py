@@ -276,7 +276,7 @@ def test_savings_page_filters_and_risks(
     assert metrics(app)["Savings / month"] == numbers.money(float(recs["monthly_savings"].sum()))
     at_risk = summary.risks(recs)
     assert metrics(app)["Risks"] == str(len(at_risk)) and len(at_risk) > 0
-    assert len(app.dataframe) == 4  # right-sizing, risks, nodes now vs needed, orphaned disks
+    assert len(app.dataframe) == 5  # right-sizing, risks, nodes now vs needed, node types, orphaned disks
     packing = report(fleet_url, "binpacking", start, end)
     now, needed = int(packing["nodes"].sum()), int(packing["nodes_needed_rightsized"].sum())
     assert metrics(app)["Nodes now → needed"] == f"{now:,} → {needed:,}"
@@ -307,8 +307,20 @@ def test_savings_page_filters_and_risks(
     )
     assert len(unmounted) >= 3  # the simulated fleet leaves disks behind in every cluster
     pd.testing.assert_frame_equal(
-        app.dataframe[3].value.reset_index(drop=True),
+        app.dataframe[4].value.reset_index(drop=True),
         unmounted[savings_view.VOLUMES_SHOWN].reset_index(drop=True),
+    )
+    # the node type per pool: the AWS clusters' pools searched, the GCE ones not in the catalog
+    types = report(fleet_url, "nodetypes", start, end)
+    pd.testing.assert_frame_equal(
+        app.dataframe[3].value.reset_index(drop=True), types[savings_view.NODE_TYPES_SHOWN]
+    )
+    assert (
+        types["best_instance_type"].notna().sum() >= 5
+        and types["note"].str.contains("not in the catalog").any()
+    )
+    assert metrics(app)["Savings / month on the best types"] == numbers.money(
+        float(types["monthly_savings"].clip(lower=0).sum())
     )
     assert metrics(app)["Disks unmounted a while"] == f"{len(unmounted):,} of {len(volumes):,}"
     app.multiselect(key="action").select("increase").run()
