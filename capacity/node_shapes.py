@@ -2,10 +2,7 @@
 
 - AWS: vCPUs, memory, GPUs and architecture per EC2 instance type (``data/aws_instance_shapes.csv``,
   the cluster-autoscaler's static list); the GPU model by family (AWS's published families).
-- What the kubelet keeps: kube-reserved CPU as EKS and GKE compute it (6 % of the first core,
-  1 % of the second, 0.5 % of the next two, 0.25 % above four), kube-reserved memory (EKS: 11 MiB
-  per pod + 255 MiB; GKE: tiers of the memory), 100 MiB eviction threshold, and the memory the
-  firmware and kernel keep before the kubelet counts capacity (3.45 % on AWS, measured on m6i).
+- What the kubelet keeps of it: ``capacity.kubelet``.
 - EKS max pods depends on the instance's network interfaces, which the list does not hold:
   approximated as 14 per vCPU + 2, at most 110 (the VPC CNI's figures for m5 and m6i: 29 for
   large, 58 for xlarge and 2xlarge, 110 above).
@@ -19,12 +16,10 @@ from functools import cache
 
 from capacity.analysis.node_types import Offer
 from capacity.catalog import catalog_price, table_rows
+from capacity.kubelet import AWS_KEPT, eks_reserved_memory, kube_reserved_cpu_millicores
 from capacity.records import Resources
 
 MIB = 1024.0**2
-GIB = 1024.0**3
-EVICTION_HARD = 100 * MIB
-AWS_KEPT = 0.9655  # of RAM, what the kubelet reports as capacity on AWS
 # GPU model per EC2 family (AWS's accelerated computing instance pages)
 _GPU_MODELS = {
     "p3": "NVIDIA-V100", "p3dn": "NVIDIA-V100", "p4d": "NVIDIA-A100", "p4de": "NVIDIA-A100",
@@ -72,36 +67,6 @@ def aws_shapes() -> tuple[Shape, ...]:
 @cache
 def aws_shape(instance_type: str) -> Shape | None:
     return next((s for s in aws_shapes() if s.instance_type == instance_type), None)
-
-
-def kube_reserved_cpu_millicores(vcpu: int) -> int:
-    """kube-reserved CPU as EKS and GKE compute it (6 % of the first core, 1 %, 0.5 %, 0.25 %)."""
-    reserved = 60
-    if vcpu >= 2:
-        reserved += 10
-    if vcpu >= 3:
-        reserved += 5 * min(vcpu - 2, 2)
-    if vcpu > 4:
-        reserved += int(2.5 * (vcpu - 4))
-    return reserved
-
-
-def eks_reserved_memory(max_pods: int) -> float:
-    """kube-reserved memory on EKS (11 MiB per pod + 255 MiB) and the eviction threshold, in bytes."""
-    return (11 * max_pods + 255) * MIB + EVICTION_HARD
-
-
-def gke_reserved_memory(memory_gib: float) -> float:
-    """kube-reserved memory on GKE (25 % of the first 4 GiB, 20 % of the next 4, 10 % of the next
-    8, 6 % of the next 112, 2 % above) and the eviction threshold, in bytes."""
-    reserved, left = 0.0, memory_gib
-    for width, rate in ((4, 0.25), (4, 0.20), (8, 0.10), (112, 0.06), (1 << 20, 0.02)):
-        part = min(left, width)
-        reserved += part * rate
-        left -= part
-        if left <= 0:
-            break
-    return reserved * GIB + EVICTION_HARD
 
 
 def eks_max_pods(vcpu: int) -> int:

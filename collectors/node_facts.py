@@ -12,6 +12,7 @@ from capacity.records import (
     PriceKey,
     Resources,
 )
+from collectors.gpu_units import replicas_of
 from collectors.nodes import (
     INSTANCE_TYPE_LABELS,
     NODE_POOL_LABELS,
@@ -46,6 +47,7 @@ class NodeFacts:
     usage: Resources | None = None
     requested: Resources = ZERO
     taints: list[object] = field(default_factory=list)
+    gpu_share: float = 1.0  # of a physical GPU, one advertised GPU (time-slicing: 1 / replicas)
 
 
 def node_facts(item: Node, pricing: Pricing, warn: Callable[[str], None]) -> NodeFacts | None:
@@ -74,6 +76,10 @@ def _node_facts(item: Node, name: str, pricing: Pricing, warn: Callable[[str], N
     allocatable = (
         resources_of(allocatable_block, f"{where} allocatable", warn) if allocatable_block else capacity
     )
+    replicas = replicas_of(node_labels)
+    if replicas > 1:  # time-sliced: each GPU advertised ``replicas`` times
+        capacity = Resources(capacity.cpu, capacity.memory, capacity.gpu / replicas)
+        allocatable = Resources(allocatable.cpu, allocatable.memory, allocatable.gpu / replicas)
     if capacity == ZERO:
         # Capacity is what is priced: without it the node would cost nothing and every pod on
         # it would be free.
@@ -133,4 +139,5 @@ def _node_facts(item: Node, name: str, pricing: Pricing, warn: Callable[[str], N
         unschedulable=bool(spec.get("unschedulable")),
         price_key=node_key,
         taints=taints,
+        gpu_share=1.0 / replicas,
     )

@@ -20,7 +20,6 @@ NODE_POOL_LABELS = (
     "node.kubernetes.io/pool",
     "nodepool",
 )
-GPU_RESOURCES = ("nvidia.com/gpu", "amd.com/gpu", "gpu.intel.com/i915", "gpu.intel.com/xe")
 
 # label → values meaning spot/preemptible capacity (compared lower-case)
 _SPOT_LABELS: dict[str, frozenset[str]] = {

@@ -127,6 +127,10 @@ class _Pod:
     zone_skew: int | None
 
 
+def _gpu_scaled(request: Resources, share: float) -> Resources:
+    return Resources(request.cpu, request.memory, request.gpu * share)
+
+
 @dataclass
 class PodPass:
     """Folds pods in page by page against the nodes and metrics already listed."""
@@ -232,6 +236,7 @@ class PodPass:
         pod_usage: Resources | None = None
         restarts = 0
         ooms = 0
+        effective = shape.effective
         if node_name is None:
             for c in shape.running:
                 acc = self._acc(workload, c.name)
@@ -242,12 +247,15 @@ class PodPass:
             if self.assets is not None:
                 self.assets.add_pod(namespace, workload, pod.labels, pod.claims)
             node_key = self._key(node_name, where)
+            facts = self.nodes.get(node_name)
+            share = facts.gpu_share if facts is not None else 1.0  # a time-sliced GPU's replica
+            effective = shape.effective if share == 1.0 else _gpu_scaled(shape.effective, share)
             running_sum = ZERO
             if pod_usage_by_container is not None:
                 pod_usage = ZERO
             for c in shape.running:
                 acc = self._acc(workload, c.name)
-                req = c.request
+                req = c.request if share == 1.0 else _gpu_scaled(c.request, share)
                 running_sum = running_sum + req
                 acc.replicas += 1
                 acc.cpu_request += req.cpu
@@ -283,9 +291,9 @@ class PodPass:
                     acc.oom_kills += 1
                     ooms += 1
             extra = Resources(
-                max(0.0, shape.effective.cpu - running_sum.cpu),
-                max(0.0, shape.effective.memory - running_sum.memory),
-                max(0.0, shape.effective.gpu - running_sum.gpu),
+                max(0.0, effective.cpu - running_sum.cpu),
+                max(0.0, effective.memory - running_sum.memory),
+                max(0.0, effective.gpu - running_sum.gpu),
             )
             if extra != ZERO:
                 # Init-container peaks, pod overhead and pod-level requests beyond the
@@ -300,11 +308,11 @@ class PodPass:
                 acc.allocate(node_key, extra.cpu, extra.memory, extra.gpu)
             total = self.requested.get(node_name)
             if total is None:
-                self.requested[node_name] = [shape.effective.cpu, shape.effective.memory, shape.effective.gpu]
+                self.requested[node_name] = [effective.cpu, effective.memory, effective.gpu]
             else:
-                total[0] += shape.effective.cpu
-                total[1] += shape.effective.memory
-                total[2] += shape.effective.gpu
+                total[0] += effective.cpu
+                total[1] += effective.memory
+                total[2] += effective.gpu
         self.pods.append(
             PodRecord(
                 namespace=namespace,
@@ -312,7 +320,7 @@ class PodPass:
                 node=node_name,
                 phase=pod.phase,
                 workload=workload,
-                request=shape.effective,
+                request=effective,
                 usage=pod_usage,
                 priority=pod.priority,
                 node_selector=pod.node_selector,

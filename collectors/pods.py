@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from capacity.records import ZERO, Resources
-from collectors.nodes import GPU_RESOURCES
+from collectors.gpu_units import gpu_units
 from collectors.quantity import beyond_any_node, parse
 from collectors.raw import Warn, mapping, name_of, sequence
 
@@ -29,12 +29,7 @@ class ContainerSpec:
 
 
 def _gpu(resources: Mapping[str, Any], where: str, warn: Warn) -> float:
-    total = 0.0
-    for key in GPU_RESOURCES:
-        raw = resources.get(key)
-        if raw is not None:
-            total += _quantity(raw, where, key, warn)
-    return total
+    return gpu_units(resources, lambda raw, key: _quantity(raw, where, key, warn))
 
 
 def _quantity(raw: Any, where: str, what: str, warn: Warn) -> float:

@@ -16,8 +16,8 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
+from collectors.gpu_units import DEVICES, HAMI_CORES, is_gpu_resource
 from collectors.nodes import (
-    GPU_RESOURCES,
     INSTANCE_TYPE_LABELS,
     NODE_POOL_LABELS,
     REGION_LABELS,
@@ -78,8 +78,20 @@ def _restored(labels: Labels, restore: Mapping[str, str]) -> dict[str, str]:
     return out
 
 
-_RESOURCE = {"cpu": "cpu", "memory": "memory", **{_SANITIZE.sub("_", g): g for g in GPU_RESOURCES}}
-_RESOURCE.update({g: g for g in GPU_RESOURCES})
+_RESOURCE = {"cpu": "cpu", "memory": "memory", **{_SANITIZE.sub("_", g): g for g in (*DEVICES, HAMI_CORES)}}
+_RESOURCE.update({g: g for g in (*DEVICES, HAMI_CORES)})
+_SANITIZED_MIG = re.compile(r"^nvidia_com_mig_(?P<profile>(?:\d+c_)?\d+g_\d+gb)$")
+
+
+def _resource_name(resource: str) -> str | None:
+    """The resource a kube-state-metrics ``resource`` label names (it sanitizes ``.``, ``/`` and ``-``)."""
+    known = _RESOURCE.get(resource)
+    if known is not None:
+        return known
+    if is_gpu_resource(resource):
+        return resource
+    found = _SANITIZED_MIG.match(resource)
+    return f"nvidia.com/mig-{found['profile'].replace('_', '.')}" if found else None
 
 
 def quantity(resource: str, value: float) -> str:
@@ -92,7 +104,7 @@ def quantity(resource: str, value: float) -> str:
 def _quantities(entries: Iterable[tuple[str, float]]) -> dict[str, str]:
     out = {}
     for resource, value in entries:
-        name = _RESOURCE.get(resource)
+        name = _resource_name(resource)
         if name is not None:
             out[name] = quantity(name, value)
     return out

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from capacity.node_shapes import (
+from capacity.kubelet import (
     AWS_KEPT,
     eks_reserved_memory,
     gke_reserved_memory,
