@@ -26,7 +26,7 @@ import pandas as pd
 
 from capacity.analysis.costs import ratio
 from capacity.analysis.node_classes import NodeClasses, eligibility, home_classes, node_classes, selected_keys
-from capacity.analysis.placement import Groups, Placement, lower_bound, pack
+from capacity.analysis.placement import Groups, lower_bound, pack_pods
 
 HOURS_PER_MONTH = 730.0
 
@@ -116,14 +116,6 @@ class _Packing:
     nodes: np.ndarray  # (C,)
     oversized: np.ndarray  # (G,)
 
-    @staticmethod
-    def of(placement: Placement, groups: int, classes: int) -> _Packing:
-        return _Packing(
-            placement.per_class(groups, classes),
-            np.bincount(placement.node_class, minlength=classes),
-            placement.oversized,
-        )
-
 
 def _packings(
     nc: NodeClasses, pods: pd.DataFrame, home: np.ndarray, eligible: np.ndarray
@@ -149,7 +141,8 @@ def _packings(
     found = []
     for sizes in (requested, rightsized):
         groups = Groups(sizes.astype("float64"), count, eligible, repels, spreads, home)
-        packing = _Packing.of(pack(nc.classes, groups), n_groups, n_classes)
+        packed = pack_pods(nc.classes, groups)
+        packing = _Packing(packed.per_class, packed.nodes, packed.oversized)
         no_rise = bool((sizes <= requested + 1e-12).all())
         if no_rise and float(packing.nodes @ price) > float(nc.nodes @ price):
             packing = kept

@@ -33,7 +33,7 @@ from capacity.analysis.binpacking import (
     cluster_inputs,
     with_defaults,
 )
-from capacity.analysis.placement import Classes, Groups, lower_bound, pack
+from capacity.analysis.placement import Classes, Groups, lower_bound, pack_pods
 
 INSTANCE_TYPE_LABELS = ("node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type")
 COLUMNS = [
@@ -164,13 +164,13 @@ def _search(
         if best is not None and bounds[k] * hourly[k] >= best.nodes * best.hourly:
             break
         tried += 1
-        placed = pack(
+        placed = pack_pods(
             Classes(rooms[k], np.full(len(classes), hourly[k]), nc.classes.zone[classes]),
             Groups(sizes, count, eligible, repels, spreads, home),
         )
         if placed.oversized.any():
             continue
-        nodes = len(placed.node_class)
+        nodes = int(placed.nodes.sum())
         if best is None or nodes * hourly[k] < best.nodes * best.hourly:
             best = _Best(candidates[k], nodes, float(hourly[k]))
     return best, tried

@@ -58,12 +58,6 @@ class Placement:
     pods: np.ndarray  # (P,) and how many of its pods
     oversized: np.ndarray  # (G,) pods bigger than any node of their classes
 
-    def per_class(self, groups: int, classes: int) -> np.ndarray:
-        """Return (G, C): how many of each group's pods went to nodes of each class."""
-        out = np.zeros((groups, classes), dtype="int64")
-        np.add.at(out, (self.group, self.node_class[self.node]), self.pods)
-        return out
-
 
 def _takes(free: np.ndarray, size: np.ndarray, tolerance: np.ndarray) -> np.ndarray:
     """How many pods of ``size`` each row of ``free`` still holds."""
@@ -174,3 +168,78 @@ def lower_bound(demand: np.ndarray, room: np.ndarray, repelled: int = 0) -> int:
     offered = room > 0
     need = np.ceil(demand[offered] / room[offered] - _EPS).max(initial=0.0)
     return int(max(need, repelled, 0))
+
+
+@dataclass(frozen=True, slots=True)
+class Bundled:
+    """Groups whose GPU shares come in bundles, and what each bundle is of the groups given."""
+
+    groups: Groups
+    owner: np.ndarray  # (B,) the group each bundle group holds pods of
+    pods: np.ndarray  # (B,) pods per bundle
+
+
+def bundle_gpu_shares(groups: Groups) -> Bundled:
+    """Return ``groups`` with pods that hold a share of one GPU (0 < GPUs < 1) bundled: a share
+    cannot straddle two GPUs, so floor(1 / share) such pods of a group fill one GPU, and a bundle
+    asks for one GPU with their CPU, memory and slots summed. Replicas that repel each other
+    cannot share a node: each takes a whole GPU instead. Other groups are as given."""
+    sizes: list[np.ndarray] = []
+    counts: list[int] = []
+    owners: list[int] = []
+    per: list[int] = []
+
+    def add(size: np.ndarray, count: int, group: int, pods: int) -> None:
+        sizes.append(size)
+        counts.append(count)
+        owners.append(group)
+        per.append(pods)
+
+    for g in range(len(groups.count)):
+        size, count, share = groups.size[g], int(groups.count[g]), float(groups.size[g, 2])
+        if not 0.0 < share < 1.0:
+            add(size, count, g, 1)
+        elif groups.repels[g]:
+            add(np.r_[size[:2], 1.0, size[3:]], count, g, 1)
+        else:
+            holds = max(int(np.floor(1.0 / share + _EPS)), 1)
+            full, rest = divmod(count, holds)
+            for pods, bundles in ((holds, full), (rest, 1 if rest else 0)):
+                if bundles:
+                    add(np.r_[size[:2] * pods, 1.0, size[3:] * pods], bundles, g, pods)
+    owner = np.asarray(owners, dtype="int64")
+    bundled = Groups(
+        size=np.array(sizes, dtype="float64").reshape(-1, groups.size.shape[1]),
+        count=np.asarray(counts, dtype="int64"),
+        eligible=groups.eligible[owner],
+        repels=groups.repels[owner],
+        spreads=groups.spreads[owner],
+        home=groups.home[owner],
+    )
+    return Bundled(bundled, owner, np.asarray(per, dtype="int64"))
+
+
+@dataclass(frozen=True, slots=True)
+class Packed:
+    """A packing in the groups' own terms: pods per (group, class), nodes per class, oversized
+    pods per group, and the placement of the (bundled) groups it was made of."""
+
+    per_class: np.ndarray  # (G, C)
+    nodes: np.ndarray  # (C,)
+    oversized: np.ndarray  # (G,)
+    placement: Placement
+    bundled: Bundled
+
+
+def pack_pods(classes: Classes, groups: Groups) -> Packed:
+    """Pack ``groups`` (GPU shares bundled first: ``bundle_gpu_shares``) and count the result per
+    group and class."""
+    bundled = bundle_gpu_shares(groups)
+    placed = pack(classes, bundled.groups)
+    n_groups, n_classes = len(groups.count), len(classes.price)
+    per_class = np.zeros((n_groups, n_classes), dtype="int64")
+    np.add.at(per_class, (bundled.owner[placed.group], placed.node_class[placed.node]),
+              placed.pods * bundled.pods[placed.group])  # fmt: skip
+    oversized = np.zeros(n_groups, dtype="int64")
+    np.add.at(oversized, bundled.owner, placed.oversized * bundled.pods)
+    return Packed(per_class, np.bincount(placed.node_class, minlength=n_classes), oversized, placed, bundled)
