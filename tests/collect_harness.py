@@ -4,14 +4,21 @@ into a database through the CLI, read back what landed."""
 from __future__ import annotations
 
 import json
+from collections.abc import Sequence
+from datetime import datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
+from kubernetes import client
 from sqlalchemy import create_engine, func, select
 
 from capacity.cli import main
+from capacity.config import Config
 from capacity.store import schema as m
+from capacity.store.engine import open_store
+from collectors.collect import collect_once
+from collectors.kube import KubeSource
 from collectors.source import Kind
 from tests import k8s_fixtures as fx
 from tests.kubeapi import FakeKubeAPI
@@ -39,6 +46,19 @@ def run(*argv: str) -> int:
 def collect(api: FakeKubeAPI, db: str, tmp_path: Path, *extra: str, cluster: str = "mini") -> int:
     kubeconfig = api.write_kubeconfig(tmp_path / "kubeconfig", context="mini")
     return run("--db", db, "collect", "--cluster", cluster, "--kubeconfig", str(kubeconfig), *extra)
+
+
+def collect_at(api: FakeKubeAPI, db: str, cluster: str, config: Config, instants: Sequence[datetime]) -> None:
+    """Collect ``cluster`` from the loopback API once per instant, in process, with ``config``."""
+    configuration = client.Configuration()
+    configuration.host = api.url
+    engine = open_store(db)
+    try:
+        with KubeSource(client.ApiClient(configuration), cluster=cluster) as source:
+            for at in instants:
+                collect_once(source, engine, cluster=cluster, config=config, taken_at=at)
+    finally:
+        engine.dispose()
 
 
 def status(db: str, capsys: pytest.CaptureFixture[str]) -> list[dict[str, Any]]:

@@ -17,16 +17,13 @@ from typing import Any
 import pandas as pd
 import pytest
 import yaml
-from kubernetes import client
 
 from capacity.analysis.costs import IDLE, UNMOUNTED
 from capacity.cli import main
 from capacity.config import Config, config_from_mapping
 from capacity.reports import ReportRequest, build_report
 from capacity.store.engine import open_store
-from collectors.collect import collect_once
-from collectors.kube import KubeSource
-from tests.collect_harness import claim_object, pod_object, serve_k3s, volume_object
+from tests.collect_harness import claim_object, collect_at, pod_object, serve_k3s, volume_object
 from tests.kubeapi import FakeKubeAPI
 
 GIB = 1024.0**3
@@ -77,15 +74,7 @@ def store(db_url: str) -> Iterator[str]:
             {"metadata": {"name": "kube-system", "labels": {"team": "platform"}}},
             {"metadata": {"name": "shop", "labels": {"team": "shop-team"}}},
         ])  # fmt: skip
-        configuration = client.Configuration()
-        configuration.host = api.url
-        engine = open_store(db_url)
-        try:
-            with KubeSource(client.ApiClient(configuration), cluster="k3s") as source:
-                for at in INSTANTS:
-                    collect_once(source, engine, cluster="k3s", config=config(), taken_at=at)
-        finally:
-            engine.dispose()
+        collect_at(api, db_url, "k3s", config(), INSTANTS)
     yield db_url
 
 

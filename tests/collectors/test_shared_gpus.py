@@ -11,7 +11,6 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from kubernetes import client
 from sqlalchemy import create_engine, select
 
 from capacity.analysis.costs import IDLE
@@ -20,12 +19,10 @@ from capacity.reads import Reads
 from capacity.reports import ReportRequest, build_report
 from capacity.store import schema as m
 from capacity.store.engine import open_store
-from collectors.collect import collect_once
 from collectors.gpu_units import gpu_units, mig_share, replicas_of
-from collectors.kube import KubeSource
 from collectors.source import Kind
 from tests import k8s_fixtures as fx
-from tests.collect_harness import serve_k3s
+from tests.collect_harness import collect_at, serve_k3s
 from tests.kubeapi import FakeKubeAPI
 
 GPU_HOUR = 2.0
@@ -96,15 +93,7 @@ def store(db_url: str) -> Iterator[str]:
         api.set_items(Kind.PODS.path, pods)
         for kind in (Kind.SERVICES, Kind.PERSISTENTVOLUMES, Kind.PERSISTENTVOLUMECLAIMS):
             api.set_items(kind.path, [])  # nodes only: the bill is the nodes'
-        configuration = client.Configuration()
-        configuration.host = api.url
-        engine = open_store(db_url)
-        try:
-            with KubeSource(client.ApiClient(configuration), cluster="gpus") as source:
-                for at in INSTANTS:
-                    collect_once(source, engine, cluster="gpus", config=config(), taken_at=at)
-        finally:
-            engine.dispose()
+        collect_at(api, db_url, "gpus", config(), INSTANTS)
     yield db_url
 
 
