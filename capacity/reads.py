@@ -27,7 +27,7 @@ from capacity.charges import (
     with_node_costs,
 )
 from capacity.config import Pricing
-from capacity.store.grains import HISTOGRAMS
+from capacity.store.grains import HISTOGRAMS, PER_REPLICA
 from capacity.store.labels import workload_labels
 from capacity.store.windows import (
     cluster_periods,
@@ -104,13 +104,14 @@ class Reads:
                     if isinstance(held, tuple) and len(held) == 6 and held[:5] == wanted and held[5]:
                         return combined(frame, [])
             sums = None if histograms else SUM_COLUMNS
+            merged = PER_REPLICA if histograms else ()  # the totals: only for HPAs (reports)
             if spans is None:
                 frame = container_window(
-                    conn, start=start, end=end, clusters=clusters, histograms=histograms, sums=sums
+                    conn, start=start, end=end, clusters=clusters, histograms=merged, sums=sums
                 )
             else:
                 frame = container_periods(
-                    conn, periods=spans, clusters=clusters, histograms=histograms, sums=sums
+                    conn, periods=spans, clusters=clusters, histograms=merged, sums=sums
                 )
             return with_labels(
                 conn, with_container_costs(conn, frame, self.pricing, (start, end), clusters, spans)
@@ -147,7 +148,7 @@ class Reads:
         frame = with_container_costs(conn, frame, self.pricing, (pieces[0][0], end), clusters, pieces)
         labels = _labels(conn, frame)
         at = pd.to_datetime(frame[PERIOD], utc=True)
-        hists = container_histograms(conn, start=since, end=end, clusters=clusters)
+        hists = container_histograms(conn, start=since, end=end, clusters=clusters, columns=PER_REPLICA)
         sized = combined(frame[(at >= pd.Timestamp(since)).to_numpy()], [])
         keys = list(zip(sized["cluster_id"], sized["workload_id"], sized["container"], strict=True))
         for column, found in hists.items():

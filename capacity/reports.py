@@ -12,7 +12,7 @@ reports over the same window (a dashboard page) read the database once.
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Literal
@@ -32,7 +32,9 @@ from capacity.errors import CapacityError
 from capacity.node_shapes import offers_in
 from capacity.reads import Reads, with_labels
 from capacity.store.autoscalers import autoscalers_at
+from capacity.store.grains import TOTALS
 from capacity.store.inventory import packing_inputs
+from capacity.store.windows import container_histograms
 from capacity.volumes import volume_report
 
 Kind = Literal["teams", "namespaces", "workloads", "nodes", "clusters", "recommendations", "chargeback"]
@@ -273,15 +275,17 @@ def _recommendations(
     def compute() -> pd.DataFrame:
         # Replicas average over the time each cluster was observed, not the whole policy window.
         observed = reads.clusters(conn, since, end, request.clusters)
+        containers = _grouped(conn, request, config, (since, end), None, reads, histograms=True)
+        hpas = autoscalers_by_workload(autoscalers_at(conn, end, request.clusters))
         return recommendations(
-            _grouped(conn, request, config, (since, end), None, reads, histograms=True),
+            _with_totals(conn, containers, hpas, (since, end), request.clusters),
             window_seconds=(end - since).total_seconds(),
             rates=config.pricing.default_rates.on_demand,
             policy=_policy(config),
             cluster_seconds=dict(
                 zip(observed["cluster"], observed["seconds"].astype("float64"), strict=True)
             ),
-            autoscalers=autoscalers_by_workload(autoscalers_at(conn, end, request.clusters)),
+            autoscalers=hpas,
         )
 
     recs = reads.memo(("recommendations", since, end, request.clusters, dimension), compute)
@@ -289,6 +293,35 @@ def _recommendations(
         ran = reads.workloads(conn, start, end, request.clusters)
         recs = recs[recs["workload_id"].isin(ran["workload_id"])].reset_index(drop=True)
     return recs.drop(columns=["workload_id"], errors="ignore")
+
+
+def _with_totals(
+    conn: Connection,
+    containers: pd.DataFrame,
+    hpas: Mapping[tuple[str, str, str, str], object],
+    window: tuple[datetime, datetime],
+    clusters: tuple[str, ...],
+) -> pd.DataFrame:
+    """Return ``containers`` with the usage histograms of all replicas merged for the workloads
+    an HPA scales (``TOTALS``: what HPA-aware right-sizing projects from), empty for the rest."""
+    keys = zip(
+        containers["cluster"],
+        containers["namespace"],
+        containers["kind"],
+        containers["workload"],
+        strict=True,
+    )
+    scaled = [key in hpas for key in keys]
+    if not any(scaled):
+        return containers
+    workloads = sorted({int(w) for w, hit in zip(containers["workload_id"], scaled, strict=True) if hit})
+    found = container_histograms(conn, start=window[0], end=window[1], clusters=clusters, columns=TOTALS,
+                                 workloads=workloads)  # fmt: skip
+    out = containers.copy()
+    ids = list(zip(out["cluster_id"], out["workload_id"], out["container"], strict=True))
+    for column, hists in found.items():
+        out[column] = pd.Series([hists.get(k, {}) for k in ids], index=out.index, dtype=object)
+    return out
 
 
 def _by_period_then_cost(table: pd.DataFrame, lead: list[str]) -> pd.DataFrame:

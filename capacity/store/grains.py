@@ -270,6 +270,7 @@ def grain_rows(grain: Grain, tier: Tier | None, scope: Scope) -> Select[Any] | N
 
 # The container grain's histograms (see capacity.histogram): per replica, and of all replicas
 HISTOGRAMS = ("cpu_usage_hist", "cpu_total_hist", "memory_total_hist")
+PER_REPLICA, TOTALS = HISTOGRAMS[:1], HISTOGRAMS[1:]  # every right-sizing, and HPA-aware right-sizing
 
 
 def hist_rows(tier: Tier | None, scope: Scope, column: str = HISTOGRAMS[0]) -> Select[Any] | None:
@@ -328,14 +329,24 @@ def driver_rows(conn: Connection, query: Executable) -> list[tuple[Any, ...]]:
 HistKey = tuple[Any, ...]  # (cluster_id, workload_id, container), led by bucket_start when bucketed
 
 
-def merged_hists(conn: Connection, sources: Sequence[Select[Any]]) -> dict[HistKey, dict[int, float]]:
-    """Return {key: merged histogram}, each row's weights multiplied by its scale.
+def merged_hists(
+    conn: Connection, sources: Sequence[Select[Any]], workloads: Sequence[int] | None = None
+) -> dict[HistKey, dict[int, float]]:
+    """Return {key: merged histogram}, each row's weights multiplied by its scale; only of
+    ``workloads`` when given (in statements of at most ``MAX_SPANS`` ids).
 
     The database unpacks the JSON and adds the weights (SQLite's ``json_each``, PostgreSQL's
     ``jsonb_each_text``), so Python sees one row per key and bucket, not one per sample.
     """
     merged: dict[HistKey, dict[int, float]] = defaultdict(dict)
     if not sources:
+        return merged
+    if workloads is not None:
+        for at in range(0, len(workloads), MAX_SPANS):
+            ids = list(workloads[at : at + MAX_SPANS])
+            merged.update(
+                merged_hists(conn, [q.where(q.selected_columns.workload_id.in_(ids)) for q in sources])
+            )
         return merged
     rows = (sources[0] if len(sources) == 1 else union_all(*sources)).subquery("hist_rows")
     keys = [c for c in rows.c if c.name not in ("scale", "hist")]

@@ -214,9 +214,11 @@ def _read(
     clusters: tuple[str, ...],
     periods: Sequence[Range] | None,
     *,
-    histograms: bool = False,
+    histograms: bool | Sequence[str] = False,
 ) -> pd.DataFrame:
-    """Return the grain's sums over the window (per period, labelled) with names joined."""
+    """Return the grain's sums over the window (per period, labelled) with names joined, and the
+    ``histograms`` merged (True: all ``HISTOGRAMS``; the others empty)."""
+    merge = HISTOGRAMS if histograms is True else tuple(histograms or ())
     names = tuple(grain.exprs)
     lead = ["cluster", "cluster_id"]
     if dimension is not None:
@@ -263,7 +265,7 @@ def _read(
     for column in HISTOGRAMS if grain.hist else ():
         # Without histograms, every row holds the same read-only empty mapping (no dict per row).
         found: list[Mapping[int, float]] = [_NO_HISTOGRAM] * len(frame)
-        if histograms and len(frame):
+        if column in merge and len(frame):
             hists = merged_hists(conn, _hist_sources(scopes, column))
             ids = zip(frame["cluster_id"], frame["workload_id"], frame["container"], strict=True)
             if periods is not None:
@@ -318,21 +320,28 @@ def workloads_in_window(
 
 
 def container_histograms(
-    conn: Connection, *, start: datetime, end: datetime, clusters: tuple[str, ...] = ()
+    conn: Connection,
+    *,
+    start: datetime,
+    end: datetime,
+    clusters: tuple[str, ...] = (),
+    columns: Sequence[str] = HISTOGRAMS,
+    workloads: Sequence[int] | None = None,
 ) -> dict[str, dict[tuple[int, int, str], dict[int, float]]]:
-    """Return per histogram column (``HISTOGRAMS``) the merged histogram of each (cluster id,
-    workload id, container) over [start, end).
+    """Return per histogram column of ``columns`` the merged histogram of each (cluster id,
+    workload id, container) over [start, end), of ``workloads`` only when given.
 
     The histograms of ``container_window``, read alone: a read of several periods
-    (``container_periods``) takes its histograms over the one window that needs them.
+    (``container_periods``) takes its histograms over the one window that needs them, and
+    HPA-aware right-sizing the totals of the workloads an HPA scales.
     """
     scopes = _scopes(conn, None, start, end, clusters)
     return {
         column: {
             (int(c), int(w), str(n)): hist
-            for (c, w, n), hist in merged_hists(conn, _hist_sources(scopes, column)).items()
+            for (c, w, n), hist in merged_hists(conn, _hist_sources(scopes, column), workloads).items()
         }
-        for column in HISTOGRAMS
+        for column in columns
     }
 
 
@@ -349,14 +358,15 @@ def container_window(
     start: datetime,
     end: datetime,
     clusters: tuple[str, ...] = (),
-    histograms: bool = True,
+    histograms: bool | Sequence[str] = True,
     sums: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Return one row per (cluster, workload, container) with the sums and maxima over [start, end).
 
     Columns: ``CONTAINER_WINDOW_COLUMNS`` (the ContainerRollup columns under the same names; the
-    ``HISTOGRAMS`` are dicts {bucket: weight} (see capacity.histogram), empty with
-    ``histograms=False``, which skips their merge: only right-sizing needs them). ``sums`` names the only
+    ``HISTOGRAMS`` are dicts {bucket: weight} (see capacity.histogram), empty but those named in
+    ``histograms`` (True: all), so a read skips the merges it does not need: only right-sizing
+    needs any). ``sums`` names the only
     ``CONTAINER_COLUMNS`` to read (default: all). Sorted by cluster, namespace, kind, workload,
     container.
     """
@@ -369,7 +379,7 @@ def container_periods(
     *,
     periods: Sequence[Range],
     clusters: tuple[str, ...] = (),
-    histograms: bool = False,
+    histograms: bool | Sequence[str] = False,
     sums: Sequence[str] | None = None,
 ) -> pd.DataFrame:
     """Return ``container_window`` of every period at once, led by a ``period_start`` column.
