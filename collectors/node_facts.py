@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
+from capacity.analysis.scheduling import INSTANCE_TYPE_LABELS
 from capacity.config import Pricing
 from capacity.pricing import price_key
 from capacity.records import (
@@ -14,7 +15,6 @@ from capacity.records import (
 )
 from collectors.gpu_units import replicas_of
 from collectors.nodes import (
-    INSTANCE_TYPE_LABELS,
     NODE_POOL_LABELS,
     ZONE_LABELS,
     capacity_type,

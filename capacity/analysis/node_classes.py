@@ -27,7 +27,6 @@ import pandas as pd
 from capacity.analysis.placement import Classes
 from capacity.analysis.scheduling import HOSTNAME, node_selects, pins_to_node, tolerates
 
-RESOURCES = ("cpu", "memory", "gpu", "pods")
 _TRANSIENT = (
     "ToBeDeletedByClusterAutoscaler", "DeletionCandidateOfClusterAutoscaler", "karpenter.sh/disrupted",
     "karpenter.sh/disruption",

@@ -34,8 +34,8 @@ from capacity.analysis.binpacking import (
     with_defaults,
 )
 from capacity.analysis.placement import Classes, Groups, lower_bound, pack_pods
+from capacity.analysis.scheduling import INSTANCE_TYPE_LABELS
 
-INSTANCE_TYPE_LABELS = ("node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type")
 COLUMNS = [
     "cluster", "pool", "instance_type", "capacity_type", "nodes", "monthly_cost", "cpu_allocation",
     "memory_allocation", "best_instance_type", "best_nodes", "best_monthly_cost", "monthly_savings",

@@ -13,6 +13,7 @@ from typing import Any
 
 HOSTNAME = "kubernetes.io/hostname"
 ZONE = "topology.kubernetes.io/zone"
+INSTANCE_TYPE_LABELS = ("node.kubernetes.io/instance-type", "beta.kubernetes.io/instance-type")
 _HARD_EFFECTS = ("NoSchedule", "NoExecute")
 
 

@@ -16,9 +16,9 @@ from collections import defaultdict
 from collections.abc import Callable, Iterable, Iterator, Mapping
 from dataclasses import dataclass, field
 
+from capacity.analysis.scheduling import INSTANCE_TYPE_LABELS
 from collectors.gpu_units import DEVICES, HAMI_CORES, is_gpu_resource
 from collectors.nodes import (
-    INSTANCE_TYPE_LABELS,
     NODE_POOL_LABELS,
     REGION_LABELS,
     SPOT_LABEL_KEYS,

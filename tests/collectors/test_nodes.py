@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
+from capacity.analysis.scheduling import INSTANCE_TYPE_LABELS
 from collectors.nodes import (
-    INSTANCE_TYPE_LABELS,
     NODE_POOL_LABELS,
     REGION_LABELS,
     ZONE_LABELS,
