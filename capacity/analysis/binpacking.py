@@ -98,13 +98,17 @@ def rightsized_requests(pods: pd.DataFrame, recs: pd.DataFrame) -> pd.DataFrame:
 
 
 def with_defaults(frame: pd.DataFrame, defaults: dict[str, object]) -> pd.DataFrame:
-    """Return ``frame`` with every missing constraint column at its default (no constraint)."""
-    missing = {name: value for name, value in defaults.items() if name not in frame.columns}
-    if not missing:
-        return frame
+    """Return ``frame`` with every missing constraint column at its default (no constraint), and
+    every selector, list or mapping that is not one (a frame concatenated from frames without
+    the column holds NaN there) at its default too."""
     out = frame.copy()
-    for name, value in missing.items():
-        out[name] = pd.Series([value] * len(out), index=out.index, dtype=object)
+    for name, value in defaults.items():
+        if name not in out.columns:
+            out[name] = pd.Series([value] * len(out), index=out.index, dtype=object)
+        elif isinstance(value, (dict, list)):
+            kind = type(value)
+            out[name] = pd.Series([v if isinstance(v, kind) else value for v in out[name]], index=out.index,
+                                  dtype=object)  # fmt: skip
     return out
 
 

@@ -50,11 +50,11 @@ class NodeClasses:
     of_node: np.ndarray  # (N,) the class of each of the cluster's nodes, in frame order
 
 
-def _lasting(taints: Any) -> list[Any]:
+def _lasting(taints: list[Any]) -> list[Any]:
     return sorted(
         (
             t
-            for t in (taints if isinstance(taints, list) else [])
+            for t in taints
             if isinstance(t, Mapping)
             and str(t.get("key", "")) not in _TRANSIENT
             and not str(t.get("key", "")).startswith(_LIFECYCLE)
@@ -65,9 +65,9 @@ def _lasting(taints: Any) -> list[Any]:
 
 def selected_keys(selectors: Sequence[Any], affinities: Sequence[Any]) -> set[str]:
     """Return the node label keys some pod selects on (the hostname aside: it names one node)."""
-    keys = {str(k) for selector in selectors if isinstance(selector, Mapping) for k in selector}
+    keys = {str(k) for selector in selectors for k in selector}
     for terms in affinities:
-        for term in terms if isinstance(terms, list) else []:
+        for term in terms:
             if isinstance(term, Mapping):
                 keys.update(
                     str(e.get("key")) for e in term.get("matchExpressions") or [] if isinstance(e, Mapping)
@@ -95,11 +95,7 @@ def node_classes(
     rows = zip(nodes["node"], nodes["pool"], nodes["zone"], nodes["capacity_type"], nodes["labels"],
                nodes["taints"], nodes["hourly_price"], strict=True)  # fmt: skip
     for i, (name, pool, zone, ctype, node_labels, node_taints, price) in enumerate(rows):
-        chosen = (
-            {k: str(v) for k, v in node_labels.items() if k in keys}
-            if isinstance(node_labels, Mapping)
-            else {}
-        )
+        chosen = {k: str(v) for k, v in node_labels.items() if k in keys}
         lasting = _lasting(node_taints)
         key = (pool, zone, ctype, tuple(offered[i]), json.dumps(lasting), json.dumps(chosen, sort_keys=True))
         number = found.setdefault(key, len(found))
@@ -152,10 +148,6 @@ def eligibility(pods: pd.DataFrame, nc: NodeClasses, home: np.ndarray) -> np.nda
     rows = zip(pods["capacity_type"], pods["node_selector"], pods["required_affinity"], pods["tolerations"],
                strict=True)  # fmt: skip
     for g, (ctype, selector, terms, tolerations) in enumerate(rows):
-        # a frame concatenated from frames without a column holds NaN there: no constraint
-        selector = selector if isinstance(selector, Mapping) else {}
-        terms = terms if isinstance(terms, list) else []
-        tolerations = tolerations if isinstance(tolerations, list) else []
         key = (str(ctype), json.dumps(selector, sort_keys=True), json.dumps(terms, sort_keys=True),
                json.dumps(tolerations, sort_keys=True))  # fmt: skip
         allowed = memo.get(key)
