@@ -96,8 +96,6 @@ class _Row:
         self.memory_usage_max = _num(record.get("memory_usage_max"))
         self.memory_limit_max = _num(record.get("memory_limit_max"))
         self.cpu_usage_hist: dict[Any, Any] = record.get("cpu_usage_hist") or {}
-        self.cpu_total_hist = _hist(record.get("cpu_total_hist"))
-        self.memory_total_hist = _hist(record.get("memory_total_hist"))
 
 
 def _records(frame: pd.DataFrame) -> Iterator[dict[str, Any]]:
@@ -133,7 +131,6 @@ class _Sized:
     cpu_price: float  # per core-hour
     mem_price: float  # per byte-hour
     evidence: list[str]
-    demand: Demand
 
     def verdict(self, cpu_rec: float, mem_rec: float, tolerance: float) -> str:
         if cpu_rec > self.cpu * (1 + tolerance) or mem_rec > self.memory * (1 + tolerance) or self.ooms:
@@ -167,15 +164,18 @@ class _Sized:
                 "monthly_savings": saving, "action": action, "reason": reason}  # fmt: skip
 
 
-def _scaled(group: list[_Sized], hpas: Sequence[Autoscaler], policy: Policy) -> list[dict[str, Any]]:
+def _scaled(
+    containers: list[tuple[_Sized, Demand]], hpas: Sequence[Autoscaler], policy: Policy
+) -> list[dict[str, Any]]:
     """The recommendations of one HPA-scaled workload's containers (see capacity.analysis.autoscaling).
 
     The workload's saving counts every container on the projected replicas (a sidecar the
     HPA multiplies costs more); it is shared among the containers that save, never negative.
     """
+    group = [s for s, _ in containers]
     replicas = max(s.replicas for s in group)
     found = project(
-        hpas, [s.demand for s in group], replicas=replicas,
+        hpas, [d for _, d in containers], replicas=replicas,
         cpu_percentile=policy.cpu_percentile, min_seconds=policy.min_hours * 3600.0,
     )  # fmt: skip
     recs = [(found.requests[s.container]["cpu"], found.requests[s.container]["memory"]) for s in group]
@@ -226,7 +226,7 @@ def recommendations(
         # node list came back empty still holds containers)
         for cluster, seconds in containers.groupby("cluster")["seconds"].max().items():
             observed[str(cluster)] = max(observed.get(str(cluster), 0.0), float(seconds))
-    scaled: dict[Key, list[_Sized]] = {}
+    scaled: dict[Key, list[tuple[_Sized, Demand]]] = {}
     for record in _records(containers):
         row = _Row(record)
         if row.container == POD_OVERHEAD_CONTAINER or row.replica_seconds <= 0:
@@ -284,19 +284,22 @@ def recommendations(
             evidence.append(f"{ooms} OOM kill(s) at limit {_mib(limit) if limit else 'none'}")
         if restarts:
             evidence.append(f"{restarts} restart(s)")
-        demand = Demand(
-            container=row.container,
-            request={"cpu": cpu_request, "memory": memory_request},
-            recommended={"cpu": cpu_rec, "memory": mem_rec},
-            peak={"cpu": row.cpu_usage_max or 0.0, "memory": peak},
-            totals={"cpu": row.cpu_total_hist, "memory": row.memory_total_hist},
-        )
         sized = _Sized(
             row.container, base, replicas, cpu_request, memory_request, ooms,
-            cpu_rec, mem_rec, cpu_price, mem_price, evidence, demand,
+            cpu_rec, mem_rec, cpu_price, mem_price, evidence,
         )  # fmt: skip
-        if held:
-            scaled.setdefault(key, []).append(sized)
+        if held:  # what the HPA's projection needs of it
+            demand = Demand(
+                container=row.container,
+                request={"cpu": cpu_request, "memory": memory_request},
+                recommended={"cpu": cpu_rec, "memory": mem_rec},
+                peak={"cpu": row.cpu_usage_max or 0.0, "memory": peak},
+                totals={
+                    "cpu": _hist(record.get("cpu_total_hist")),
+                    "memory": _hist(record.get("memory_total_hist")),
+                },
+            )
+            scaled.setdefault(key, []).append((sized, demand))
         else:
             rows.append(sized.plain(policy.tolerance))
     for key, group in scaled.items():
