@@ -7,9 +7,10 @@ from collections.abc import Sequence
 from datetime import datetime
 
 import pandas as pd
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, select
 
 from capacity.store import schema as m
+from capacity.store.latest import latest_snapshots
 
 AUTOSCALER_COLUMNS = [
     "cluster", "namespace", "workload_kind", "workload", "hpa", "min_replicas", "max_replicas", "metrics",
@@ -22,14 +23,7 @@ def autoscalers_at(conn: Connection, end: datetime, clusters: Sequence[str] = ()
     Columns ``AUTOSCALER_COLUMNS``; ``metrics`` is a list of ``HpaMetric`` fields. A workload
     scaled by two HPAs (a misconfiguration the HPA controller refuses) has two rows.
     """
-    newest = select(m.Snapshot.cluster_id, func.max(m.Snapshot.taken_at).label("taken_at")).where(
-        m.Snapshot.taken_at < end
-    )
-    if clusters:
-        newest = newest.where(
-            m.Snapshot.cluster_id.in_(select(m.Cluster.id).where(m.Cluster.name.in_(clusters)))
-        )
-    latest = newest.group_by(m.Snapshot.cluster_id).subquery("latest")
+    latest = latest_snapshots(clusters, before=end)
     query = (
         select(
             m.Cluster.name,
@@ -42,13 +36,9 @@ def autoscalers_at(conn: Connection, end: datetime, clusters: Sequence[str] = ()
             m.HpaSample.metrics,
         )
         .select_from(latest)
-        .join(
-            m.Snapshot,
-            (m.Snapshot.cluster_id == latest.c.cluster_id) & (m.Snapshot.taken_at == latest.c.taken_at),
-        )
-        .join(m.HpaSample, m.HpaSample.snapshot_id == m.Snapshot.id)
+        .join(m.HpaSample, m.HpaSample.snapshot_id == latest.c.snapshot_id)
         .join(m.Workload, m.Workload.id == m.HpaSample.workload_id)
-        .join(m.Cluster, m.Cluster.id == m.Snapshot.cluster_id)
+        .join(m.Cluster, m.Cluster.id == latest.c.cluster_id)
         .order_by(m.Cluster.name, m.Workload.namespace, m.Workload.kind, m.Workload.name, m.HpaSample.name)
     )
     return pd.DataFrame([tuple(row) for row in conn.execute(query)], columns=AUTOSCALER_COLUMNS)

@@ -15,8 +15,9 @@ from capacity.store import schema as m
 from capacity.store.priced import price_keys
 
 
-def latest_snapshots(clusters: Sequence[str] = ()) -> Subquery:
-    """Return per cluster with a snapshot (of ``clusters``; () = all) its newest snapshot.
+def latest_snapshots(clusters: Sequence[str] = (), before: datetime | None = None) -> Subquery:
+    """Return per cluster with a snapshot (of ``clusters``; () = all) its newest snapshot (the
+    newest before ``before`` when given: the one a window ending there last saw).
 
     Columns: ``cluster_id``, ``snapshot_id`` and ``taken_at`` of the newest snapshot, ``snapshots``
     (how many the cluster has) and ``first_snapshot`` (the oldest one's time). Join facts on
@@ -31,6 +32,8 @@ def latest_snapshots(clusters: Sequence[str] = ()) -> Subquery:
     if clusters:
         named = select(m.Cluster.id).where(m.Cluster.name.in_(tuple(clusters)))
         history = history.where(m.Snapshot.cluster_id.in_(named))
+    if before is not None:
+        history = history.where(m.Snapshot.taken_at < before)
     newest = history.subquery("history")
     return (
         select(
