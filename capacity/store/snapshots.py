@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any, cast
 
-from sqlalchemy import Connection, Table, bindparam, delete, insert, select, update
+from sqlalchemy import Connection, Table, bindparam, delete, func, insert, select, update
 
 from capacity.histogram import MEMORY_FIRST_BUCKET, bucket_of
 from capacity.records import FINISHED_PHASES, POD_OVERHEAD_CONTAINER, PriceKey, Snapshot, WorkloadKey
@@ -203,6 +203,10 @@ def write_snapshot(
     keeps: a writer that knows a newer snapshot follows (the demo's history) saves the work.
     """
     cid = cluster_id(conn, snap.cluster, now=snap.taken_at)
+    if conn.dialect.name == "postgresql":
+        # Two writers of one cluster's same instant: the second waits here for the first to
+        # commit, then replaces it (SQLite serializes writers by itself).
+        conn.execute(select(func.pg_advisory_xact_lock(cid, int(snap.taken_at.timestamp()) & 0x7FFFFFFF)))
     old = conn.execute(
         select(m.Snapshot.id).where(m.Snapshot.cluster_id == cid, m.Snapshot.taken_at == snap.taken_at)
     ).scalar()
